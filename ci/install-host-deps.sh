@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the host packages imgbuild calls (e2fsprogs >= 1.47.1 from bookworm-backports
+# on bookworm, dosfstools, mtools, fdisk, ...). Idempotent; needs root or sudo.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+. /etc/os-release
+codename="${VERSION_CODENAME:-}"
+
+# e2fsprogs >= 1.47.1 reads a tar archive as `mke2fs -d` source; bookworm has 1.47.0.
+backports=()
+if [ "$codename" = "bookworm" ]; then
+  src=/etc/apt/sources.list.d/imgbuild-bookworm-backports.sources
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    $SUDO tee "$src" >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  backports=(-t bookworm-backports)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${backports[@]}" e2fsprogs libarchive13
+$SUDO apt-get install -y -qq --no-install-recommends \
+  dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates pkg-config \
+  "$@"
+mke2fs -V 2>&1 | head -1

@@ -1,0 +1,141 @@
+//! The command line (clap): `imgbuild RECIPE`, `build`, `check`, `inspect`, `schema`,
+//! and what each does with the library. `main` only parses, runs and renders errors.
+
+use crate::pipeline::{self, BuildOptions};
+use crate::recipe;
+use crate::report::{self, Verbosity};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "imgbuild", version, about = "Builds flashable disk images for offline teaching servers from YAML recipes", args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Recipe to build (same as `imgbuild build RECIPE`).
+    pub recipe: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Output directory (default: images/<recipe name>).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a recipe variable; repeatable.
+    #[arg(long = "set", global = true, value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, String)>,
+    /// Say more (timings, sizes).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Say nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the recipe's image.
+    Build { recipe: PathBuf },
+    /// Validate a recipe and print it fully resolved (parents merged, templates rendered).
+    Check { recipe: PathBuf },
+    /// Show an image's partitions and file systems, or print a file from inside it.
+    Inspect {
+        image: PathBuf,
+        /// Print this file from an ext4 or FAT partition instead.
+        #[arg(long, value_name = "PATH")]
+        cat: Option<String>,
+        /// With --cat: the partition number to read from (default: the first that has it).
+        #[arg(long, value_name = "N")]
+        partition: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the recipe format (for editor completion).
+    Schema,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}
+
+impl Global {
+    fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+    fn build_options(&self) -> BuildOptions {
+        BuildOptions { out_dir: self.out.clone(), sets: self.sets.clone() }
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match (cli.command, cli.recipe) {
+        (Some(Command::Build { recipe }), _) | (None, Some(recipe)) => build(g, &recipe),
+        (Some(Command::Check { recipe }), _) => {
+            let resolved = recipe::resolve(&recipe, &g.sets)?;
+            let yaml = serde_norway::to_string(&resolved.recipe).context("printing the recipe")?;
+            print(&yaml)
+        }
+        (Some(Command::Inspect { image, cat, partition, json }), _) => match cat {
+            Some(p) => {
+                let data = crate::verify::inspect::cat(&image, &p, partition)?;
+                std::io::stdout().write_all(&data).context("writing to stdout")
+            }
+            None => {
+                let i = crate::verify::inspect::inspect(&image)?;
+                if json {
+                    print(&(serde_json::to_string_pretty(&i)? + "\n"))
+                } else {
+                    print(&crate::verify::inspect::render(&image, &i))
+                }
+            }
+        },
+        (Some(Command::Schema), _) => {
+            let schema = schemars::schema_for!(recipe::Recipe);
+            print(&(serde_json::to_string_pretty(&schema)? + "\n"))
+        }
+        (None, None) => {
+            use clap::CommandFactory;
+            Cli::command().print_help().context("printing help")?;
+            anyhow::bail!(crate::recipe::RecipeError::Set { key: "RECIPE".into(), message: "no recipe given; run `imgbuild RECIPE`, e.g. `imgbuild recipes/example-mbr.yaml`".into() })
+        }
+    }
+}
+
+fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
+    crate::interrupt::install();
+    let reporter = report::for_stderr(g.verbosity());
+    let started = std::time::Instant::now();
+    let published = pipeline::build(recipe, &g.build_options(), reporter.as_ref())?;
+    if g.verbosity() > Verbosity::Quiet {
+        eprintln!("imgbuild: built {} in {:.1}s:", published.manifest.name, started.elapsed().as_secs_f64());
+        for f in &published.files {
+            println!("{}", f.display());
+        }
+    }
+    Ok(())
+}
+
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        // A closed pipe (`imgbuild check x | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}

@@ -1,0 +1,19 @@
+//! imgbuild: flashable disk images for offline teaching servers, built from declarative
+//! YAML recipes without root, loop devices or mounts.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//! [`recipe`] (YAML → plan) → [`rootfs`] (root file system as a tar archive) →
+//! [`image`] (layout, partition table, file systems) → [`output`] (compress, checksum,
+//! manifest, publish) → [`verify`] (inspect). [`pipeline`] calls them in order.
+
+pub mod cli;
+pub mod fsx;
+pub mod image;
+pub mod interrupt;
+pub mod output;
+pub mod pipeline;
+pub mod process;
+pub mod recipe;
+pub mod report;
+pub mod rootfs;
+pub mod verify;

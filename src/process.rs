@@ -1,0 +1,265 @@
+//! The one gateway through which imgbuild runs external tools (mke2fs, sfdisk, ...).
+//!
+//! Commands are argument vectors, never shell strings; a failure carries the
+//! copy-pasteable command line, the exit status and the tail of stderr, and a
+//! missing program turns into a hint naming the Debian package that provides it.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// How many trailing lines of a failed command's stderr an error keeps.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// A command to run: program, arguments, environment and working directory.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+}
+
+/// The captured result of a command that exited successfully.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("`{program}` was not found on PATH{}", hint_suffix(.program))]
+    NotFound { program: String },
+    #[error("could not start `{command}`")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}){}", stderr_suffix(.stderr_tail))]
+    Failed {
+        command: String,
+        status: String,
+        code: Option<i32>,
+        stderr_tail: String,
+    },
+}
+
+fn hint_suffix(program: &str) -> String {
+    match package_for(program) {
+        Some(pkg) => format!("\nhint: install it with `apt-get install {pkg}`"),
+        None => String::new(),
+    }
+}
+
+fn stderr_suffix(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!(":\n{}", tail.trim_end())
+    }
+}
+
+/// The Debian package that provides a program imgbuild calls.
+pub fn package_for(program: &str) -> Option<&'static str> {
+    let name = Path::new(program).file_name()?.to_str()?;
+    Some(match name {
+        "mke2fs" | "mkfs.ext4" | "e2fsck" | "debugfs" | "resize2fs" => "e2fsprogs",
+        "fsck.fat" | "mkfs.fat" | "fsck.vfat" => "dosfstools",
+        "mtype" | "mdir" | "mcopy" | "minfo" => "mtools",
+        "sfdisk" => "fdisk",
+        "mmdebstrap" => "mmdebstrap",
+        "xz" => "xz-utils",
+        "zstd" => "zstd",
+        "qemu-system-aarch64" | "qemu-system-arm" => "qemu-system-arm",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        "fdtput" | "dtc" => "device-tree-compiler",
+        "getfattr" | "setfattr" => "attr",
+        _ => return None,
+    })
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    pub fn program(&self) -> &OsStr {
+        &self.program
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            c.current_dir(dir);
+        }
+        c
+    }
+
+    /// Runs the command, capturing stdout and stderr; a non-zero exit is an error.
+    pub fn run(&self) -> Result<Output, ProcessError> {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        // Drain stderr on its own thread so a chatty tool never blocks on a full pipe.
+        let mut stderr_pipe = child.stderr.take();
+        let stderr_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(pipe) = stderr_pipe.as_mut() {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let mut stdout = Vec::new();
+        if let Some(mut pipe) = child.stdout.take() {
+            let _ = pipe.read_to_end(&mut stdout);
+        }
+        let status = child.wait().map_err(|e| self.spawn_error(e))?;
+        let stderr = stderr_thread.join().unwrap_or_default();
+        if status.success() {
+            Ok(Output { stdout, stderr })
+        } else {
+            Err(self.failed(status, &stderr))
+        }
+    }
+
+    /// Runs the command and returns its stdout as text.
+    pub fn run_stdout(&self) -> Result<String, ProcessError> {
+        let out = self.run()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> ProcessError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ProcessError::NotFound {
+                program: self.program.to_string_lossy().into_owned(),
+            }
+        } else {
+            ProcessError::Spawn {
+                command: self.to_string(),
+                source,
+            }
+        }
+    }
+
+    fn failed(&self, status: ExitStatus, stderr: &[u8]) -> ProcessError {
+        let text = String::from_utf8_lossy(stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n");
+        ProcessError::Failed {
+            command: self.to_string(),
+            status: describe_status(status),
+            code: status.code(),
+            stderr_tail: tail,
+        }
+    }
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "unknown status".to_string(),
+    }
+}
+
+/// Quotes one word for display so the printed command can be pasted into a shell.
+fn quote(word: &OsStr) -> String {
+    let s = word.to_string_lossy();
+    let safe = !s.is_empty()
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if safe {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, v) in &self.env {
+            write!(f, "{}={} ", quote(k), quote(v))?;
+        }
+        write!(f, "{}", quote(&self.program))?;
+        for a in &self.args {
+            write!(f, " {}", quote(a))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_words_with_spaces() {
+        let c = Cmd::new("mke2fs").arg("-L").arg("my root").env("A", "b c");
+        assert_eq!(c.to_string(), "A='b c' mke2fs -L 'my root'");
+    }
+
+    #[test]
+    fn missing_program_names_the_package() {
+        let err = Cmd::new("fsck.fat-definitely-missing").run().unwrap_err();
+        assert!(matches!(err, ProcessError::NotFound { .. }));
+        let err = Cmd::new("/nonexistent/mke2fs").run().unwrap_err();
+        assert!(err.to_string().contains("apt-get install e2fsprogs"), "{err}");
+    }
+
+    #[test]
+    fn failure_keeps_status_and_stderr_tail() {
+        let err = Cmd::new("sh")
+            .args(["-c", "echo first >&2; echo boom >&2; exit 3"])
+            .run()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("exit status 3"), "{text}");
+        assert!(text.contains("boom"), "{text}");
+    }
+}

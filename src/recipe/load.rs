@@ -1,0 +1,141 @@
+//! Reading recipe files: each file is parsed on its own first (so unknown keys and wrong
+//! types are reported with the file, line and column where they are written), then its
+//! `extends` parents are loaded depth-first and everything is merged in order.
+
+use super::error::{RecipeError, suggest_in_message};
+use super::merge::{self, Origins};
+use super::model::Recipe;
+use serde_norway::Value;
+use std::path::{Path, PathBuf};
+
+/// A recipe with all its parents merged, not yet templated or checked.
+#[derive(Debug)]
+pub struct Merged {
+    /// The file named on the command line.
+    pub file: PathBuf,
+    /// Every file read, in merge order (parents first).
+    pub files: Vec<PathBuf>,
+    /// The merged tree.
+    pub value: Value,
+    /// Which file set each field.
+    pub origins: Origins,
+}
+
+/// Loads `path` and everything it extends.
+pub fn load(path: &Path) -> Result<Merged, RecipeError> {
+    let file = absolute(path);
+    let mut files = Vec::new();
+    let mut origins = Origins::new();
+    let mut value = Value::Mapping(Default::default());
+    let mut stack = Vec::new();
+    load_into(&file, &mut stack, &mut files, &mut value, &mut origins)?;
+    merge::finish(&mut value);
+    if let Value::Mapping(map) = &mut value {
+        map.remove("extends");
+        // A recipe's name belongs to the file that was asked for, never to a parent.
+        map.remove("name");
+        if let Some(name) = read_own_name(&file)? {
+            map.insert(Value::String("name".into()), Value::String(name));
+        }
+    }
+    Ok(Merged {
+        file,
+        files,
+        value,
+        origins,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn read_text(path: &Path) -> Result<String, RecipeError> {
+    std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses one file into the typed model, with positions on errors.
+pub fn parse_file(path: &Path, text: &str) -> Result<(Recipe, Value), RecipeError> {
+    let parse_error = |e: serde_norway::Error| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        RecipeError::Parse {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message: suggest_in_message(&strip_location(&e.to_string())),
+        }
+    };
+    // An empty file is an empty recipe.
+    if text.trim().is_empty() {
+        return Ok((Recipe::default(), Value::Mapping(Default::default())));
+    }
+    let recipe: Recipe = serde_norway::from_str(text).map_err(parse_error)?;
+    let value: Value = serde_norway::from_str(text).map_err(parse_error)?;
+    Ok((recipe, value))
+}
+
+/// serde_norway appends " at line L column C"; we print the position in front instead.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn read_own_name(file: &Path) -> Result<Option<String>, RecipeError> {
+    let (recipe, _) = parse_file(file, &read_text(file)?)?;
+    Ok(recipe.name)
+}
+
+fn load_into(
+    file: &Path,
+    stack: &mut Vec<PathBuf>,
+    files: &mut Vec<PathBuf>,
+    acc: &mut Value,
+    origins: &mut Origins,
+) -> Result<(), RecipeError> {
+    if let Some(i) = stack.iter().position(|p| same_file(p, file)) {
+        let mut chain = stack[i..].to_vec();
+        chain.push(file.to_path_buf());
+        return Err(RecipeError::Cycle { chain });
+    }
+    // A parent reached twice (a diamond) is merged once, so its lists do not repeat.
+    if files.iter().any(|p| same_file(p, file)) {
+        return Ok(());
+    }
+    let text = read_text(file)?;
+    let (recipe, value) = parse_file(file, &text)?;
+    stack.push(file.to_path_buf());
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for parent in recipe.extends.iter().flat_map(|e| e.to_vec()) {
+        let parent_path = dir.join(&parent);
+        if !parent_path.is_file() {
+            return Err(RecipeError::Field {
+                file: file.to_path_buf(),
+                field: "extends".into(),
+                message: format!(
+                    "parent recipe `{parent}` not found (looked for {}); paths are relative to this file",
+                    parent_path.display()
+                ),
+            });
+        }
+        load_into(&absolute(&parent_path), stack, files, acc, origins)?;
+    }
+    stack.pop();
+    merge::merge(acc, value, file, "", origins);
+    files.push(file.to_path_buf());
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}

@@ -1,0 +1,232 @@
+//! The raw recipe: exactly what a YAML file may say, with no I/O and no defaults.
+//!
+//! Every field is optional so that a recipe that `extends` another may say only what it
+//! changes; [`super::plan`] applies defaults and checks what a build needs. Unknown keys
+//! are errors (`deny_unknown_fields`), and the JSON Schema printed by `imgbuild schema`
+//! is derived from these types.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One recipe file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Image name: output file names and the seed of derived UUIDs. Default: the file name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// One line saying what the image is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Parent recipes (paths relative to this file), merged in order before this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<OneOrMany>,
+    /// Variables for `{{ name }}` templates in recipe strings; `--set NAME=VALUE` overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vars: Option<IndexMap<String, VarValue>>,
+    /// Timestamp written into file systems; the `SOURCE_DATE_EPOCH` environment variable wins.
+    /// Default: the newest modification time in the root file system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<i64>,
+    /// Where the root file system comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<RootfsSpec>,
+    /// The disk image: partition table, partitions and raw blobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
+    /// What files the build writes besides the raw image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSpec>,
+}
+
+/// A single path or a list of paths.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A template variable's value: any YAML value (string, number, bool, list, map).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct VarValue(pub serde_norway::Value);
+
+impl JsonSchema for VarValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VarValue".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({})
+    }
+}
+
+/// The root file system's source. Exactly one of `tar` or `dir`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RootfsSpec {
+    /// A tar archive (pax, as mmdebstrap writes it) of the whole root file system;
+    /// ownership, modes, links, device nodes and `security.*` xattrs are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tar: Option<String>,
+    /// A directory holding the root file system (owners are read as they are on disk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+}
+
+/// Partition table kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Mbr,
+    Gpt,
+}
+
+/// The disk image.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// `mbr` (every Raspberry Pi) or `gpt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableKind>,
+    /// Total image size (`8GiB`) or `auto` (end of the last partition, aligned). Default `auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Pinned disk identifier: 8 hex digits for MBR (`0x1234abcd`), a GUID for GPT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_id: Option<String>,
+    /// Default partition alignment (default `1MiB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<String>,
+    /// Partitions in disk order, by name. A recipe that extends another changes a
+    /// partition by naming it again, or removes it with `name: ~`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<IndexMap<String, Option<PartitionSpec>>>,
+    /// Raw files written at fixed offsets outside partitions (boot loaders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<IndexMap<String, Option<BlobSpec>>>,
+}
+
+/// File system kinds a partition can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    /// FAT (FAT32, or FAT16/FAT12 where the partition is too small for FAT32).
+    Vfat,
+    /// ext4, made by `mke2fs -d`.
+    Ext4,
+    /// A file written into the partition as it is (`source:`).
+    Raw,
+    /// Left empty (e.g. a BIOS boot partition filled later).
+    None,
+}
+
+/// One partition.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// File system label (default: the partition's name; FAT labels are upper-cased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Partition type: `fat32-lba`, `fat32`, `fat16`, `linux`, `linux-swap`, `esp`,
+    /// `bios-boot`, `root-arm64`, `root-x86-64`, `root-arm`, a raw MBR byte (`0x0c`) or a
+    /// GPT type GUID. Default: from the file system.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `vfat`, `ext4`, `raw` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<FsKind>,
+    /// A fixed size (`256MiB`) or `auto`: content plus `margin`. Default `auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Free space added to an `auto` size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub margin: Option<MarginSpec>,
+    /// A fixed start offset (`16MiB`, `32768s`); default: after the previous partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Alignment of this partition's start (default: the image's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<String>,
+    /// Sets the MBR boot flag or the GPT legacy-BIOS-bootable attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootable: Option<bool>,
+    /// Where the partition is mounted in the root file system: it takes that part of the
+    /// tree (`/boot/firmware`). The partition mounted at `/` takes the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    /// For `filesystem: raw`, the file written into the partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Pinned file system UUID (ext4: a UUID; vfat: a volume ID such as `1234-ABCD`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Pinned partition UUID (GPT only: MBR PARTUUIDs derive from the disk identifier).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partuuid: Option<String>,
+    /// FAT variant for `vfat`: 12, 16 or 32 (default: 32 when the size allows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fat: Option<u8>,
+}
+
+/// Free space on top of an `auto` partition's content.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarginSpec {
+    /// Percentage of the content size (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// At least this much (default `16MiB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+}
+
+/// A raw file written at a fixed place on the disk, outside any partition.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobSpec {
+    /// The file to write (relative to the recipe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Byte offset (`32KiB`, `64s` for sector 64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
+    /// Offset in 512-byte sectors (instead of `offset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector: Option<u64>,
+}
+
+/// Compression of the published image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Xz,
+    Zstd,
+    Gz,
+    None,
+}
+
+/// What the build publishes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// `xz` (default, multithreaded), `zstd` (multithreaded), `gz` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
+    /// Compression level (xz 0-9, default 6; zstd 1-19, default 10; gz 1-9, default 6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// Keep the uncompressed `.img` next to the compressed one (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_raw: Option<bool>,
+}

@@ -1,0 +1,76 @@
+//! One file-system object of the root file system, as read from (or written to) the
+//! canonical tar archive: path, kind, ownership, mode, time, xattrs and where its bytes are.
+
+/// What kind of object an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    /// A regular file whose `size` bytes start at `data_offset` in the archive.
+    File { size: u64, data_offset: u64 },
+    Symlink { target: String },
+    /// A hard link to an earlier entry's `target` path (normalised, relative).
+    HardLink { target: String },
+    CharDevice { major: u32, minor: u32 },
+    BlockDevice { major: u32, minor: u32 },
+    Fifo,
+}
+
+/// One object in the root file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative, normalised, '/'-separated; `""` is the root directory itself.
+    pub path: String,
+    pub kind: EntryKind,
+    /// Permission bits including setuid/setgid/sticky (no file-type bits).
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: i64,
+    /// Extended attributes (e.g. `security.capability`), name and raw value.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Dir
+    }
+}
+
+/// Normalises an archive path (`./etc/x`, `/etc/x`, `etc//x/`) to `etc/x`, refusing any
+/// path that would leave the root file system.
+pub fn normalize(path: &str) -> Result<String, String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "`{path}` would land outside the root file system (it contains `..`)"
+                ));
+            }
+            c => parts.push(c),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// The parent directory of a normalised path (`""` for top-level entries).
+pub fn parent(path: &str) -> &str {
+    path.rfind('/').map(|i| &path[..i]).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_and_refuses_escapes() {
+        assert_eq!(normalize("./etc//hostname/").unwrap(), "etc/hostname");
+        assert_eq!(normalize("/etc/x").unwrap(), "etc/x");
+        assert_eq!(normalize("./").unwrap(), "");
+        assert!(normalize("../etc/passwd").unwrap_err().contains("outside"));
+        assert!(normalize("etc/../../x").is_err());
+        assert_eq!(parent("etc/ssh/sshd_config"), "etc/ssh");
+        assert_eq!(parent("etc"), "");
+    }
+}

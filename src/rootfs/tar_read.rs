@@ -1,0 +1,78 @@
+//! Indexes a tar archive of a root file system without unpacking it: every entry with
+//! its metadata and the offset of its bytes, so later stages copy data straight from the
+//! archive. Paths are normalised and any entry that would escape the root is refused.
+
+use super::entry::{Entry, EntryKind, normalize};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use tar::EntryType;
+
+/// Reads the index of the uncompressed tar archive at `path`.
+pub fn index(path: &Path) -> Result<Vec<Entry>> {
+    let file = fs_err::File::open(path)?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    let mut out = Vec::new();
+    let entries = archive
+        .entries()
+        .with_context(|| format!("reading tar archive {}", path.display()))?;
+    for item in entries {
+        let mut e = item.with_context(|| format!("reading tar archive {}", path.display()))?;
+        let raw_path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let rel = normalize(&raw_path).map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
+        let mut xattrs = Vec::new();
+        let (mut uid, mut gid, mut mtime) = (None, None, None);
+        if let Some(pax) = e.pax_extensions()? {
+            for ext in pax {
+                let ext = ext?;
+                let key = ext.key().unwrap_or_default();
+                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                    xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
+                } else if key.starts_with("GNU.sparse.") {
+                    bail!("{}: `{raw_path}` is a sparse archive member (GNU.sparse), which imgbuild does not read; create the archive without --sparse", path.display());
+                } else if key == "uid" {
+                    uid = ext.value().ok().and_then(|v| v.parse().ok());
+                } else if key == "gid" {
+                    gid = ext.value().ok().and_then(|v| v.parse().ok());
+                } else if key == "mtime" {
+                    mtime = ext.value().ok().and_then(|v| v.split('.').next()?.parse().ok());
+                }
+            }
+        }
+        let h = e.header();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let uid = uid.unwrap_or(h.uid().unwrap_or(0));
+        let gid = gid.unwrap_or(h.gid().unwrap_or(0));
+        let mtime = mtime.unwrap_or(h.mtime().unwrap_or(0) as i64);
+        let link = || -> Result<String> {
+            Ok(e.link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default())
+        };
+        let dev = || (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0));
+        let kind = match h.entry_type() {
+            EntryType::Directory => EntryKind::Dir,
+            EntryType::Regular | EntryType::Continuous => EntryKind::File {
+                size: e.size(),
+                data_offset: e.raw_file_position(),
+            },
+            EntryType::Symlink => EntryKind::Symlink { target: link()? },
+            EntryType::Link => {
+                let target = normalize(&link()?).map_err(|m| anyhow::anyhow!("{}: hard link `{raw_path}` points to {m}", path.display()))?;
+                EntryKind::HardLink { target }
+            }
+            EntryType::Char => {
+                let (major, minor) = dev();
+                EntryKind::CharDevice { major, minor }
+            }
+            EntryType::Block => {
+                let (major, minor) = dev();
+                EntryKind::BlockDevice { major, minor }
+            }
+            EntryType::Fifo => EntryKind::Fifo,
+            EntryType::GNUSparse => bail!("{}: `{raw_path}` is a GNU sparse member, which imgbuild does not read; create the archive without --sparse", path.display()),
+            other => bail!("{}: `{raw_path}` has tar entry type {other:?}, which a root file system cannot hold", path.display()),
+        };
+        out.push(Entry { path: rel, kind, mode, uid, gid, mtime, xattrs });
+    }
+    Ok(out)
+}
