@@ -10,7 +10,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "imgbuild", version, about = "Builds flashable disk images for offline teaching servers from YAML recipes", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "imgbuild",
+    version,
+    about = "Builds flashable disk images for offline teaching servers from YAML recipes",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -77,7 +82,10 @@ impl Global {
         }
     }
     fn build_options(&self) -> BuildOptions {
-        BuildOptions { out_dir: self.out.clone(), sets: self.sets.clone() }
+        BuildOptions {
+            out_dir: self.out.clone(),
+            sets: self.sets.clone(),
+        }
     }
 }
 
@@ -91,10 +99,20 @@ pub fn run(cli: Cli) -> Result<()> {
             let yaml = serde_norway::to_string(&resolved.recipe).context("printing the recipe")?;
             print(&yaml)
         }
-        (Some(Command::Inspect { image, cat, partition, json }), _) => match cat {
+        (
+            Some(Command::Inspect {
+                image,
+                cat,
+                partition,
+                json,
+            }),
+            _,
+        ) => match cat {
             Some(p) => {
                 let data = crate::verify::inspect::cat(&image, &p, partition)?;
-                std::io::stdout().write_all(&data).context("writing to stdout")
+                std::io::stdout()
+                    .write_all(&data)
+                    .context("writing to stdout")
             }
             None => {
                 let i = crate::verify::inspect::inspect(&image)?;
@@ -123,7 +141,11 @@ fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
     let published = pipeline::build(recipe, &g.build_options(), reporter.as_ref())?;
     if g.verbosity() > Verbosity::Quiet {
-        eprintln!("imgbuild: built {} in {:.1}s:", published.manifest.name, started.elapsed().as_secs_f64());
+        eprintln!(
+            "imgbuild: built {} in {:.1}s:",
+            published.manifest.name,
+            started.elapsed().as_secs_f64()
+        );
         for f in &published.files {
             println!("{}", f.display());
         }

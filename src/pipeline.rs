@@ -23,12 +23,18 @@ pub struct BuildOptions {
 
 /// Where a recipe's outputs go.
 pub fn out_dir(resolved: &Resolved, opts: &BuildOptions) -> PathBuf {
-    opts.out_dir.clone().unwrap_or_else(|| Path::new("images").join(&resolved.plan.name))
+    opts.out_dir
+        .clone()
+        .unwrap_or_else(|| Path::new("images").join(&resolved.plan.name))
 }
 
 /// Builds the recipe at `path`.
 pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<Published> {
-    let resolved = step(reporter, &format!("resolve recipe {}", path.display()), || recipe::resolve(path, &opts.sets))?;
+    let resolved = step(
+        reporter,
+        &format!("resolve recipe {}", path.display()),
+        || recipe::resolve(path, &opts.sets),
+    )?;
     let plan = &resolved.plan;
     let out = out_dir(&resolved, opts);
     let staging = Staging::create(&out)?;
@@ -43,7 +49,9 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
 fn build_in(resolved: &Resolved, staging: Staging, reporter: &dyn Reporter) -> Result<Published> {
     let plan = &resolved.plan;
     let tree = match &plan.rootfs {
-        Some(src) => Some(step(reporter, "prepare root file system", || rootfs::prepare(src, &staging))?),
+        Some(src) => Some(step(reporter, "prepare root file system", || {
+            rootfs::prepare(src, &staging)
+        })?),
         None => None,
     };
     let assembled = image::assemble(plan, tree.as_ref(), &staging, reporter)?;
@@ -59,7 +67,12 @@ fn inputs(resolved: &Resolved, tree: Option<&rootfs::RootTree>) -> Result<Vec<In
     let mut out = Vec::new();
     let mut add = |role: &str, shown: String, p: &Path| -> Result<()> {
         let (sha256, size) = output::compress::sha256_file(p)?;
-        out.push(Input { role: role.into(), path: shown, sha256, size });
+        out.push(Input {
+            role: role.into(),
+            path: shown,
+            sha256,
+            size,
+        });
         Ok(())
     };
     for f in &plan.recipe_files {

@@ -211,8 +211,7 @@ fn describe_status(status: ExitStatus) -> String {
 fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     let safe = !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if safe {
         s.into_owned()
@@ -249,7 +248,10 @@ mod tests {
         let err = Cmd::new("fsck.fat-definitely-missing").run().unwrap_err();
         assert!(matches!(err, ProcessError::NotFound { .. }));
         let err = Cmd::new("/nonexistent/mke2fs").run().unwrap_err();
-        assert!(err.to_string().contains("apt-get install e2fsprogs"), "{err}");
+        assert!(
+            err.to_string().contains("apt-get install e2fsprogs"),
+            "{err}"
+        );
     }
 
     #[test]

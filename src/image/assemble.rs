@@ -2,11 +2,11 @@
 //! the layout, creates the sparse file and writes table, file systems and blobs. An
 //! `auto` ext4 partition whose estimate proves short is grown and the image rebuilt.
 
+use super::blobs;
 use super::content::{self, PartContent};
 use super::fs::{self, ext4, fat};
 use super::layout::{self, BlobRequest, Layout, PartRequest};
 use super::table::{self, TableEntry};
-use super::blobs;
 use crate::fsx::Staging;
 use crate::recipe::model::FsKind;
 use crate::recipe::part_type::PartType;
@@ -52,15 +52,30 @@ pub struct Assembled {
 /// SOURCE_DATE_EPOCH from the environment, else the recipe, else the newest file.
 pub fn build_epoch(plan: &Plan, tree: Option<&RootTree>) -> Result<i64> {
     if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        return v.trim().parse().map_err(|_| anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds"));
+        return v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds"));
     }
-    Ok(plan.source_date_epoch.or(tree.map(RootTree::newest_mtime)).unwrap_or(0))
+    Ok(plan
+        .source_date_epoch
+        .or(tree.map(RootTree::newest_mtime))
+        .unwrap_or(0))
 }
 
 /// Builds `<staging>/<name>.img`.
-pub fn assemble(plan: &Plan, tree: Option<&RootTree>, staging: &Staging, reporter: &dyn Reporter) -> Result<Assembled> {
+pub fn assemble(
+    plan: &Plan,
+    tree: Option<&RootTree>,
+    staging: &Staging,
+    reporter: &dyn Reporter,
+) -> Result<Assembled> {
     let epoch = build_epoch(plan, tree)?;
-    let mounts: Vec<(String, String)> = plan.partitions.iter().filter_map(|p| p.mount.clone().map(|m| (p.name.clone(), m))).collect();
+    let mounts: Vec<(String, String)> = plan
+        .partitions
+        .iter()
+        .filter_map(|p| p.mount.clone().map(|m| (p.name.clone(), m)))
+        .collect();
     let (mut contents, whole) = match tree {
         Some(t) => content::split(&t.entries, &mounts, epoch)?,
         None => (BTreeMap::new(), false),
@@ -75,40 +90,101 @@ pub fn assemble(plan: &Plan, tree: Option<&RootTree>, staging: &Staging, reporte
     let contents = Contents(contents);
     let content_of = &contents;
     let mut fat_nodes: BTreeMap<String, Vec<fat::Node>> = BTreeMap::new();
-    for p in plan.partitions.iter().filter(|p| p.filesystem == FsKind::Vfat) {
+    for p in plan
+        .partitions
+        .iter()
+        .filter(|p| p.filesystem == FsKind::Vfat)
+    {
         let tar = tree.map(|t| t.tar.as_path()).unwrap_or(Path::new(""));
-        let nodes = fs::fat_nodes(content_of.of(p), tar, p.mount.as_deref().unwrap_or("/"), epoch, &p.name).map_err(|e| anyhow!("{}: image.partitions.{}: {e:#}", p.defined_in.display(), p.name))?;
+        let nodes = fs::fat_nodes(
+            content_of.of(p),
+            tar,
+            p.mount.as_deref().unwrap_or("/"),
+            epoch,
+            &p.name,
+        )
+        .map_err(|e| {
+            anyhow!(
+                "{}: image.partitions.{}: {e:#}",
+                p.defined_in.display(),
+                p.name
+            )
+        })?;
         fat_nodes.insert(p.name.clone(), nodes);
     }
     let mut grow: BTreeMap<String, f64> = BTreeMap::new();
     for attempt in 0..=GROW_ATTEMPTS {
-        let sizes = step(reporter, "size partitions", || partition_sizes(plan, content_of, &fat_nodes, &grow))?;
+        let sizes = step(reporter, "size partitions", || {
+            partition_sizes(plan, content_of, &fat_nodes, &grow)
+        })?;
         let layout = compute_layout(plan, &sizes, &blob_sizes)?;
-        match write_image(plan, tree, whole, &layout, content_of, &fat_nodes, &blob_sizes, epoch, staging, reporter) {
+        match write_image(
+            plan,
+            tree,
+            whole,
+            &layout,
+            content_of,
+            &fat_nodes,
+            &blob_sizes,
+            epoch,
+            staging,
+            reporter,
+        ) {
             Ok(image) => {
                 let partitions = reports(plan, &layout, content_of);
-                return Ok(Assembled { image, layout, partitions, epoch });
+                return Ok(Assembled {
+                    image,
+                    layout,
+                    partitions,
+                    epoch,
+                });
             }
             Err(WriteError::TooSmall(name)) => {
-                let p = plan.partitions.iter().find(|p| p.name == name).ok_or_else(|| anyhow!("unknown partition {name}"))?;
-                let size = layout.partitions.iter().find(|l| l.name == name).map(|l| l.size).unwrap_or(0);
+                let p = plan
+                    .partitions
+                    .iter()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| anyhow!("unknown partition {name}"))?;
+                let size = layout
+                    .partitions
+                    .iter()
+                    .find(|l| l.name == name)
+                    .map(|l| l.size)
+                    .unwrap_or(0);
                 match p.size {
                     PartSize::Auto(_) if attempt < GROW_ATTEMPTS => {
-                        reporter.detail(&format!("partition {name}: {} was too small, growing", human_bytes(size)));
+                        reporter.detail(&format!(
+                            "partition {name}: {} was too small, growing",
+                            human_bytes(size)
+                        ));
                         *grow.entry(name).or_insert(1.0) *= 1.25;
                     }
-                    _ => bail!(
-                        "{}: image.partitions.{name}.size: {} is too small for the partition's content ({} of files); raise it or use `size: auto`",
-                        p.defined_in.display(),
-                        human_bytes(size),
-                        human_bytes(content_of.of(p).file_bytes())
-                    ),
+                    _ => {
+                        return Err(field_error(
+                            p,
+                            "size",
+                            format!(
+                                "{} is too small for the partition's content ({} of files); raise it or use `size: auto`",
+                                human_bytes(size),
+                                human_bytes(content_of.of(p).file_bytes())
+                            ),
+                        ));
+                    }
                 }
             }
             Err(WriteError::Other(e)) => return Err(e),
         }
     }
     bail!("could not size the image after {GROW_ATTEMPTS} attempts")
+}
+
+/// An error in a partition's recipe field (exit status 2, like every recipe error).
+fn field_error(p: &PartitionPlan, key: &str, message: String) -> anyhow::Error {
+    anyhow::Error::new(crate::recipe::RecipeError::Field {
+        file: p.defined_in.clone(),
+        field: format!("image.partitions.{}.{key}", p.name),
+        message,
+    })
 }
 
 /// Each partition's share of the root file system (empty for those without a mount).
@@ -133,13 +209,25 @@ fn partition_sizes(
 ) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     for p in &plan.partitions {
-        let field = |k: &str| format!("{}: image.partitions.{}.{k}", p.defined_in.display(), p.name);
+        let field = |k: &str| {
+            format!(
+                "{}: image.partitions.{}.{k}",
+                p.defined_in.display(),
+                p.name
+            )
+        };
         let needed = match p.filesystem {
-            FsKind::Vfat => fat::min_size(&fat_nodes[&p.name], &fat_options(p)).map_err(|e| anyhow!("{}: {e}", field("size")))?,
+            FsKind::Vfat => fat::min_size(&fat_nodes[&p.name], &fat_options(p))
+                .map_err(|e| anyhow!("{}: {e}", field("size")))?,
             FsKind::Ext4 => ext4::estimate(&content_of.of(p).entries),
             FsKind::Raw => {
-                let src = p.source.as_ref().ok_or_else(|| anyhow!("{}: missing", field("source")))?;
-                fs_err::metadata(src).with_context(|| format!("{}: cannot read the file", field("source")))?.len()
+                let src = p
+                    .source
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("{}: missing", field("source")))?;
+                fs_err::metadata(src)
+                    .with_context(|| format!("{}: cannot read the file", field("source")))?
+                    .len()
             }
             FsKind::None => 0,
         };
@@ -147,7 +235,15 @@ fn partition_sizes(
             PartSize::Fixed(n) => {
                 // ext4's estimate is deliberately generous, so only mke2fs decides for ext4.
                 if p.filesystem != FsKind::Ext4 && needed > n {
-                    bail!("{}: {} is too small for the content, which needs {}; raise it or use `size: auto`", field("size"), human_bytes(n), human_bytes(needed));
+                    return Err(field_error(
+                        p,
+                        "size",
+                        format!(
+                            "{} is too small for the content, which needs {}; raise it or use `size: auto`",
+                            human_bytes(n),
+                            human_bytes(needed)
+                        ),
+                    ));
                 }
                 n
             }
@@ -162,22 +258,53 @@ fn partition_sizes(
 }
 
 fn compute_layout(plan: &Plan, sizes: &[u64], blob_sizes: &[u64]) -> Result<Layout> {
-    let parts: Vec<PartRequest> = plan.partitions.iter().zip(sizes).map(|(p, &size)| PartRequest { name: p.name.clone(), size, start: p.start, alignment: p.alignment }).collect();
-    let blobs: Vec<BlobRequest> = plan.blobs.iter().zip(blob_sizes).map(|(b, &len)| BlobRequest { name: b.name.clone(), offset: b.offset, len }).collect();
+    let parts: Vec<PartRequest> = plan
+        .partitions
+        .iter()
+        .zip(sizes)
+        .map(|(p, &size)| PartRequest {
+            name: p.name.clone(),
+            size,
+            start: p.start,
+            alignment: p.alignment,
+        })
+        .collect();
+    let blobs: Vec<BlobRequest> = plan
+        .blobs
+        .iter()
+        .zip(blob_sizes)
+        .map(|(b, &len)| BlobRequest {
+            name: b.name.clone(),
+            offset: b.offset,
+            len,
+        })
+        .collect();
     layout::compute(plan.table, plan.image_size, plan.alignment, &parts, &blobs).map_err(|e| {
         let (file, field) = match &e {
-            layout::LayoutError::StartTooEarly { name, .. } | layout::LayoutError::Misaligned { name, .. } | layout::LayoutError::MbrLimit { name, .. } => {
+            layout::LayoutError::StartTooEarly { name, .. }
+            | layout::LayoutError::Misaligned { name, .. }
+            | layout::LayoutError::MbrLimit { name, .. } => {
                 let p = plan.partitions.iter().find(|p| &p.name == name);
-                (p.map(|p| p.defined_in.clone()), format!("image.partitions.{name}.start"))
+                (
+                    p.map(|p| p.defined_in.clone()),
+                    format!("image.partitions.{name}.start"),
+                )
             }
             layout::LayoutError::BlobOverlap { blob, .. } => {
                 let b = plan.blobs.iter().find(|b| &b.name == blob);
-                (b.map(|b| b.defined_in.clone()), format!("image.blobs.{blob}"))
+                (
+                    b.map(|b| b.defined_in.clone()),
+                    format!("image.blobs.{blob}"),
+                )
             }
             _ => (None, "image.size".to_string()),
         };
         let file = file.unwrap_or_else(|| plan.recipe_file.clone());
-        anyhow::Error::new(crate::recipe::RecipeError::Field { file, field, message: e.to_string() })
+        anyhow::Error::new(crate::recipe::RecipeError::Field {
+            file,
+            field,
+            message: e.to_string(),
+        })
     })
 }
 
@@ -220,26 +347,50 @@ fn write_image(
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, WriteError> {
     let path = staging.path(&format!("{}.img", plan.name));
-    let mut image = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).with_context(|| format!("creating {}", path.display()))?;
-    image.set_len(layout.size).with_context(|| format!("sizing {}", path.display()))?;
-    step(reporter, &format!("write {} partition table ({})", match plan.table { crate::recipe::model::TableKind::Mbr => "MBR", _ => "GPT" }, human_bytes(layout.size)), || {
-        let entries: Vec<TableEntry> = plan
-            .partitions
-            .iter()
-            .zip(&layout.partitions)
-            .map(|(p, l)| TableEntry {
-                start: l.start,
-                size: l.size,
-                kind: p.kind,
-                bootable: p.bootable,
-                name: p.label.clone(),
-                partuuid: uuid::Uuid::parse_str(&p.partuuid).ok(),
-            })
-            .collect();
-        table::write(&mut image, layout.size, plan.disk_id, &entries)
-    })?;
+    let mut image = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    image
+        .set_len(layout.size)
+        .with_context(|| format!("sizing {}", path.display()))?;
+    step(
+        reporter,
+        &format!(
+            "write {} partition table ({})",
+            match plan.table {
+                crate::recipe::model::TableKind::Mbr => "MBR",
+                _ => "GPT",
+            },
+            human_bytes(layout.size)
+        ),
+        || {
+            let entries: Vec<TableEntry> = plan
+                .partitions
+                .iter()
+                .zip(&layout.partitions)
+                .map(|(p, l)| TableEntry {
+                    start: l.start,
+                    size: l.size,
+                    kind: p.kind,
+                    bootable: p.bootable,
+                    name: p.label.clone(),
+                    partuuid: uuid::Uuid::parse_str(&p.partuuid).ok(),
+                })
+                .collect();
+            table::write(&mut image, layout.size, plan.disk_id, &entries)
+        },
+    )?;
     for (p, l) in plan.partitions.iter().zip(&layout.partitions) {
-        let name = format!("write partition {} ({}, {})", p.name, fs_name(p.filesystem), human_bytes(l.size));
+        let name = format!(
+            "write partition {} ({}, {})",
+            p.name,
+            fs_name(p.filesystem),
+            human_bytes(l.size)
+        );
         let start = std::time::Instant::now();
         reporter.step(&name);
         match p.filesystem {
@@ -254,7 +405,11 @@ fn write_image(
                     }
                     None => {
                         let a = staging.path(&format!("part-{}.tar", p.name));
-                        fs::write_partition_archive(&empty_root(epoch), Path::new("/dev/null"), &a)?;
+                        fs::write_partition_archive(
+                            &empty_root(epoch),
+                            Path::new("/dev/null"),
+                            &a,
+                        )?;
                         a
                     }
                 };
@@ -271,34 +426,63 @@ fn write_image(
                 };
                 match ext4::make(&job) {
                     Ok(()) => {}
-                    Err(ext4::Ext4Error::TooSmall { .. }) => return Err(WriteError::TooSmall(p.name.clone())),
-                    Err(e) => return Err(anyhow::Error::new(e).context(format!("making ext4 in partition `{}`", p.name)).into()),
+                    Err(ext4::Ext4Error::TooSmall { .. }) => {
+                        return Err(WriteError::TooSmall(p.name.clone()));
+                    }
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("making ext4 in partition `{}`", p.name))
+                            .into());
+                    }
                 }
             }
             FsKind::Vfat => {
                 let nodes = &fat_nodes[&p.name];
-                fat::write(&image, l.start, l.size, nodes, &fat_options(p)).map_err(|e| anyhow!("{}: image.partitions.{}: {e}", p.defined_in.display(), p.name))?;
+                fat::write(&image, l.start, l.size, nodes, &fat_options(p)).map_err(|e| {
+                    anyhow!(
+                        "{}: image.partitions.{}: {e}",
+                        p.defined_in.display(),
+                        p.name
+                    )
+                })?;
             }
             FsKind::Raw => {
-                let src_path = p.source.as_ref().ok_or_else(|| anyhow!("raw partition without source"))?;
+                let src_path = p
+                    .source
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("raw partition without source"))?;
                 let src = fs_err::File::open(src_path)?;
                 let len = src.metadata()?.len();
-                crate::fsx::copy_range_sparse(src.file(), 0, &image, l.start, len).with_context(|| format!("copying {} into partition `{}`", src_path.display(), p.name))?;
+                crate::fsx::copy_range_sparse(src.file(), 0, &image, l.start, len).with_context(
+                    || format!("copying {} into partition `{}`", src_path.display(), p.name),
+                )?;
             }
             FsKind::None => {}
         }
         reporter.step_done(&name, start.elapsed());
     }
     if !plan.blobs.is_empty() {
-        step(reporter, "write blobs", || blobs::write(&image, &plan.blobs, blob_sizes))?;
+        step(reporter, "write blobs", || {
+            blobs::write(&image, &plan.blobs, blob_sizes)
+        })?;
     }
-    image.sync_all().with_context(|| format!("flushing {}", path.display()))?;
+    image
+        .sync_all()
+        .with_context(|| format!("flushing {}", path.display()))?;
     Ok(path)
 }
 
 fn empty_root(epoch: i64) -> PartContent {
     PartContent {
-        entries: vec![crate::rootfs::Entry { path: String::new(), kind: crate::rootfs::EntryKind::Dir, mode: 0o755, uid: 0, gid: 0, mtime: epoch, xattrs: vec![] }],
+        entries: vec![crate::rootfs::Entry {
+            path: String::new(),
+            kind: crate::rootfs::EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: epoch,
+            xattrs: vec![],
+        }],
     }
 }
 

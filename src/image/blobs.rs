@@ -20,7 +20,8 @@ pub fn sizes(blobs: &[BlobPlan]) -> Result<Vec<u64>> {
 pub fn write(image: &std::fs::File, blobs: &[BlobPlan], sizes: &[u64]) -> Result<()> {
     for (b, &len) in blobs.iter().zip(sizes) {
         let src = fs_err::File::open(&b.file)?;
-        crate::fsx::copy_range_sparse(src.file(), 0, image, b.offset, len).with_context(|| format!("writing blob `{}` from {}", b.name, b.file.display()))?;
+        crate::fsx::copy_range_sparse(src.file(), 0, image, b.offset, len)
+            .with_context(|| format!("writing blob `{}` from {}", b.name, b.file.display()))?;
     }
     Ok(())
 }

@@ -53,14 +53,38 @@ pub struct Layout {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
     #[error("partition `{name}` starts at byte {start}, inside {what}; move it to {min} or later")]
-    StartTooEarly { name: String, start: u64, what: String, min: u64 },
-    #[error("partition `{name}` starts at byte {start}, not a multiple of its alignment {alignment}")]
-    Misaligned { name: String, start: u64, alignment: u64 },
-    #[error("blob `{blob}` (bytes {blob_start}..{blob_end}) overlaps {other} (bytes {other_start}..{other_end})")]
-    BlobOverlap { blob: String, blob_start: u64, blob_end: u64, other: String, other_start: u64, other_end: u64 },
-    #[error("the image is {size} bytes but its content needs {needed}; raise `image.size` or set it to `auto`")]
+    StartTooEarly {
+        name: String,
+        start: u64,
+        what: String,
+        min: u64,
+    },
+    #[error(
+        "partition `{name}` starts at byte {start}, not a multiple of its alignment {alignment}"
+    )]
+    Misaligned {
+        name: String,
+        start: u64,
+        alignment: u64,
+    },
+    #[error(
+        "blob `{blob}` (bytes {blob_start}..{blob_end}) overlaps {other} (bytes {other_start}..{other_end})"
+    )]
+    BlobOverlap {
+        blob: String,
+        blob_start: u64,
+        blob_end: u64,
+        other: String,
+        other_start: u64,
+        other_end: u64,
+    },
+    #[error(
+        "the image is {size} bytes but its content needs {needed}; raise `image.size` or set it to `auto`"
+    )]
     ImageTooSmall { size: u64, needed: u64 },
-    #[error("an MBR cannot address beyond 2 TiB; partition `{name}` ends at byte {end}; use `table: gpt`")]
+    #[error(
+        "an MBR cannot address beyond 2 TiB; partition `{name}` ends at byte {end}; use `table: gpt`"
+    )]
     MbrLimit { name: String, end: u64 },
     #[error("image size {size} is not a multiple of 512 bytes")]
     OddImageSize { size: u64 },
@@ -88,7 +112,12 @@ pub fn compute(
         let start = match p.start {
             Some(s) => {
                 if s < front {
-                    return Err(LayoutError::StartTooEarly { name: p.name.clone(), start: s, what: table_name.into(), min: front });
+                    return Err(LayoutError::StartTooEarly {
+                        name: p.name.clone(),
+                        start: s,
+                        what: table_name.into(),
+                        min: front,
+                    });
                 }
                 if let Some(prev) = placed.last()
                     && s < prev.end()
@@ -96,36 +125,69 @@ pub fn compute(
                     return Err(LayoutError::StartTooEarly {
                         name: p.name.clone(),
                         start: s,
-                        what: format!("partition `{}` (bytes {}..{})", prev.name, prev.start, prev.end()),
+                        what: format!(
+                            "partition `{}` (bytes {}..{})",
+                            prev.name,
+                            prev.start,
+                            prev.end()
+                        ),
                         min: align_up(prev.end(), p.alignment),
                     });
                 }
                 if s % p.alignment != 0 {
-                    return Err(LayoutError::Misaligned { name: p.name.clone(), start: s, alignment: p.alignment });
+                    return Err(LayoutError::Misaligned {
+                        name: p.name.clone(),
+                        start: s,
+                        alignment: p.alignment,
+                    });
                 }
                 s
             }
             None => align_up(cursor.max(front), p.alignment),
         };
         let size = align_up(p.size, SECTOR);
-        placed.push(Placed { name: p.name.clone(), start, size });
+        placed.push(Placed {
+            name: p.name.clone(),
+            start,
+            size,
+        });
         cursor = start + size;
     }
     let mut blob_placed: Vec<Placed> = Vec::new();
     let mut blob_end = 0;
     for b in blobs {
-        let me = Placed { name: b.name.clone(), start: b.offset, size: b.len };
+        let me = Placed {
+            name: b.name.clone(),
+            start: b.offset,
+            size: b.len,
+        };
         if me.start < front {
             return Err(LayoutError::BlobOverlap {
-                blob: b.name.clone(), blob_start: me.start, blob_end: me.end(),
-                other: table_name.into(), other_start: 0, other_end: front,
+                blob: b.name.clone(),
+                blob_start: me.start,
+                blob_end: me.end(),
+                other: table_name.into(),
+                other_start: 0,
+                other_end: front,
             });
         }
-        for other in placed.iter().map(|p| (format!("partition `{}`", p.name), p)).chain(blob_placed.iter().map(|p| (format!("blob `{}`", p.name), p))) {
+        for other in placed
+            .iter()
+            .map(|p| (format!("partition `{}`", p.name), p))
+            .chain(
+                blob_placed
+                    .iter()
+                    .map(|p| (format!("blob `{}`", p.name), p)),
+            )
+        {
             if me.start < other.1.end() && other.1.start < me.end() {
                 return Err(LayoutError::BlobOverlap {
-                    blob: b.name.clone(), blob_start: me.start, blob_end: me.end(),
-                    other: other.0, other_start: other.1.start, other_end: other.1.end(),
+                    blob: b.name.clone(),
+                    blob_start: me.start,
+                    blob_end: me.end(),
+                    other: other.0,
+                    other_start: other.1.start,
+                    other_end: other.1.end(),
                 });
             }
         }
@@ -151,17 +213,28 @@ pub fn compute(
         let tail = size - back;
         if let Some(b) = blob_placed.iter().find(|b| b.end() > tail) {
             return Err(LayoutError::BlobOverlap {
-                blob: b.name.clone(), blob_start: b.start, blob_end: b.end(),
-                other: "the backup GPT".into(), other_start: tail, other_end: size,
+                blob: b.name.clone(),
+                blob_start: b.start,
+                blob_end: b.end(),
+                other: "the backup GPT".into(),
+                other_start: tail,
+                other_end: size,
             });
         }
     }
     if table == TableKind::Mbr
         && let Some(p) = placed.iter().find(|p| p.end() > (u32::MAX as u64) * SECTOR)
     {
-        return Err(LayoutError::MbrLimit { name: p.name.clone(), end: p.end() });
+        return Err(LayoutError::MbrLimit {
+            name: p.name.clone(),
+            end: p.end(),
+        });
     }
-    Ok(Layout { size, partitions: placed, blobs: blob_placed })
+    Ok(Layout {
+        size,
+        partitions: placed,
+        blobs: blob_placed,
+    })
 }
 
 #[cfg(test)]
@@ -170,13 +243,32 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     fn part(name: &str, size: u64) -> PartRequest {
-        PartRequest { name: name.into(), size, start: None, alignment: MIB }
+        PartRequest {
+            name: name.into(),
+            size,
+            start: None,
+            alignment: MIB,
+        }
     }
 
     #[test]
     fn mbr_partitions_follow_each_other_aligned() {
-        let l = compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("boot", 256 * MIB), part("root", 1000 * 1024 + 3)], &[]).unwrap();
-        assert_eq!(l.partitions[0], Placed { name: "boot".into(), start: MIB, size: 256 * MIB });
+        let l = compute(
+            TableKind::Mbr,
+            SizeSpec::Auto,
+            MIB,
+            &[part("boot", 256 * MIB), part("root", 1000 * 1024 + 3)],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            l.partitions[0],
+            Placed {
+                name: "boot".into(),
+                start: MIB,
+                size: 256 * MIB
+            }
+        );
         assert_eq!(l.partitions[1].start, 257 * MIB);
         assert_eq!(l.partitions[1].size, align_up(1000 * 1024 + 3, 512));
         assert_eq!(l.size, 258 * MIB);
@@ -184,11 +276,34 @@ mod tests {
 
     #[test]
     fn gpt_reserves_the_backup_table() {
-        let l = compute(TableKind::Gpt, SizeSpec::Auto, MIB, &[part("root", 10 * MIB)], &[]).unwrap();
+        let l = compute(
+            TableKind::Gpt,
+            SizeSpec::Auto,
+            MIB,
+            &[part("root", 10 * MIB)],
+            &[],
+        )
+        .unwrap();
         assert_eq!(l.partitions[0].start, MIB);
-        assert_eq!(l.size, 12 * MIB, "11 MiB of content + 33 sectors rounds up to 12 MiB");
-        let tight = compute(TableKind::Gpt, SizeSpec::Fixed(11 * MIB), MIB, &[part("root", 10 * MIB)], &[]);
-        assert_eq!(tight, Err(LayoutError::ImageTooSmall { size: 11 * MIB, needed: 11 * MIB + 33 * 512 }));
+        assert_eq!(
+            l.size,
+            12 * MIB,
+            "11 MiB of content + 33 sectors rounds up to 12 MiB"
+        );
+        let tight = compute(
+            TableKind::Gpt,
+            SizeSpec::Fixed(11 * MIB),
+            MIB,
+            &[part("root", 10 * MIB)],
+            &[],
+        );
+        assert_eq!(
+            tight,
+            Err(LayoutError::ImageTooSmall {
+                size: 11 * MIB,
+                needed: 11 * MIB + 33 * 512
+            })
+        );
     }
 
     #[test]
@@ -196,35 +311,73 @@ mod tests {
         let mut root = part("root", 64 * MIB);
         root.start = Some(16 * MIB);
         let blobs = [
-            BlobRequest { name: "idbloader".into(), offset: 64 * 512, len: 200 * 1024 },
-            BlobRequest { name: "uboot".into(), offset: 16384 * 512, len: 1024 * 1024 },
+            BlobRequest {
+                name: "idbloader".into(),
+                offset: 64 * 512,
+                len: 200 * 1024,
+            },
+            BlobRequest {
+                name: "uboot".into(),
+                offset: 16384 * 512,
+                len: 1024 * 1024,
+            },
         ];
         let l = compute(TableKind::Gpt, SizeSpec::Auto, MIB, &[root.clone()], &blobs).unwrap();
         assert_eq!(l.partitions[0].start, 16 * MIB);
         assert_eq!(l.blobs[1].start, 8 * MIB);
         root.start = Some(8 * MIB);
         let err = compute(TableKind::Gpt, SizeSpec::Auto, MIB, &[root], &blobs).unwrap_err();
-        assert!(matches!(err, LayoutError::BlobOverlap { ref blob, .. } if blob == "uboot"), "{err}");
+        assert!(
+            matches!(err, LayoutError::BlobOverlap { ref blob, .. } if blob == "uboot"),
+            "{err}"
+        );
     }
 
     #[test]
     fn overlapping_fixed_starts_are_refused() {
         let mut b = part("b", MIB);
         b.start = Some(MIB);
-        let err = compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", 4 * MIB), b], &[]).unwrap_err();
+        let err = compute(
+            TableKind::Mbr,
+            SizeSpec::Auto,
+            MIB,
+            &[part("a", 4 * MIB), b],
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("inside partition `a`"), "{err}");
     }
 
     #[test]
     fn blobs_may_not_touch_tables_or_each_other() {
-        let overlap_table = [BlobRequest { name: "x".into(), offset: 1024, len: 512 }];
-        let err = compute(TableKind::Gpt, SizeSpec::Auto, MIB, &[part("a", MIB)], &overlap_table).unwrap_err();
+        let overlap_table = [BlobRequest {
+            name: "x".into(),
+            offset: 1024,
+            len: 512,
+        }];
+        let err = compute(
+            TableKind::Gpt,
+            SizeSpec::Auto,
+            MIB,
+            &[part("a", MIB)],
+            &overlap_table,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("GPT header"), "{err}");
         let two = [
-            BlobRequest { name: "x".into(), offset: 64 * 512, len: 4096 },
-            BlobRequest { name: "y".into(), offset: 64 * 512 + 4095, len: 10 },
+            BlobRequest {
+                name: "x".into(),
+                offset: 64 * 512,
+                len: 4096,
+            },
+            BlobRequest {
+                name: "y".into(),
+                offset: 64 * 512 + 4095,
+                len: 10,
+            },
         ];
-        let err = compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", MIB)], &two).unwrap_err();
+        let err =
+            compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", MIB)], &two).unwrap_err();
         assert!(err.to_string().contains("blob `x`"), "{err}");
     }
 

@@ -37,7 +37,11 @@ pub struct HashingWriter<W: Write> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), bytes: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
     }
     pub fn finish(self) -> (W, String, u64) {
         (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
@@ -57,12 +61,23 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 fn threads() -> u32 {
-    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
 }
 
 /// Streams `raw` through the compressor into `dest`, hashing both.
-pub fn compress(raw: &Path, dest: &Path, c: Compression, level: Option<u32>, task: &mut dyn Task) -> Result<Compressed> {
-    let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dest)?));
+pub fn compress(
+    raw: &Path,
+    dest: &Path,
+    c: Compression,
+    level: Option<u32>,
+    task: &mut dyn Task,
+) -> Result<Compressed> {
+    let out = HashingWriter::new(io::BufWriter::with_capacity(
+        1 << 20,
+        fs_err::File::create(dest)?,
+    ));
     let ctx = || format!("compressing {} into {}", raw.display(), dest.display());
     let (raw_sha256, raw_size, out) = match c {
         Compression::Xz => {
@@ -83,7 +98,8 @@ pub fn compress(raw: &Path, dest: &Path, c: Compression, level: Option<u32>, tas
             (h, n, enc.finish().with_context(ctx)?)
         }
         Compression::Gz => {
-            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level.unwrap_or(6)));
+            let mut enc =
+                flate2::write::GzEncoder::new(out, flate2::Compression::new(level.unwrap_or(6)));
             let (h, n) = pump(raw, &mut enc, task).with_context(ctx)?;
             (h, n, enc.finish().with_context(ctx)?)
         }
@@ -91,8 +107,16 @@ pub fn compress(raw: &Path, dest: &Path, c: Compression, level: Option<u32>, tas
     };
     let (mut file, sha256, size) = out.finish();
     file.flush().with_context(ctx)?;
-    file.into_inner().map_err(|e| e.into_error()).with_context(ctx)?.sync_all()?;
-    Ok(Compressed { raw_sha256, raw_size, sha256, size })
+    file.into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(ctx)?
+        .sync_all()?;
+    Ok(Compressed {
+        raw_sha256,
+        raw_size,
+        sha256,
+        size,
+    })
 }
 
 /// Copies `raw` into `w`, returning the raw side's sha256 and length.

@@ -21,7 +21,13 @@ pub struct Published {
 }
 
 /// Compresses, checksums, writes the manifest and publishes.
-pub fn publish(resolved: &Resolved, assembled: &Assembled, inputs: Vec<Input>, staging: Staging, reporter: &dyn Reporter) -> Result<Published> {
+pub fn publish(
+    resolved: &Resolved,
+    assembled: &Assembled,
+    inputs: Vec<Input>,
+    staging: Staging,
+    reporter: &dyn Reporter,
+) -> Result<Published> {
     let plan = &resolved.plan;
     let raw_name = format!("{}.img", plan.name);
     let mut outputs = Vec::new();
@@ -30,22 +36,49 @@ pub fn publish(resolved: &Resolved, assembled: &Assembled, inputs: Vec<Input>, s
     if let Some(ext) = compress::extension(plan.output.compression) {
         let name = format!("{raw_name}.{ext}");
         let mut task = reporter.task(&format!("compress {ext}"), assembled.layout.size);
-        let c = compress::compress(&assembled.image, &staging.path(&name), plan.output.compression, plan.output.level, task.as_mut())?;
+        let c = compress::compress(
+            &assembled.image,
+            &staging.path(&name),
+            plan.output.compression,
+            plan.output.level,
+            task.as_mut(),
+        )?;
         task.finish();
-        reporter.detail(&format!("{name}: {} ({:.1}% of {})", human_bytes(c.size), c.size as f64 * 100.0 / c.raw_size.max(1) as f64, human_bytes(c.raw_size)));
+        reporter.detail(&format!(
+            "{name}: {} ({:.1}% of {})",
+            human_bytes(c.size),
+            c.size as f64 * 100.0 / c.raw_size.max(1) as f64,
+            human_bytes(c.raw_size)
+        ));
         raw_hash = (c.raw_sha256.clone(), c.raw_size);
-        outputs.push(OutputFile { name: name.clone(), sha256: c.sha256, size: c.size });
+        outputs.push(OutputFile {
+            name: name.clone(),
+            sha256: c.sha256,
+            size: c.size,
+        });
         names.push(name);
     } else {
-        raw_hash = crate::report::step(reporter, "checksum image", || compress::sha256_file(&assembled.image))?;
+        raw_hash = crate::report::step(reporter, "checksum image", || {
+            compress::sha256_file(&assembled.image)
+        })?;
     }
     if plan.output.keep_raw || plan.output.compression == Compression::None {
-        outputs.insert(0, OutputFile { name: raw_name.clone(), sha256: raw_hash.0.clone(), size: raw_hash.1 });
+        outputs.insert(
+            0,
+            OutputFile {
+                name: raw_name.clone(),
+                sha256: raw_hash.0.clone(),
+                size: raw_hash.1,
+            },
+        );
         names.insert(0, raw_name.clone());
     } else {
         fs_err::remove_file(&assembled.image)?;
     }
-    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
+    let sums: String = outputs
+        .iter()
+        .map(|o| format!("{}  {}\n", o.sha256, o.name))
+        .collect();
     let sums_name = format!("{}.sha256", plan.name);
     fs_err::write(staging.path(&sums_name), sums)?;
     let manifest = Manifest {

@@ -58,7 +58,10 @@ fn show_chain(chain: &[PathBuf]) -> String {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -79,16 +82,20 @@ pub fn suggest_in_message(message: &str) -> String {
             continue;
         };
         let prefix = &message[..message.find(what).unwrap_or(0)];
-        let noun = if what == "unknown field" { "field" } else { "value" };
+        let noun = if what == "unknown field" {
+            "field"
+        } else {
+            "value"
+        };
         let list = valid
             .iter()
             .map(|v| format!("`{v}`"))
             .collect::<Vec<_>>()
             .join(", ");
         return match did_you_mean(bad, valid.iter().copied()) {
-            Some(best) => format!(
-                "{prefix}unknown {noun} `{bad}`, did you mean `{best}`? (valid: {list})"
-            ),
+            Some(best) => {
+                format!("{prefix}unknown {noun} `{bad}`, did you mean `{best}`? (valid: {list})")
+            }
             None if valid.is_empty() => format!("{prefix}unknown {noun} `{bad}`"),
             None => format!("{prefix}unknown {noun} `{bad}` (valid: {list})"),
         };

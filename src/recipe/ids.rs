@@ -47,8 +47,9 @@ pub fn parse_fat_volume_id(text: &str) -> Result<u32, String> {
             "`{text}` is not a FAT volume ID; write 8 hex digits such as `1234-ABCD`"
         ));
     }
-    u32::from_str_radix(&t, 16)
-        .map_err(|_| format!("`{text}` is not a FAT volume ID; write 8 hex digits such as `1234-ABCD`"))
+    u32::from_str_radix(&t, 16).map_err(|_| {
+        format!("`{text}` is not a FAT volume ID; write 8 hex digits such as `1234-ABCD`")
+    })
 }
 
 /// Parses an MBR disk identifier: `0x1234abcd` or `1234abcd`.

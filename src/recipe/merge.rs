@@ -133,8 +133,20 @@ mod tests {
     fn merged(parent: &str, child: &str) -> (Value, Origins) {
         let mut origins = Origins::new();
         let mut base = Value::Mapping(Default::default());
-        merge(&mut base, yaml(parent), Path::new("parent.yaml"), "", &mut origins);
-        merge(&mut base, yaml(child), Path::new("child.yaml"), "", &mut origins);
+        merge(
+            &mut base,
+            yaml(parent),
+            Path::new("parent.yaml"),
+            "",
+            &mut origins,
+        );
+        merge(
+            &mut base,
+            yaml(child),
+            Path::new("child.yaml"),
+            "",
+            &mut origins,
+        );
         finish(&mut base);
         (base, origins)
     }
@@ -149,8 +161,14 @@ mod tests {
             v,
             yaml("image: {table: mbr, partitions: {boot: {size: 128MiB, label: BOOT}}}")
         );
-        assert_eq!(origins["image.partitions.boot.size"], Path::new("child.yaml"));
-        assert_eq!(origins["image.partitions.boot.label"], Path::new("parent.yaml"));
+        assert_eq!(
+            origins["image.partitions.boot.size"],
+            Path::new("child.yaml")
+        );
+        assert_eq!(
+            origins["image.partitions.boot.label"],
+            Path::new("parent.yaml")
+        );
     }
 
     #[test]

@@ -33,7 +33,12 @@ pub struct Resolved {
 /// Loads, merges, templates and checks the recipe at `path`; `sets` are `--set` pairs.
 pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, RecipeError> {
     let merged = load::load(path)?;
-    let load::Merged { file, files, mut value, origins } = merged;
+    let load::Merged {
+        file,
+        files,
+        mut value,
+        origins,
+    } = merged;
     let env = template::environment();
 
     // 1. Variables: merged, overridden by --set, then rendered in order.
@@ -55,26 +60,60 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
     ctx.extend(vars.clone());
     ctx.insert("vars".into(), serde_json::Value::Object(vars.clone()));
     let name = match value.get("name").and_then(Value::as_str) {
-        Some(n) => template::render_str(&env, n, &minijinja::Value::from_serialize(&ctx), &file, "name")?,
+        Some(n) => template::render_str(
+            &env,
+            n,
+            &minijinja::Value::from_serialize(&ctx),
+            &file,
+            "name",
+        )?,
         None => file_stem(&file),
     };
     set_key(&mut value, "name", Value::String(name.clone()));
 
     // 3. Identifiers, from the variables-only rendering of the recipe.
-    let ck = plan::Checker { origins: &origins, main_file: &file };
+    let ck = plan::Checker {
+        origins: &origins,
+        main_file: &file,
+    };
     let mut pre = value.clone();
     // Names only defined in step 4 (`partitions`) render empty here; the fields IDs come
     // from cannot sensibly use them.
     let lenient = template::lenient_environment();
-    template::render_tree(&lenient, &mut pre, &minijinja::Value::from_serialize(&ctx), "", &origins, &file, Some("vars"))?;
+    template::render_tree(
+        &lenient,
+        &mut pre,
+        &minijinja::Value::from_serialize(&ctx),
+        "",
+        &origins,
+        &file,
+        Some("vars"),
+    )?;
     let pre_recipe = typed(&pre, &origins, &file)?;
     let ids = plan::derive_ids(&name, &pre_recipe, &ck)?;
 
     // 4. Everything else, with identifiers available to templates.
-    ctx.insert("recipe".into(), serde_json::json!({"name": name, "file": file.display().to_string()}));
-    ctx.insert("image".into(), serde_json::json!({"disk_id": ids.0.to_string()}));
-    ctx.insert("partitions".into(), serde_json::to_value(&ids.1).unwrap_or_default());
-    template::render_tree(&env, &mut value, &minijinja::Value::from_serialize(&ctx), "", &origins, &file, Some("vars"))?;
+    ctx.insert(
+        "recipe".into(),
+        serde_json::json!({"name": name, "file": file.display().to_string()}),
+    );
+    ctx.insert(
+        "image".into(),
+        serde_json::json!({"disk_id": ids.0.to_string()}),
+    );
+    ctx.insert(
+        "partitions".into(),
+        serde_json::to_value(&ids.1).unwrap_or_default(),
+    );
+    template::render_tree(
+        &env,
+        &mut value,
+        &minijinja::Value::from_serialize(&ctx),
+        "",
+        &origins,
+        &file,
+        Some("vars"),
+    )?;
     let mut recipe = typed(&value, &origins, &file)?;
     let plan = plan::plan(name, &recipe, files, &ck, ids.clone())?;
     fill_derived(&mut recipe, &plan);

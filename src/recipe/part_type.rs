@@ -61,21 +61,28 @@ pub fn resolve(text: &str, table: TableKind) -> Result<PartType, String> {
             TableKind::Mbr => mbr.map(PartType::Mbr).ok_or_else(|| {
                 format!("type `{name}` exists only in GPT; use `table: gpt` or an MBR type")
             }),
-            TableKind::Gpt => Ok(PartType::Gpt(Uuid::parse_str(gpt.unwrap_or(GPT_LINUX)).unwrap_or_default())),
+            TableKind::Gpt => Ok(PartType::Gpt(
+                Uuid::parse_str(gpt.unwrap_or(GPT_LINUX)).unwrap_or_default(),
+            )),
         };
     }
     let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"));
     if let Some(hex) = hex {
-        let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("`{t}` is not an MBR type byte (0x00-0xff)"))?;
+        let byte = u8::from_str_radix(hex, 16)
+            .map_err(|_| format!("`{t}` is not an MBR type byte (0x00-0xff)"))?;
         return match table {
             TableKind::Mbr => Ok(PartType::Mbr(byte)),
-            TableKind::Gpt => Err(format!("`{t}` is an MBR type byte but the table is GPT; use a type name or a GPT type GUID")),
+            TableKind::Gpt => Err(format!(
+                "`{t}` is an MBR type byte but the table is GPT; use a type name or a GPT type GUID"
+            )),
         };
     }
     if let Ok(guid) = Uuid::parse_str(t) {
         return match table {
             TableKind::Gpt => Ok(PartType::Gpt(guid)),
-            TableKind::Mbr => Err(format!("`{t}` is a GPT type GUID but the table is MBR; use a type name or an MBR byte such as `0x83`")),
+            TableKind::Mbr => Err(format!(
+                "`{t}` is a GPT type GUID but the table is MBR; use a type name or an MBR byte such as `0x83`"
+            )),
         };
     }
     let names: Vec<&str> = NAMES.iter().map(|(n, _, _)| *n).collect();
@@ -94,18 +101,36 @@ mod tests {
 
     #[test]
     fn names_per_table() {
-        assert_eq!(resolve("fat32-lba", TableKind::Mbr), Ok(PartType::Mbr(0x0c)));
+        assert_eq!(
+            resolve("fat32-lba", TableKind::Mbr),
+            Ok(PartType::Mbr(0x0c))
+        );
         assert_eq!(resolve("linux", TableKind::Mbr), Ok(PartType::Mbr(0x83)));
         assert_eq!(resolve("esp", TableKind::Gpt).unwrap().to_string(), GPT_ESP);
         assert_eq!(resolve("0x0C", TableKind::Mbr), Ok(PartType::Mbr(0x0c)));
-        assert_eq!(resolve(GPT_BIOS_BOOT, TableKind::Gpt).unwrap().to_string(), GPT_BIOS_BOOT);
+        assert_eq!(
+            resolve(GPT_BIOS_BOOT, TableKind::Gpt).unwrap().to_string(),
+            GPT_BIOS_BOOT
+        );
     }
 
     #[test]
     fn wrong_table_or_name_is_explained() {
-        assert!(resolve("bios-boot", TableKind::Mbr).unwrap_err().contains("only in GPT"));
-        assert!(resolve("0x83", TableKind::Gpt).unwrap_err().contains("table is GPT"));
-        assert!(resolve("lnux", TableKind::Mbr).unwrap_err().contains("did you mean `linux`?"));
+        assert!(
+            resolve("bios-boot", TableKind::Mbr)
+                .unwrap_err()
+                .contains("only in GPT")
+        );
+        assert!(
+            resolve("0x83", TableKind::Gpt)
+                .unwrap_err()
+                .contains("table is GPT")
+        );
+        assert!(
+            resolve("lnux", TableKind::Mbr)
+                .unwrap_err()
+                .contains("did you mean `linux`?")
+        );
         assert!(resolve("0xzz", TableKind::Mbr).is_err());
     }
 }

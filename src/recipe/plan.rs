@@ -147,7 +147,10 @@ impl Checker<'_> {
     fn alignment(&self, field: &str, text: &str) -> Result<u64, RecipeError> {
         let a = self.bytes(field, text)?;
         if a == 0 || a % SECTOR != 0 {
-            return Err(self.err(field, format!("alignment `{text}` must be a non-zero multiple of 512 bytes, e.g. `1MiB`")));
+            return Err(self.err(
+                field,
+                format!("alignment `{text}` must be a non-zero multiple of 512 bytes, e.g. `1MiB`"),
+            ));
         }
         Ok(a)
     }
@@ -165,11 +168,12 @@ pub struct PartitionIds {
 
 /// The table kind, or an error saying how to choose one.
 pub fn table_of(recipe: &Recipe, ck: &Checker) -> Result<TableKind, RecipeError> {
-    recipe
-        .image
-        .as_ref()
-        .and_then(|i| i.table)
-        .ok_or_else(|| ck.err("image.table", "missing; write `table: mbr` (Raspberry Pi) or `table: gpt`"))
+    recipe.image.as_ref().and_then(|i| i.table).ok_or_else(|| {
+        ck.err(
+            "image.table",
+            "missing; write `table: mbr` (Raspberry Pi) or `table: gpt`",
+        )
+    })
 }
 
 /// Derives or parses the disk ID and each partition's IDs.
@@ -181,8 +185,12 @@ pub fn derive_ids(
     let table = table_of(recipe, ck)?;
     let image = recipe.image.clone().unwrap_or_default();
     let disk_id = match (table, image.disk_id.as_deref()) {
-        (TableKind::Mbr, Some(t)) => DiskId::Mbr(ids::parse_mbr_disk_id(t).map_err(|m| ck.err("image.disk_id", m))?),
-        (TableKind::Gpt, Some(t)) => DiskId::Gpt(ids::parse_uuid(t).map_err(|m| ck.err("image.disk_id", m))?),
+        (TableKind::Mbr, Some(t)) => {
+            DiskId::Mbr(ids::parse_mbr_disk_id(t).map_err(|m| ck.err("image.disk_id", m))?)
+        }
+        (TableKind::Gpt, Some(t)) => {
+            DiskId::Gpt(ids::parse_uuid(t).map_err(|m| ck.err("image.disk_id", m))?)
+        }
         (TableKind::Mbr, None) => DiskId::Mbr(ids::derive_u32(name, "disk")),
         (TableKind::Gpt, None) => DiskId::Gpt(ids::derive_uuid(name, "disk")),
     };
@@ -193,11 +201,21 @@ pub fn derive_ids(
         let number = i as u32 + 1;
         let fs = spec.filesystem.unwrap_or(FsKind::Ext4);
         let label = spec.label.clone().unwrap_or_else(|| pname.clone());
-        let label = if fs == FsKind::Vfat { label.to_uppercase() } else { label };
+        let label = if fs == FsKind::Vfat {
+            label.to_uppercase()
+        } else {
+            label
+        };
         let uuid = match (fs, spec.uuid.as_deref()) {
-            (FsKind::Vfat, Some(t)) => ids::fat_volume_id_text(ids::parse_fat_volume_id(t).map_err(|m| ck.err(&format!("{field}.uuid"), m))?),
-            (FsKind::Vfat, None) => ids::fat_volume_id_text(ids::derive_u32(name, &format!("partition/{pname}/fs"))),
-            (_, Some(t)) => ids::parse_uuid(t).map_err(|m| ck.err(&format!("{field}.uuid"), m))?.to_string(),
+            (FsKind::Vfat, Some(t)) => ids::fat_volume_id_text(
+                ids::parse_fat_volume_id(t).map_err(|m| ck.err(&format!("{field}.uuid"), m))?,
+            ),
+            (FsKind::Vfat, None) => {
+                ids::fat_volume_id_text(ids::derive_u32(name, &format!("partition/{pname}/fs")))
+            }
+            (_, Some(t)) => ids::parse_uuid(t)
+                .map_err(|m| ck.err(&format!("{field}.uuid"), m))?
+                .to_string(),
             (_, None) => ids::derive_uuid(name, &format!("partition/{pname}/fs")).to_string(),
         };
         let partuuid = match (disk_id, spec.partuuid.as_deref()) {
@@ -205,10 +223,22 @@ pub fn derive_ids(
                 return Err(ck.err(&format!("{field}.partuuid"), "MBR partition UUIDs follow from `image.disk_id` (`<disk_id>-<number>`); pin `image.disk_id` instead"));
             }
             (DiskId::Mbr(d), None) => ids::mbr_partuuid(d, number),
-            (DiskId::Gpt(_), Some(t)) => ids::parse_uuid(t).map_err(|m| ck.err(&format!("{field}.partuuid"), m))?.to_string(),
-            (DiskId::Gpt(_), None) => ids::derive_uuid(name, &format!("partition/{pname}/partuuid")).to_string(),
+            (DiskId::Gpt(_), Some(t)) => ids::parse_uuid(t)
+                .map_err(|m| ck.err(&format!("{field}.partuuid"), m))?
+                .to_string(),
+            (DiskId::Gpt(_), None) => {
+                ids::derive_uuid(name, &format!("partition/{pname}/partuuid")).to_string()
+            }
         };
-        out.insert(pname.clone(), PartitionIds { number, label, uuid, partuuid });
+        out.insert(
+            pname.clone(),
+            PartitionIds {
+                number,
+                label,
+                uuid,
+                partuuid,
+            },
+        );
     }
     Ok((disk_id, out))
 }
@@ -228,7 +258,8 @@ pub fn plan(
         Some(t) => ck.alignment("image.alignment", t)?,
         None => DEFAULT_ALIGNMENT,
     };
-    let image_size = parse_size(image.size.as_deref().unwrap_or("auto")).map_err(|m| ck.err("image.size", m))?;
+    let image_size =
+        parse_size(image.size.as_deref().unwrap_or("auto")).map_err(|m| ck.err("image.size", m))?;
     let rootfs = rootfs_source(recipe, ck)?;
     let (disk_id, part_ids) = ids;
     let mut partitions = Vec::new();
@@ -238,16 +269,32 @@ pub fn plan(
         let f = |k: &str| format!("{field}.{k}");
         check_partition_name(pname, &field, ck)?;
         let pid = &part_ids[pname];
-        let filesystem = spec.filesystem.ok_or_else(|| ck.err(&f("filesystem"), "missing; write `filesystem: vfat`, `ext4`, `raw` or `none`"))?;
-        let kind_text = spec.kind.clone().unwrap_or_else(|| part_type::default_name(filesystem).to_string());
+        let filesystem = spec.filesystem.ok_or_else(|| {
+            ck.err(
+                &f("filesystem"),
+                "missing; write `filesystem: vfat`, `ext4`, `raw` or `none`",
+            )
+        })?;
+        let kind_text = spec
+            .kind
+            .clone()
+            .unwrap_or_else(|| part_type::default_name(filesystem).to_string());
         let kind = part_type::resolve(&kind_text, table).map_err(|m| ck.err(&f("type"), m))?;
-        let size = match parse_size(spec.size.as_deref().unwrap_or("auto")).map_err(|m| ck.err(&f("size"), m))? {
+        let size = match parse_size(spec.size.as_deref().unwrap_or("auto"))
+            .map_err(|m| ck.err(&f("size"), m))?
+        {
             SizeSpec::Fixed(n) => {
                 if n == 0 || n % SECTOR != 0 {
-                    return Err(ck.err(&f("size"), format!("{n} bytes is not a positive multiple of 512 bytes")));
+                    return Err(ck.err(
+                        &f("size"),
+                        format!("{n} bytes is not a positive multiple of 512 bytes"),
+                    ));
                 }
                 if spec.margin.is_some() {
-                    return Err(ck.err(&f("margin"), "a margin only applies to `size: auto`; remove it or set `size: auto`"));
+                    return Err(ck.err(
+                        &f("margin"),
+                        "a margin only applies to `size: auto`; remove it or set `size: auto`",
+                    ));
                 }
                 PartSize::Fixed(n)
             }
@@ -258,7 +305,10 @@ pub fn plan(
                 let m = spec.margin.clone().unwrap_or_default();
                 let percent = m.percent.unwrap_or(DEFAULT_MARGIN_PERCENT);
                 if !(0.0..=1000.0).contains(&percent) {
-                    return Err(ck.err(&f("margin.percent"), format!("{percent} is not between 0 and 1000")));
+                    return Err(ck.err(
+                        &f("margin.percent"),
+                        format!("{percent} is not between 0 and 1000"),
+                    ));
                 }
                 let min = match &m.min {
                     Some(t) => ck.bytes(&f("margin.min"), t)?,
@@ -267,7 +317,11 @@ pub fn plan(
                 PartSize::Auto(Margin { percent, min })
             }
         };
-        let start = spec.start.as_deref().map(|t| ck.bytes(&f("start"), t)).transpose()?;
+        let start = spec
+            .start
+            .as_deref()
+            .map(|t| ck.bytes(&f("start"), t))
+            .transpose()?;
         if let Some(s) = start
             && s % SECTOR != 0
         {
@@ -277,27 +331,58 @@ pub fn plan(
             Some(t) => ck.alignment(&f("alignment"), t)?,
             None => alignment,
         };
-        let mount = spec.mount.as_deref().map(|m| normalize_mount(m).map_err(|e| ck.err(&f("mount"), e))).transpose()?;
+        let mount = spec
+            .mount
+            .as_deref()
+            .map(|m| normalize_mount(m).map_err(|e| ck.err(&f("mount"), e)))
+            .transpose()?;
         if mount.is_some() && !matches!(filesystem, FsKind::Vfat | FsKind::Ext4) {
-            return Err(ck.err(&f("mount"), "only `vfat` and `ext4` partitions can take part of the root file system"));
+            return Err(ck.err(
+                &f("mount"),
+                "only `vfat` and `ext4` partitions can take part of the root file system",
+            ));
         }
         let source = match (filesystem, &spec.source) {
             (FsKind::Raw, Some(s)) => Some(ck.path(&f("source"), s)),
-            (FsKind::Raw, None) => return Err(ck.err(&f("source"), "missing; a `raw` partition needs `source: FILE`")),
-            (_, Some(_)) => return Err(ck.err(&f("source"), "only `filesystem: raw` partitions take a `source`")),
+            (FsKind::Raw, None) => {
+                return Err(ck.err(
+                    &f("source"),
+                    "missing; a `raw` partition needs `source: FILE`",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(ck.err(
+                    &f("source"),
+                    "only `filesystem: raw` partitions take a `source`",
+                ));
+            }
             (_, None) => None,
         };
         let fat_bits = match (filesystem, spec.fat) {
             (FsKind::Vfat, Some(b @ (12 | 16 | 32))) => Some(b),
-            (FsKind::Vfat, Some(b)) => return Err(ck.err(&f("fat"), format!("`{b}` is not a FAT variant; write 12, 16 or 32"))),
-            (_, Some(_)) => return Err(ck.err(&f("fat"), "only `vfat` partitions have a FAT variant")),
+            (FsKind::Vfat, Some(b)) => {
+                return Err(ck.err(
+                    &f("fat"),
+                    format!("`{b}` is not a FAT variant; write 12, 16 or 32"),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(ck.err(&f("fat"), "only `vfat` partitions have a FAT variant"));
+            }
             (_, None) => None,
         };
-        check_label(&pid.label, filesystem, &f("label"), ck)?;
+        // The label as rendered now (IDs were derived from an earlier, partial rendering).
+        let label = spec.label.clone().unwrap_or_else(|| pname.clone());
+        let label = if filesystem == FsKind::Vfat {
+            label.to_uppercase()
+        } else {
+            label
+        };
+        check_label(&label, filesystem, &f("label"), ck)?;
         partitions.push(PartitionPlan {
             name: pname.clone(),
             number: pid.number,
-            label: pid.label.clone(),
+            label,
             kind,
             filesystem,
             size,
@@ -322,7 +407,10 @@ pub fn plan(
     };
     check_level(&output, ck)?;
     if output.compression == Compression::None && !output.keep_raw {
-        return Err(ck.err("output.keep_raw", "with `compression: none` the raw image is the only output; remove `keep_raw: false`"));
+        return Err(ck.err(
+            "output.keep_raw",
+            "with `compression: none` the raw image is the only output; remove `keep_raw: false`",
+        ));
     }
     Ok(Plan {
         name,
@@ -344,7 +432,9 @@ fn check_name(name: &str, ck: &Checker) -> Result<(), RecipeError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -366,21 +456,30 @@ fn check_partition_name(name: &str, field: &str, ck: &Checker) -> Result<(), Rec
 
 fn check_label(label: &str, fs: FsKind, field: &str, ck: &Checker) -> Result<(), RecipeError> {
     let problem = match fs {
-        FsKind::Vfat if label.len() > 11 || !label.is_ascii() => Some("a FAT label is at most 11 ASCII characters"),
-        FsKind::Vfat if label.chars().any(|c| "\"*+,./:;<=>?[\\]|".contains(c)) => Some("a FAT label cannot contain \" * + , . / : ; < = > ? [ \\ ] |"),
+        FsKind::Vfat if label.len() > 11 || !label.is_ascii() => {
+            Some("a FAT label is at most 11 ASCII characters")
+        }
+        FsKind::Vfat if label.chars().any(|c| "\"*+,./:;<=>?[\\]|".contains(c)) => {
+            Some("a FAT label cannot contain \" * + , . / : ; < = > ? [ \\ ] |")
+        }
         FsKind::Ext4 if label.len() > 16 => Some("an ext4 label is at most 16 bytes"),
         _ if label.encode_utf16().count() > 36 => Some("a partition name is at most 36 characters"),
         _ => None,
     };
     match problem {
-        Some(p) => Err(ck.err(field, format!("label `{label}` is too long or invalid: {p}"))),
+        Some(p) => Err(ck.err(
+            field,
+            format!("label `{label}` is too long or invalid: {p}"),
+        )),
         None => Ok(()),
     }
 }
 
 fn normalize_mount(m: &str) -> Result<String, String> {
     if !m.starts_with('/') {
-        return Err(format!("mount point `{m}` must be an absolute path such as `/boot/firmware`"));
+        return Err(format!(
+            "mount point `{m}` must be an absolute path such as `/boot/firmware`"
+        ));
     }
     let mut parts = Vec::new();
     for c in m.split('/') {
@@ -393,12 +492,26 @@ fn normalize_mount(m: &str) -> Result<String, String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-fn check_partitions(parts: &[PartitionPlan], table: TableKind, has_rootfs: bool, ck: &Checker) -> Result<(), RecipeError> {
+fn check_partitions(
+    parts: &[PartitionPlan],
+    table: TableKind,
+    has_rootfs: bool,
+    ck: &Checker,
+) -> Result<(), RecipeError> {
     if parts.is_empty() {
-        return Err(ck.err("image.partitions", "the image has no partitions; add at least one under `image.partitions`"));
+        return Err(ck.err(
+            "image.partitions",
+            "the image has no partitions; add at least one under `image.partitions`",
+        ));
     }
     if table == TableKind::Mbr && parts.len() > 4 {
-        return Err(ck.err("image.partitions", format!("an MBR holds at most 4 primary partitions, the recipe has {}; use `table: gpt`", parts.len())));
+        return Err(ck.err(
+            "image.partitions",
+            format!(
+                "an MBR holds at most 4 primary partitions, the recipe has {}; use `table: gpt`",
+                parts.len()
+            ),
+        ));
     }
     if table == TableKind::Gpt && parts.len() > 128 {
         return Err(ck.err("image.partitions", "a GPT holds at most 128 partitions"));
@@ -407,13 +520,19 @@ fn check_partitions(parts: &[PartitionPlan], table: TableKind, has_rootfs: bool,
     for p in parts {
         if let Some(m) = &p.mount {
             if seen.contains(&m.as_str()) {
-                return Err(ck.err(&format!("image.partitions.{}.mount", p.name), format!("two partitions are mounted at `{m}`")));
+                return Err(ck.err(
+                    &format!("image.partitions.{}.mount", p.name),
+                    format!("two partitions are mounted at `{m}`"),
+                ));
             }
             seen.push(m);
         }
     }
     if has_rootfs && !seen.contains(&"/") {
-        return Err(ck.err("image.partitions", "the recipe has a `rootfs` but no partition with `mount: /` to hold it"));
+        return Err(ck.err(
+            "image.partitions",
+            "the recipe has a `rootfs` but no partition with `mount: /` to hold it",
+        ));
     }
     if !has_rootfs && let Some(p) = parts.iter().find(|p| p.mount.is_some()) {
         return Err(ck.err(&format!("image.partitions.{}.mount", p.name), "a partition has a mount point but the recipe has no `rootfs`; add `rootfs: {tar: FILE}` or remove `mount`"));
@@ -422,12 +541,17 @@ fn check_partitions(parts: &[PartitionPlan], table: TableKind, has_rootfs: bool,
 }
 
 fn rootfs_source(recipe: &Recipe, ck: &Checker) -> Result<Option<RootfsSource>, RecipeError> {
-    let Some(r) = &recipe.rootfs else { return Ok(None) };
+    let Some(r) = &recipe.rootfs else {
+        return Ok(None);
+    };
     match (&r.tar, &r.dir) {
         (Some(t), None) => Ok(Some(RootfsSource::Tar(ck.path("rootfs.tar", t)))),
         (None, Some(d)) => Ok(Some(RootfsSource::Dir(ck.path("rootfs.dir", d)))),
         (Some(_), Some(_)) => Err(ck.err("rootfs", "give either `tar` or `dir`, not both")),
-        (None, None) => Err(ck.err("rootfs", "give the root file system as `tar: FILE.tar` or `dir: DIRECTORY`")),
+        (None, None) => Err(ck.err(
+            "rootfs",
+            "give the root file system as `tar: FILE.tar` or `dir: DIRECTORY`",
+        )),
     }
 }
 
@@ -436,12 +560,26 @@ fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>,
     for (bname, spec) in image.blobs.iter().flatten() {
         let spec = spec.clone().unwrap_or_default();
         let field = format!("image.blobs.{bname}");
-        let file = spec.file.as_deref().ok_or_else(|| ck.err(&format!("{field}.file"), "missing; a blob needs `file: PATH`"))?;
+        let file = spec.file.as_deref().ok_or_else(|| {
+            ck.err(
+                &format!("{field}.file"),
+                "missing; a blob needs `file: PATH`",
+            )
+        })?;
         let offset = match (&spec.offset, spec.sector) {
             (Some(t), None) => ck.bytes(&format!("{field}.offset"), t)?,
-            (None, Some(s)) => s.checked_mul(SECTOR).ok_or_else(|| ck.err(&format!("{field}.sector"), "sector number too large"))?,
-            (Some(_), Some(_)) => return Err(ck.err(&field, "give either `offset` or `sector`, not both")),
-            (None, None) => return Err(ck.err(&field, "missing its place; give `sector: 64` or `offset: 32KiB`")),
+            (None, Some(s)) => s
+                .checked_mul(SECTOR)
+                .ok_or_else(|| ck.err(&format!("{field}.sector"), "sector number too large"))?,
+            (Some(_), Some(_)) => {
+                return Err(ck.err(&field, "give either `offset` or `sector`, not both"));
+            }
+            (None, None) => {
+                return Err(ck.err(
+                    &field,
+                    "missing its place; give `sector: 64` or `offset: 32KiB`",
+                ));
+            }
         };
         out.push(BlobPlan {
             name: bname.clone(),
@@ -454,7 +592,9 @@ fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>,
 }
 
 fn check_level(out: &OutputPlan, ck: &Checker) -> Result<(), RecipeError> {
-    let Some(level) = out.level else { return Ok(()) };
+    let Some(level) = out.level else {
+        return Ok(());
+    };
     let range = match out.compression {
         Compression::Xz => 0..=9,
         Compression::Zstd => 1..=19,
@@ -464,6 +604,15 @@ fn check_level(out: &OutputPlan, ck: &Checker) -> Result<(), RecipeError> {
     if range.contains(&level) {
         Ok(())
     } else {
-        Err(ck.err("output.level", format!("level {level} is outside {}..={} for {:?}", range.start(), range.end(), out.compression).to_lowercase()))
+        Err(ck.err(
+            "output.level",
+            format!(
+                "level {level} is outside {}..={} for {:?}",
+                range.start(),
+                range.end(),
+                out.compression
+            )
+            .to_lowercase(),
+        ))
     }
 }

@@ -33,7 +33,11 @@ pub fn pack(root: &Path, dest: &Path) -> Result<()> {
     let mut src = HostFiles { root };
     let mut stack: Vec<String> = vec![String::new()];
     while let Some(rel) = stack.pop() {
-        let host = if rel.is_empty() { root.to_path_buf() } else { root.join(&rel) };
+        let host = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&rel)
+        };
         let entry = describe(&host, &rel, &mut seen)?;
         tar.append(&entry, &mut src)
             .with_context(|| format!("packing {}", host.display()))?;
@@ -44,7 +48,11 @@ pub fn pack(root: &Path, dest: &Path) -> Result<()> {
             // Reverse-sorted onto the stack so entries come out in sorted order.
             names.sort();
             for n in names.into_iter().rev() {
-                stack.push(if rel.is_empty() { n } else { format!("{rel}/{n}") });
+                stack.push(if rel.is_empty() {
+                    n
+                } else {
+                    format!("{rel}/{n}")
+                });
             }
         }
     }
@@ -63,17 +71,27 @@ fn describe(host: &PathBuf, rel: &str, seen: &mut HashMap<(u64, u64), String>) -
         EntryKind::Dir
     } else if ft.is_symlink() {
         let t = fs_err::read_link(host)?;
-        EntryKind::Symlink { target: t.to_string_lossy().into_owned() }
+        EntryKind::Symlink {
+            target: t.to_string_lossy().into_owned(),
+        }
     } else if ft.is_file() {
         if m.nlink() > 1 {
             if let Some(first) = seen.get(&(m.dev(), m.ino())) {
-                EntryKind::HardLink { target: first.clone() }
+                EntryKind::HardLink {
+                    target: first.clone(),
+                }
             } else {
                 seen.insert((m.dev(), m.ino()), rel.to_string());
-                EntryKind::File { size: m.len(), data_offset: 0 }
+                EntryKind::File {
+                    size: m.len(),
+                    data_offset: 0,
+                }
             }
         } else {
-            EntryKind::File { size: m.len(), data_offset: 0 }
+            EntryKind::File {
+                size: m.len(),
+                data_offset: 0,
+            }
         }
     } else if ft.is_char_device() {
         let (major, minor) = dev();

@@ -6,12 +6,25 @@
 pub enum EntryKind {
     Dir,
     /// A regular file whose `size` bytes start at `data_offset` in the archive.
-    File { size: u64, data_offset: u64 },
-    Symlink { target: String },
+    File {
+        size: u64,
+        data_offset: u64,
+    },
+    Symlink {
+        target: String,
+    },
     /// A hard link to an earlier entry's `target` path (normalised, relative).
-    HardLink { target: String },
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    HardLink {
+        target: String,
+    },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 

@@ -33,13 +33,19 @@ pub fn prepare(source: &RootfsSource, staging: &Staging) -> Result<RootTree> {
     let tar = match source {
         RootfsSource::Tar(p) => {
             if !p.is_file() {
-                bail!("rootfs.tar: {} does not exist; build or download it first, or fix the path (relative to the recipe)", p.display());
+                bail!(
+                    "rootfs.tar: {} does not exist; build or download it first, or fix the path (relative to the recipe)",
+                    p.display()
+                );
             }
             decompress_if_needed(p, staging)?
         }
         RootfsSource::Dir(d) => {
             if !d.is_dir() {
-                bail!("rootfs.dir: {} is not a directory; fix the path (relative to the recipe)", d.display());
+                bail!(
+                    "rootfs.dir: {} is not a directory; fix the path (relative to the recipe)",
+                    d.display()
+                );
             }
             let dest = staging.path("rootfs.tar");
             dir::pack(d, &dest).with_context(|| format!("packing rootfs.dir {}", d.display()))?;
@@ -59,13 +65,18 @@ fn decompress_if_needed(path: &Path, staging: &Staging) -> Result<PathBuf> {
         let mut f = fs_err::File::open(path)?;
         let n = f.read(&mut magic)?;
         if n < 4 {
-            bail!("rootfs.tar: {} is not a tar archive (too short)", path.display());
+            bail!(
+                "rootfs.tar: {} is not a tar archive (too short)",
+                path.display()
+            );
         }
     }
     let reader: Box<dyn std::io::Read> = if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(fs_err::File::open(path)?))
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(fs_err::File::open(path)?))
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(
+            fs_err::File::open(path)?,
+        ))
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Box::new(zstd::Decoder::new(fs_err::File::open(path)?)?)
     } else {
@@ -74,6 +85,7 @@ fn decompress_if_needed(path: &Path, staging: &Staging) -> Result<PathBuf> {
     let dest = staging.path("rootfs.tar");
     let mut out = std::io::BufWriter::new(fs_err::File::create(&dest)?);
     let mut reader = std::io::BufReader::new(reader);
-    std::io::copy(&mut reader, &mut out).with_context(|| format!("decompressing {}", path.display()))?;
+    std::io::copy(&mut reader, &mut out)
+        .with_context(|| format!("decompressing {}", path.display()))?;
     Ok(dest)
 }

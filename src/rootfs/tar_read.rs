@@ -18,7 +18,8 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
     for item in entries {
         let mut e = item.with_context(|| format!("reading tar archive {}", path.display()))?;
         let raw_path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let rel = normalize(&raw_path).map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
+        let rel = normalize(&raw_path)
+            .map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
         let mut xattrs = Vec::new();
         let (mut uid, mut gid, mut mtime) = (None, None, None);
         if let Some(pax) = e.pax_extensions()? {
@@ -28,13 +29,19 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
                 if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
                     xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
                 } else if key.starts_with("GNU.sparse.") {
-                    bail!("{}: `{raw_path}` is a sparse archive member (GNU.sparse), which imgbuild does not read; create the archive without --sparse", path.display());
+                    bail!(
+                        "{}: `{raw_path}` is a sparse archive member (GNU.sparse), which imgbuild does not read; create the archive without --sparse",
+                        path.display()
+                    );
                 } else if key == "uid" {
                     uid = ext.value().ok().and_then(|v| v.parse().ok());
                 } else if key == "gid" {
                     gid = ext.value().ok().and_then(|v| v.parse().ok());
                 } else if key == "mtime" {
-                    mtime = ext.value().ok().and_then(|v| v.split('.').next()?.parse().ok());
+                    mtime = ext
+                        .value()
+                        .ok()
+                        .and_then(|v| v.split('.').next()?.parse().ok());
                 }
             }
         }
@@ -48,7 +55,12 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default())
         };
-        let dev = || (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0));
+        let dev = || {
+            (
+                h.device_major().ok().flatten().unwrap_or(0),
+                h.device_minor().ok().flatten().unwrap_or(0),
+            )
+        };
         let kind = match h.entry_type() {
             EntryType::Directory => EntryKind::Dir,
             EntryType::Regular | EntryType::Continuous => EntryKind::File {
@@ -57,7 +69,9 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
             },
             EntryType::Symlink => EntryKind::Symlink { target: link()? },
             EntryType::Link => {
-                let target = normalize(&link()?).map_err(|m| anyhow::anyhow!("{}: hard link `{raw_path}` points to {m}", path.display()))?;
+                let target = normalize(&link()?).map_err(|m| {
+                    anyhow::anyhow!("{}: hard link `{raw_path}` points to {m}", path.display())
+                })?;
                 EntryKind::HardLink { target }
             }
             EntryType::Char => {
@@ -69,10 +83,24 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
                 EntryKind::BlockDevice { major, minor }
             }
             EntryType::Fifo => EntryKind::Fifo,
-            EntryType::GNUSparse => bail!("{}: `{raw_path}` is a GNU sparse member, which imgbuild does not read; create the archive without --sparse", path.display()),
-            other => bail!("{}: `{raw_path}` has tar entry type {other:?}, which a root file system cannot hold", path.display()),
+            EntryType::GNUSparse => bail!(
+                "{}: `{raw_path}` is a GNU sparse member, which imgbuild does not read; create the archive without --sparse",
+                path.display()
+            ),
+            other => bail!(
+                "{}: `{raw_path}` has tar entry type {other:?}, which a root file system cannot hold",
+                path.display()
+            ),
         };
-        out.push(Entry { path: rel, kind, mode, uid, gid, mtime, xattrs });
+        out.push(Entry {
+            path: rel,
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs,
+        });
     }
     Ok(out)
 }

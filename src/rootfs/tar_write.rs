@@ -63,14 +63,26 @@ impl<W: Write> TarWriter<W> {
         }
         if !records.is_empty() {
             let body = pax_body(&records);
-            let mut h = header(b"./PaxHeaders/entry", b'x', body.len() as u64, 0o644, 0, 0, entry.mtime.max(0) as u64, None, (0, 0));
+            let mut h = header(
+                b"./PaxHeaders/entry",
+                b'x',
+                body.len() as u64,
+                0o644,
+                0,
+                0,
+                entry.mtime.max(0) as u64,
+                None,
+                (0, 0),
+            );
             checksum(&mut h);
             self.out.write_all(&h)?;
             self.out.write_all(&body)?;
             pad(&mut self.out, body.len() as u64)?;
         }
         let dev = match entry.kind {
-            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => (major, minor),
+            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+                (major, minor)
+            }
             _ => (0, 0),
         };
         let mut h = header(
@@ -89,7 +101,10 @@ impl<W: Write> TarWriter<W> {
         if let EntryKind::File { .. } = entry.kind {
             let n = data.copy_to(entry, &mut self.out)?;
             if n != size {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{}: expected {size} bytes, got {n}", entry.path)));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{}: expected {size} bytes, got {n}", entry.path),
+                ));
             }
             pad(&mut self.out, size)?;
         }
@@ -141,7 +156,17 @@ fn octal(field: &mut [u8], value: u64) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn header(name: &[u8], typeflag: u8, size: u64, mode: u32, uid: u64, gid: u64, mtime: u64, link: Option<&[u8]>, dev: (u32, u32)) -> [u8; BLOCK] {
+fn header(
+    name: &[u8],
+    typeflag: u8,
+    size: u64,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    link: Option<&[u8]>,
+    dev: (u32, u32),
+) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     let n = name.len().min(100);
     h[..n].copy_from_slice(&name[..n]);
@@ -176,7 +201,7 @@ mod tests {
     #[test]
     fn pax_record_length_counts_itself() {
         let body = pax_body(&[("path".into(), b"a".to_vec())]);
-        assert_eq!(body, b"10 path=a\n");
+        assert_eq!(body, b"9 path=a\n");
         let long = "x".repeat(95);
         let body = pax_body(&[("path".into(), long.clone().into_bytes())]);
         let text = String::from_utf8(body).unwrap();

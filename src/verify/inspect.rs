@@ -38,14 +38,21 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let size = file.seek(SeekFrom::End(0))?;
     let mut sector = [0u8; 512];
     file.seek(SeekFrom::Start(0))?;
-    file.read_exact(&mut sector).with_context(|| format!("{} is too small to be a disk image", path.display()))?;
+    file.read_exact(&mut sector)
+        .with_context(|| format!("{} is too small to be a disk image", path.display()))?;
     if sector[510..512] != [0x55, 0xAA] {
-        bail!("{}: no partition table (no MBR signature in sector 0)", path.display());
+        bail!(
+            "{}: no partition table (no MBR signature in sector 0)",
+            path.display()
+        );
     }
     let is_gpt = sector[446 + 4] == 0xEE;
     let mut parts = Vec::new();
     let (table, disk_id) = if is_gpt {
-        let disk = gpt::GptConfig::new().writable(false).open_from_device(&mut file).with_context(|| format!("{}: reading the GPT", path.display()))?;
+        let disk = gpt::GptConfig::new()
+            .writable(false)
+            .open_from_device(&mut file)
+            .with_context(|| format!("{}: reading the GPT", path.display()))?;
         for (n, p) in disk.partitions() {
             if !p.is_used() {
                 continue;
@@ -60,7 +67,13 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                 bootable: p.flags & (1 << 2) != 0,
                 name: Some(p.name.clone()),
                 partuuid: p.part_guid.to_string(),
-                filesystem: FsInfo { kind: String::new(), label: None, uuid: None, size: None, used: None },
+                filesystem: FsInfo {
+                    kind: String::new(),
+                    label: None,
+                    uuid: None,
+                    size: None,
+                    used: None,
+                },
             });
         }
         ("gpt".to_string(), disk.guid().to_string())
@@ -82,18 +95,35 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                 bootable: e[0] == 0x80,
                 name: None,
                 partuuid: mbr_partuuid(sig, i as u32 + 1),
-                filesystem: FsInfo { kind: String::new(), label: None, uuid: None, size: None, used: None },
+                filesystem: FsInfo {
+                    kind: String::new(),
+                    label: None,
+                    uuid: None,
+                    size: None,
+                    used: None,
+                },
             });
         }
         ("mbr".to_string(), format!("0x{sig:08x}"))
     };
     for p in &mut parts {
         if p.start + p.size > size {
-            bail!("{}: partition {} ends at byte {} beyond the image's {} bytes", path.display(), p.number, p.start + p.size, size);
+            bail!(
+                "{}: partition {} ends at byte {} beyond the image's {} bytes",
+                path.display(),
+                p.number,
+                p.start + p.size,
+                size
+            );
         }
         p.filesystem = probe(&file, p.start, p.size)?;
     }
-    Ok(Inspection { size, table, disk_id, partitions: parts })
+    Ok(Inspection {
+        size,
+        table,
+        disk_id,
+        partitions: parts,
+    })
 }
 
 /// Reads `inner` from the partition (`--partition N`) or from the first partition whose
@@ -101,9 +131,17 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 pub fn cat(path: &Path, inner: &str, partition: Option<u32>) -> Result<Vec<u8>> {
     let info = inspect(path)?;
     let file = open_image(path)?;
-    let candidates: Vec<&FoundPartition> = info.partitions.iter().filter(|p| partition.is_none_or(|n| p.number == n)).collect();
+    let candidates: Vec<&FoundPartition> = info
+        .partitions
+        .iter()
+        .filter(|p| partition.is_none_or(|n| p.number == n))
+        .collect();
     if candidates.is_empty() {
-        bail!("{}: there is no partition {}", path.display(), partition.unwrap_or(0));
+        bail!(
+            "{}: there is no partition {}",
+            path.display(),
+            partition.unwrap_or(0)
+        );
     }
     let mut tried = Vec::new();
     for p in candidates {
@@ -111,7 +149,8 @@ pub fn cat(path: &Path, inner: &str, partition: Option<u32>) -> Result<Vec<u8>> 
             read_ext4(&file, p.start, inner)
         } else if p.filesystem.kind.starts_with("vfat") {
             let mut r = crate::image::fs::fat::FatReader::open(file.try_clone()?, p.start, p.size)?;
-            r.read_file(inner.trim_start_matches('/')).map_err(|e| anyhow!("{e}"))
+            r.read_file(inner.trim_start_matches('/'))
+                .map_err(|e| anyhow!("{e}"))
         } else {
             continue;
         };
@@ -120,7 +159,11 @@ pub fn cat(path: &Path, inner: &str, partition: Option<u32>) -> Result<Vec<u8>> 
             Err(e) => tried.push(format!("partition {}: {e}", p.number)),
         }
     }
-    bail!("{}: `{inner}` not found ({})", path.display(), tried.join("; "))
+    bail!(
+        "{}: `{inner}` not found ({})",
+        path.display(),
+        tried.join("; ")
+    )
 }
 
 struct Region {
@@ -129,15 +172,29 @@ struct Region {
 }
 
 impl ext4_view::Ext4Read for Region {
-    fn read(&mut self, start: u64, dst: &mut [u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+    fn read(
+        &mut self,
+        start: u64,
+        dst: &mut [u8],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
         use std::os::unix::fs::FileExt;
-        self.file.read_exact_at(dst, self.offset + start).map_err(|e| Box::new(e) as _)
+        self.file
+            .read_exact_at(dst, self.offset + start)
+            .map_err(|e| Box::new(e) as _)
     }
 }
 
 fn read_ext4(file: &File, offset: u64, inner: &str) -> Result<Vec<u8>> {
-    let fs = ext4_view::Ext4::load(Box::new(Region { file: file.try_clone()?, offset })).map_err(|e| anyhow!("{e}"))?;
-    let p = if inner.starts_with('/') { inner.to_string() } else { format!("/{inner}") };
+    let fs = ext4_view::Ext4::load(Box::new(Region {
+        file: file.try_clone()?,
+        offset,
+    }))
+    .map_err(|e| anyhow!("{e}"))?;
+    let p = if inner.starts_with('/') {
+        inner.to_string()
+    } else {
+        format!("/{inner}")
+    };
     fs.read(p.as_str()).map_err(|e| anyhow!("{e}"))
 }
 
@@ -146,8 +203,15 @@ fn open_image(path: &Path) -> Result<File> {
     let mut magic = [0u8; 6];
     let n = f.read(&mut magic)?;
     f.seek(SeekFrom::Start(0))?;
-    if n >= 6 && (magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || magic.starts_with(&[0x1f, 0x8b])) {
-        bail!("{} is compressed; inspect the raw `.img` (or decompress it first, e.g. `xz -dk`)", path.display());
+    if n >= 6
+        && (magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+            || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || magic.starts_with(&[0x1f, 0x8b]))
+    {
+        bail!(
+            "{} is compressed; inspect the raw `.img` (or decompress it first, e.g. `xz -dk`)",
+            path.display()
+        );
     }
     Ok(f)
 }
@@ -155,9 +219,20 @@ fn open_image(path: &Path) -> Result<File> {
 /// Renders an inspection as a table for people.
 pub fn render(path: &Path, i: &Inspection) -> String {
     use crate::report::human_bytes;
-    let mut s = format!("{}: {} ({} bytes)\n", path.display(), human_bytes(i.size), i.size);
-    s.push_str(&format!("table: {}, disk identifier {}\n", i.table, i.disk_id));
-    s.push_str(&format!("{:<3} {:>12} {:>10} {:<38} {:<14} {:<12} {:<38} {:<38} {}\n", "#", "start", "size", "type", "filesystem", "label", "uuid", "partuuid", "used"));
+    let mut s = format!(
+        "{}: {} ({} bytes)\n",
+        path.display(),
+        human_bytes(i.size),
+        i.size
+    );
+    s.push_str(&format!(
+        "table: {}, disk identifier {}\n",
+        i.table, i.disk_id
+    ));
+    s.push_str(&format!(
+        "{:<3} {:>12} {:>10} {:<38} {:<14} {:<12} {:<38} {:<38} {}\n",
+        "#", "start", "size", "type", "filesystem", "label", "uuid", "partuuid", "used"
+    ));
     for p in &i.partitions {
         let f = &p.filesystem;
         let used = match (f.used, f.size) {

@@ -29,14 +29,19 @@ const MKE2FS_CONF: &str = "[defaults]
 /// Why making an ext4 file system failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Ext4Error {
-    #[error("{found} cannot read a tar archive; imgbuild needs e2fsprogs 1.47.1 or newer (bookworm has 1.47.0)\nhint: run `ci/install-host-deps.sh`, or on Debian bookworm enable bookworm-backports and run `apt-get install -t bookworm-backports e2fsprogs libarchive13`")]
+    #[error(
+        "{found} cannot read a tar archive; imgbuild needs e2fsprogs 1.47.1 or newer (bookworm has 1.47.0)\nhint: run `ci/install-host-deps.sh`, or on Debian bookworm enable bookworm-backports and run `apt-get install -t bookworm-backports e2fsprogs libarchive13`"
+    )]
     TooOld { found: String },
     #[error("the content does not fit in {size} bytes")]
     TooSmall { size: u64 },
     #[error(transparent)]
     Tool(#[from] ProcessError),
     #[error("writing {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Inputs to one `mke2fs` run.
@@ -58,11 +63,16 @@ pub struct Ext4Job<'a> {
 /// Checks that mke2fs can read tar archives (e2fsprogs ≥ 1.47.1).
 pub fn check_version() -> Result<String, Ext4Error> {
     let out = Cmd::new("mke2fs").arg("-V").run()?;
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap_or_default().trim().to_string();
     let version = first.split_whitespace().nth(1).unwrap_or_default();
     let nums: Vec<u32> = version.split('.').map(|n| n.parse().unwrap_or(0)).collect();
-    let (a, b, c) = (nums.first().copied().unwrap_or(0), nums.get(1).copied().unwrap_or(0), nums.get(2).copied().unwrap_or(0));
+    let (a, b, c) = (
+        nums.first().copied().unwrap_or(0),
+        nums.get(1).copied().unwrap_or(0),
+        nums.get(2).copied().unwrap_or(0),
+    );
     if (a, b, c) < (1, 47, 1) {
         return Err(Ext4Error::TooOld { found: first });
     }
@@ -76,20 +86,32 @@ pub fn estimate(entries: &[Entry]) -> u64 {
     let mut dir_bytes: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for e in entries {
         match &e.kind {
-            EntryKind::File { size, .. } => blocks += size.div_ceil(BLOCK) + size / (BLOCK * 340 * 4),
+            EntryKind::File { size, .. } => {
+                blocks += size.div_ceil(BLOCK) + size / (BLOCK * 340 * 4)
+            }
             EntryKind::Symlink { target } if target.len() > 59 => blocks += 1,
             _ => {}
         }
-        if e.xattrs.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>() > 96 {
+        if e.xattrs
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum::<usize>()
+            > 96
+        {
             blocks += 1;
         }
         if !e.path.is_empty() {
             let name = e.path.rsplit('/').next().unwrap_or_default();
-            *dir_bytes.entry(crate::rootfs::entry::parent(&e.path)).or_default() += align_up(8 + name.len() as u64, 4);
+            *dir_bytes
+                .entry(crate::rootfs::entry::parent(&e.path))
+                .or_default() += align_up(8 + name.len() as u64, 4);
         }
     }
     // Directories: their entries plus `.`/`..`, and htree index blocks for big ones.
-    blocks += dir_bytes.values().map(|b| (b + 24).div_ceil(BLOCK) * 11 / 10 + 1).sum::<u64>();
+    blocks += dir_bytes
+        .values()
+        .map(|b| (b + 24).div_ceil(BLOCK) * 11 / 10 + 1)
+        .sum::<u64>();
     let inodes = entries.len() as u64 + 16;
     let data = blocks * BLOCK + inodes * INODE_SIZE * 2;
     let with_meta = data + data / 16 + (4 << 20);
@@ -128,7 +150,10 @@ fn inode_ratio(size: u64, entries: u64) -> u64 {
 /// Runs mke2fs for one partition.
 pub fn make(job: &Ext4Job) -> Result<(), Ext4Error> {
     let conf = job.scratch.join("mke2fs.conf");
-    std::fs::write(&conf, MKE2FS_CONF).map_err(|source| Ext4Error::Io { path: conf.clone(), source })?;
+    std::fs::write(&conf, MKE2FS_CONF).map_err(|source| Ext4Error::Io {
+        path: conf.clone(),
+        source,
+    })?;
     let blocks = job.size / BLOCK;
     let cmd = Cmd::new("mke2fs")
         .env("MKE2FS_CONFIG", &conf)
@@ -152,15 +177,23 @@ pub fn make(job: &Ext4Job) -> Result<(), Ext4Error> {
         .arg(blocks.to_string());
     match cmd.run() {
         Ok(_) => Ok(()),
-        Err(ProcessError::Failed { stderr_tail, .. }) if is_space_error(&stderr_tail) => Err(Ext4Error::TooSmall { size: job.size }),
+        Err(ProcessError::Failed { stderr_tail, .. }) if is_space_error(&stderr_tail) => {
+            Err(Ext4Error::TooSmall { size: job.size })
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 fn is_space_error(stderr: &str) -> bool {
-    ["Could not allocate block", "No space left", "Could not allocate inode", "No free space", "Could not allocate"]
-        .iter()
-        .any(|m| stderr.contains(m))
+    [
+        "Could not allocate block",
+        "No space left",
+        "Could not allocate inode",
+        "No free space",
+        "Could not allocate",
+    ]
+    .iter()
+    .any(|m| stderr.contains(m))
 }
 
 #[cfg(test)]
@@ -177,7 +210,8 @@ mod tests {
     #[test]
     fn journal_sizes_follow_e2fsprogs() {
         assert_eq!(journal_bytes(4 << 20), 0);
-        assert_eq!(journal_bytes(64 << 20), 16 << 20);
+        assert_eq!(journal_bytes(64 << 20), 4 << 20);
+        assert_eq!(journal_bytes(512 << 20), 16 << 20);
         assert_eq!(journal_bytes(3 << 30), 64 << 20);
     }
 }

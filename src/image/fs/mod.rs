@@ -2,7 +2,6 @@
 //! turns a partition's share of the root file system into what each writer takes.
 
 pub mod ext4;
-#[path = "fat_stub.rs"]
 pub mod fat;
 
 use crate::image::content::PartContent;
@@ -20,28 +19,42 @@ struct ArchiveData {
 
 impl DataSource for ArchiveData {
     fn copy_to(&mut self, entry: &Entry, out: &mut dyn Write) -> io::Result<u64> {
-        let EntryKind::File { size, data_offset } = entry.kind else { return Ok(0) };
+        let EntryKind::File { size, data_offset } = entry.kind else {
+            return Ok(0);
+        };
         self.file.seek(SeekFrom::Start(data_offset))?;
         io::copy(&mut (&mut self.file).take(size), out)
     }
 }
 
 /// Writes a partition's entries as a tar archive for `mke2fs -d`.
-pub fn write_partition_archive(content: &PartContent, source_tar: &Path, dest: &Path) -> Result<()> {
+pub fn write_partition_archive(
+    content: &PartContent,
+    source_tar: &Path,
+    dest: &Path,
+) -> Result<()> {
     let file = fs_err::File::open(source_tar)?.into_parts().0;
     let mut data = ArchiveData { file };
     let out = io::BufWriter::new(fs_err::File::create(dest)?);
     let mut tar = TarWriter::new(out);
     for e in &content.entries {
-        tar.append(e, &mut data).with_context(|| format!("writing {} into {}", e.path, dest.display()))?;
+        tar.append(e, &mut data)
+            .with_context(|| format!("writing {} into {}", e.path, dest.display()))?;
     }
-    tar.finish().with_context(|| format!("writing {}", dest.display()))?;
+    tar.finish()
+        .with_context(|| format!("writing {}", dest.display()))?;
     Ok(())
 }
 
 /// Turns a partition's entries into FAT nodes whose data stays in the archive. FAT holds
 /// only directories and regular files: anything else is an error naming the path.
-pub fn fat_nodes(content: &PartContent, source_tar: &Path, mount: &str, epoch: i64, partition: &str) -> Result<Vec<fat::Node>> {
+pub fn fat_nodes(
+    content: &PartContent,
+    source_tar: &Path,
+    mount: &str,
+    epoch: i64,
+    partition: &str,
+) -> Result<Vec<fat::Node>> {
     let files: HashMap<&str, (u64, u64)> = content
         .entries
         .iter()
@@ -55,13 +68,23 @@ pub fn fat_nodes(content: &PartContent, source_tar: &Path, mount: &str, epoch: i
         if e.path.is_empty() {
             continue;
         }
-        let range = |(offset, len): (u64, u64)| fat::DataRange { path: source_tar.to_path_buf(), offset, len };
+        let range = |(offset, len): (u64, u64)| fat::DataRange {
+            path: source_tar.to_path_buf(),
+            offset,
+            len,
+        };
         let kind = match &e.kind {
             EntryKind::Dir => fat::NodeKind::Dir,
-            EntryKind::File { size, data_offset } => fat::NodeKind::File(range((*data_offset, *size))),
+            EntryKind::File { size, data_offset } => {
+                fat::NodeKind::File(range((*data_offset, *size)))
+            }
             EntryKind::HardLink { target } => match files.get(target.as_str()) {
                 Some(r) => fat::NodeKind::File(range(*r)),
-                None => bail!("hard link `{}/{}` points to `{target}`, which is not a regular file", mount.trim_end_matches('/'), e.path),
+                None => bail!(
+                    "hard link `{}/{}` points to `{target}`, which is not a regular file",
+                    mount.trim_end_matches('/'),
+                    e.path
+                ),
             },
             other => bail!(
                 "partition `{partition}` is FAT, which cannot hold `{}/{}` ({}); keep such files out of `{mount}`",
@@ -71,7 +94,11 @@ pub fn fat_nodes(content: &PartContent, source_tar: &Path, mount: &str, epoch: i
             ),
         };
         // Clamp to the build's timestamp, as reproducible builds do.
-        nodes.push(fat::Node { path: e.path.clone(), kind, mtime: e.mtime.min(epoch) });
+        nodes.push(fat::Node {
+            path: e.path.clone(),
+            kind,
+            mtime: e.mtime.min(epoch),
+        });
     }
     Ok(nodes)
 }

@@ -18,13 +18,18 @@ pub fn write(image: &mut File, signature: u32, entries: &[TableEntry]) -> Result
             bail!("partition {} has a GPT type in an MBR", i + 1);
         };
         mbr[i + 1] = mbrman::MBRPartitionEntry {
-            boot: if e.bootable { mbrman::BOOT_ACTIVE } else { mbrman::BOOT_INACTIVE },
+            boot: if e.bootable {
+                mbrman::BOOT_ACTIVE
+            } else {
+                mbrman::BOOT_INACTIVE
+            },
             // LBA-only entries: CHS is meaningless for disks this size and nothing we
             // boot reads it (firmware and Linux use the LBA fields).
             first_chs: mbrman::CHS::empty(),
             sys,
             last_chs: mbrman::CHS::empty(),
-            starting_lba: u32::try_from(e.start / SECTOR).context("partition start beyond 2 TiB")?,
+            starting_lba: u32::try_from(e.start / SECTOR)
+                .context("partition start beyond 2 TiB")?,
             sectors: u32::try_from(e.size / SECTOR).context("partition size beyond 2 TiB")?,
         };
     }

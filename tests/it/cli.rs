@@ -1,0 +1,147 @@
+//! The command line: `check` prints the resolved recipe, `--set` overrides, `schema`
+//! prints a usable JSON Schema, and usage errors exit 2.
+
+use crate::common::*;
+
+#[test]
+fn check_prints_merged_and_templated_recipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "layers/base.yaml",
+        "vars: {hostname: base, extra: [a]}\nimage:\n  table: mbr\n  partitions:\n    boot: {filesystem: vfat, size: 64MiB}\n    root: {filesystem: ext4, label: '{{ hostname }}'}\n",
+    );
+    let child = write(
+        tmp.path(),
+        "child.yaml",
+        "extends: layers/base.yaml\nvars: {hostname: child, extra: [b]}\nimage:\n  partitions:\n    boot: {size: 128MiB}\n    data: {filesystem: ext4, size: 1GiB, label: 'd-{{ partitions.root.partuuid }}'}\n",
+    );
+    let out = text(&ok(imgbuild().arg("check").arg(&child)));
+    let v: serde_norway::Value = serde_norway::from_str(&out).unwrap();
+    assert_eq!(v["name"].as_str(), Some("child"));
+    assert_eq!(
+        v["image"]["partitions"]["boot"]["size"].as_str(),
+        Some("128MiB"),
+        "child wins"
+    );
+    assert_eq!(
+        v["image"]["partitions"]["boot"]["filesystem"].as_str(),
+        Some("vfat"),
+        "parent kept"
+    );
+    assert_eq!(
+        v["image"]["partitions"]["root"]["label"].as_str(),
+        Some("child"),
+        "templated with the child's var"
+    );
+    let extra: Vec<&str> = v["vars"]["extra"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(extra, ["a", "b"], "lists append");
+    let disk = v["image"]["disk_id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("0x")
+        .to_string();
+    assert_eq!(
+        v["image"]["partitions"]["data"]["label"].as_str(),
+        Some(format!("d-{disk}-02").as_str()),
+        "partition IDs in templates"
+    );
+    let keys: Vec<&str> = v["image"]["partitions"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["boot", "root", "data"]);
+}
+
+#[test]
+fn set_overrides_a_variable_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = write(
+        tmp.path(),
+        "r.yaml",
+        "vars: {hostname: pi}\nimage:\n  table: gpt\n  partitions:\n    root: {filesystem: ext4, label: '{{ hostname }}'}\n",
+    );
+    let out = text(&ok(imgbuild()
+        .args(["check", "--set", "hostname=lab42"])
+        .arg(&r)));
+    assert!(out.contains("label: lab42"), "{out}");
+}
+
+#[test]
+fn replace_tag_replaces_parent_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "p.yaml",
+        "vars: {pkgs: [a, b]}\nimage: {table: gpt, partitions: {root: {filesystem: ext4}}}\n",
+    );
+    let c = write(
+        tmp.path(),
+        "c.yaml",
+        "extends: p.yaml\nvars: {pkgs: !replace [c]}\n",
+    );
+    let out = text(&ok(imgbuild().arg("check").arg(&c)));
+    let v: serde_norway::Value = serde_norway::from_str(&out).unwrap();
+    assert_eq!(
+        v["vars"]["pkgs"],
+        serde_norway::from_str::<serde_norway::Value>("[c]").unwrap()
+    );
+}
+
+#[test]
+fn derived_ids_are_stable_and_pinnable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = write(
+        tmp.path(),
+        "r.yaml",
+        "image:\n  table: mbr\n  disk_id: '0x1234abcd'\n  partitions:\n    boot: {filesystem: vfat, size: 64MiB, uuid: 1234-ABCD}\n    root: {filesystem: ext4}\n",
+    );
+    let a = text(&ok(imgbuild().arg("check").arg(&r)));
+    assert!(
+        a.contains("disk_id: '0x1234abcd'") || a.contains("disk_id: 0x1234abcd"),
+        "{a}"
+    );
+    assert!(a.contains("uuid: 1234-ABCD"), "{a}");
+    assert_eq!(
+        a,
+        text(&ok(imgbuild().arg("check").arg(&r))),
+        "same recipe, same IDs"
+    );
+}
+
+#[test]
+fn schema_is_json_schema_of_the_recipe() {
+    let out = ok(imgbuild().arg("schema"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["$schema"].as_str().unwrap().contains("json-schema.org"));
+    for key in ["extends", "vars", "rootfs", "image", "output"] {
+        assert!(v["properties"].get(key).is_some(), "schema lacks {key}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"partitions\"") && text.contains("\"fat32-lba\"")
+            || text.contains("fat32-lba")
+    );
+}
+
+#[test]
+fn no_recipe_is_a_usage_error() {
+    let (code, err) = fails(&mut imgbuild());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no recipe given"), "{err}");
+}
+
+#[test]
+fn example_recipes_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for r in ["recipes/example-mbr.yaml", "recipes/example-gpt.yaml"] {
+        ok(imgbuild().arg("check").arg(root.join(r)));
+    }
+}

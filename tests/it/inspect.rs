@@ -1,0 +1,78 @@
+//! `imgbuild inspect` reads images back without mounting: partitions, file systems,
+//! labels, UUIDs and used space; `--cat` prints files from FAT and ext4.
+
+use crate::common::*;
+
+#[test]
+fn inspect_shows_table_filesystems_and_reads_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    rootfs_tar(&tmp.path().join("rootfs.tar"));
+    let r = write(
+        tmp.path(),
+        "pi.yaml",
+        "rootfs: {tar: rootfs.tar}\nimage:\n  table: mbr\n  partitions:\n    boot: {filesystem: vfat, size: 64MiB, mount: /boot/firmware, bootable: true}\n    root: {filesystem: ext4, mount: /}\noutput: {compression: none}\n",
+    );
+    let out = tmp.path().join("out");
+    ok(imgbuild().arg("--out").arg(&out).arg(&r));
+    let img = out.join("pi.img");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+
+    let table = text(&ok(imgbuild().arg("inspect").arg(&img)));
+    assert!(table.contains("table: mbr"), "{table}");
+    assert!(
+        table.contains("vfat (FAT32)") && table.contains("BOOT") && table.contains("ext4"),
+        "{table}"
+    );
+    for p in m["partitions"].as_array().unwrap() {
+        assert!(
+            table.contains(p["uuid"].as_str().unwrap()),
+            "uuid missing:\n{table}"
+        );
+        assert!(
+            table.contains(p["partuuid"].as_str().unwrap()),
+            "partuuid missing:\n{table}"
+        );
+    }
+
+    let v: serde_json::Value =
+        serde_json::from_slice(&ok(imgbuild().args(["inspect", "--json"]).arg(&img)).stdout)
+            .unwrap();
+    assert_eq!(v["disk_id"], m["disk_id"]);
+    let root = &v["partitions"][1]["filesystem"];
+    assert_eq!(root["label"], "root");
+    assert!(
+        root["used"].as_u64().unwrap() > SPARSE_SIZE,
+        "used space counts the files"
+    );
+    assert!(v["partitions"][0]["bootable"].as_bool().unwrap());
+
+    let cfg = ok(imgbuild()
+        .args(["inspect", "--cat", "/config.txt", "--partition", "1"])
+        .arg(&img));
+    assert_eq!(cfg.stdout, b"arm_64bit=1\nenable_uart=1\n");
+    let host = ok(imgbuild()
+        .args(["inspect", "--cat", "/etc/hostname"])
+        .arg(&img));
+    assert_eq!(host.stdout, b"fixture\n");
+    let (code, err) = fails(
+        imgbuild()
+            .args(["inspect", "--cat", "/etc/nothing"])
+            .arg(&img),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("`/etc/nothing` not found"), "{err}");
+}
+
+#[test]
+fn inspect_refuses_non_images_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("x.img");
+    std::fs::write(&f, vec![0u8; 4096]).unwrap();
+    let (_, err) = fails(imgbuild().arg("inspect").arg(&f));
+    assert!(err.contains("no partition table"), "{err}");
+    let xz = tmp.path().join("x.img.xz");
+    std::fs::write(&xz, [0xfd, b'7', b'z', b'X', b'Z', 0, 0, 0]).unwrap();
+    let (_, err) = fails(imgbuild().arg("inspect").arg(&xz));
+    assert!(err.contains("is compressed"), "{err}");
+}

@@ -1,0 +1,9 @@
+//! The integration tests: one binary driving the real `imgbuild` command in fresh
+//! temporary directories, checking its images with independent tools (sfdisk,
+//! fsck.fat, e2fsck, debugfs, mtools).
+
+mod build;
+mod cli;
+mod common;
+mod errors;
+mod inspect;
