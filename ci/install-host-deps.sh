@@ -29,6 +29,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${backports[@]}" e2fsprogs libarchive13
 $SUDO apt-get install -y -qq --no-install-recommends \
-  dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates pkg-config \
+  dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates pkg-config liblzma-dev \
   "$@"
 mke2fs -V 2>&1 | head -1
