@@ -29,6 +29,15 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${backports[@]}" e2fsprogs libarchive13
 $SUDO apt-get install -y -qq --no-install-recommends \
-  dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates pkg-config liblzma-dev \
+  dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates curl \
+  build-essential pkg-config liblzma-dev libzstd-dev \
   "$@"
-mke2fs -V 2>&1 | head -1
+# Ubuntu before 24.10 (and Debian before bookworm-backports) ship an e2fsprogs whose
+# mke2fs cannot read a tar archive: say so plainly rather than fail later.
+version=$(mke2fs -V 2>&1 | head -1 | awk '{print $2}')
+if [ "$(printf '%s\n' 1.47.1 "$version" | sort -V | head -1)" != "1.47.1" ]; then
+  echo "ci/install-host-deps.sh: e2fsprogs $version is too old: imgbuild needs 1.47.1 or newer" >&2
+  echo "  (Debian bookworm-backports or trixie, Ubuntu 24.10 or newer, or run in a debian:trixie container)" >&2
+  exit 1
+fi
+echo "e2fsprogs $version"
