@@ -126,44 +126,120 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     })
 }
 
-/// Reads `inner` from the partition (`--partition N`) or from the first partition whose
-/// file system has it.
+/// Reads `inner` from partition `partition`, or — a path as the booted system sees it —
+/// from the partition mounted above it per the root partition's /etc/fstab, or else from
+/// the first partition that has it.
 pub fn cat(path: &Path, inner: &str, partition: Option<u32>) -> Result<Vec<u8>> {
     let info = inspect(path)?;
     let file = open_image(path)?;
-    let candidates: Vec<&FoundPartition> = info
-        .partitions
-        .iter()
-        .filter(|p| partition.is_none_or(|n| p.number == n))
-        .collect();
-    if candidates.is_empty() {
-        bail!(
-            "{}: there is no partition {}",
-            path.display(),
-            partition.unwrap_or(0)
-        );
+    if let Some(n) = partition {
+        let p = info
+            .partitions
+            .iter()
+            .find(|p| p.number == n)
+            .ok_or_else(|| anyhow!("{}: there is no partition {n}", path.display()))?;
+        return read_from(&file, p, inner).map_err(|e| {
+            anyhow!(
+                "{}: `{inner}` not found in partition {n}: {e}",
+                path.display()
+            )
+        });
+    }
+    let mounts = fstab_mounts(&file, &info);
+    let mut best: Option<(&FoundPartition, &str)> = None;
+    for (mount, p) in &mounts {
+        let rel = if mount == "/" {
+            Some(inner)
+        } else {
+            inner
+                .strip_prefix(mount.as_str())
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+        };
+        if let Some(rel) = rel
+            && best.is_none_or(|(_, r)| rel.len() < r.len())
+        {
+            best = Some((p, rel));
+        }
+    }
+    if let Some((p, rel)) = best {
+        return read_from(&file, p, rel).map_err(|e| {
+            anyhow!(
+                "{}: `{inner}` not found (partition {}, mounted per /etc/fstab): {e}",
+                path.display(),
+                p.number
+            )
+        });
     }
     let mut tried = Vec::new();
-    for p in candidates {
-        let result = if p.filesystem.kind.starts_with("ext") {
-            read_ext4(&file, p.start, inner)
-        } else if p.filesystem.kind.starts_with("vfat") {
-            let mut r = crate::image::fs::fat::FatReader::open(file.try_clone()?, p.start, p.size)?;
-            r.read_file(inner.trim_start_matches('/'))
-                .map_err(|e| anyhow!("{e}"))
-        } else {
-            continue;
-        };
-        match result {
+    for p in &info.partitions {
+        match read_from(&file, p, inner) {
             Ok(data) => return Ok(data),
             Err(e) => tried.push(format!("partition {}: {e}", p.number)),
         }
     }
     bail!(
-        "{}: `{inner}` not found ({})",
+        "{}: `{inner}` not found ({}); give `--partition N` and a path inside that partition",
         path.display(),
         tried.join("; ")
     )
+}
+
+fn read_from(file: &File, p: &FoundPartition, inner: &str) -> Result<Vec<u8>> {
+    if p.filesystem.kind.starts_with("ext") {
+        read_ext4(file, p.start, inner)
+    } else if p.filesystem.kind.starts_with("vfat") {
+        let mut r = crate::image::fs::fat::FatReader::open(file.try_clone()?, p.start, p.size)?;
+        r.read_file(inner.trim_start_matches('/'))
+            .map_err(|e| anyhow!("{e}"))
+    } else {
+        bail!("no file system imgbuild can read")
+    }
+}
+
+/// Mount points from the first ext4 partition's /etc/fstab, matched to partitions by
+/// `UUID=`, `PARTUUID=` or `LABEL=`.
+fn fstab_mounts<'a>(file: &File, info: &'a Inspection) -> Vec<(String, &'a FoundPartition)> {
+    let Some(text) = info
+        .partitions
+        .iter()
+        .filter(|p| p.filesystem.kind.starts_with("ext"))
+        .find_map(|p| read_ext4(file, p.start, "/etc/fstab").ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in String::from_utf8_lossy(&text)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut f = line.split_whitespace();
+        let (Some(spec), Some(mount)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let found = info.partitions.iter().find(|p| match spec.split_once('=') {
+            Some(("UUID", v)) => p
+                .filesystem
+                .uuid
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(v)),
+            Some(("PARTUUID", v)) => p.partuuid.eq_ignore_ascii_case(v),
+            Some(("LABEL", v)) => p.filesystem.label.as_deref() == Some(v),
+            _ => false,
+        });
+        if let Some(p) = found {
+            let m = mount.trim_end_matches('/');
+            out.push((
+                if m.is_empty() {
+                    "/".to_string()
+                } else {
+                    m.to_string()
+                },
+                p,
+            ));
+        }
+    }
+    out
 }
 
 struct Region {
@@ -216,7 +292,7 @@ fn open_image(path: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Renders an inspection as a table for people.
+/// Renders an inspection as a table for people, columns as wide as their content.
 pub fn render(path: &Path, i: &Inspection) -> String {
     use crate::report::human_bytes;
     let mut s = format!(
@@ -229,29 +305,60 @@ pub fn render(path: &Path, i: &Inspection) -> String {
         "table: {}, disk identifier {}\n",
         i.table, i.disk_id
     ));
-    s.push_str(&format!(
-        "{:<3} {:>12} {:>10} {:<38} {:<14} {:<12} {:<38} {:<38} {}\n",
-        "#", "start", "size", "type", "filesystem", "label", "uuid", "partuuid", "used"
-    ));
+    let mut rows = vec![
+        [
+            "#",
+            "start",
+            "size",
+            "type",
+            "filesystem",
+            "label",
+            "uuid",
+            "partuuid",
+            "used",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for p in &i.partitions {
         let f = &p.filesystem;
         let used = match (f.used, f.size) {
             (Some(u), Some(t)) => format!("{} of {}", human_bytes(u), human_bytes(t)),
             _ => "-".into(),
         };
-        s.push_str(&format!(
-            "{:<3} {:>12} {:>10} {:<38} {:<14} {:<12} {:<38} {:<38} {}{}\n",
-            p.number,
-            p.start,
+        rows.push(vec![
+            format!("{}{}", p.number, if p.bootable { "*" } else { "" }),
+            p.start.to_string(),
             human_bytes(p.size),
-            p.kind,
-            f.kind,
-            f.label.as_deref().unwrap_or("-"),
-            f.uuid.as_deref().unwrap_or("-"),
-            p.partuuid,
+            p.kind.clone(),
+            f.kind.clone(),
+            f.label.clone().unwrap_or_else(|| "-".into()),
+            f.uuid.clone().unwrap_or_else(|| "-".into()),
+            p.partuuid.clone(),
             used,
-            if p.bootable { " (boot)" } else { "" }
-        ));
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (v, w))| {
+                if c == 1 || c == 2 {
+                    format!("{v:>w$}")
+                } else {
+                    format!("{v:<w$}")
+                }
+            })
+            .collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+    }
+    if i.partitions.iter().any(|p| p.bootable) {
+        s.push_str("* bootable\n");
     }
     s
 }

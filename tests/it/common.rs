@@ -267,6 +267,13 @@ pub fn rootfs_tar(path: &Path) {
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     file(&mut b, "boot/firmware/kernel8.img", 0o644, 0, &big);
     file(&mut b, "etc/hostname", 0o644, 0, b"fixture\n");
+    file(
+        &mut b,
+        "etc/fstab",
+        0o644,
+        0,
+        b"LABEL=root / ext4 defaults 0 1\nLABEL=BOOT /boot/firmware vfat defaults 0 2\n",
+    );
     file(&mut b, "etc/empty", 0o600, 0, b"");
     file(
         &mut b,

@@ -51,6 +51,13 @@ fn inspect_shows_table_filesystems_and_reads_files() {
         .args(["inspect", "--cat", "/config.txt", "--partition", "1"])
         .arg(&img));
     assert_eq!(cfg.stdout, b"arm_64bit=1\nenable_uart=1\n");
+    let via_fstab = ok(imgbuild()
+        .args(["inspect", "--cat", "/boot/firmware/config.txt"])
+        .arg(&img));
+    assert_eq!(
+        via_fstab.stdout, cfg.stdout,
+        "the booted system's path finds the FAT partition through /etc/fstab"
+    );
     let host = ok(imgbuild()
         .args(["inspect", "--cat", "/etc/hostname"])
         .arg(&img));
