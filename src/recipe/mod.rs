@@ -72,6 +72,20 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
     set_key(&mut value, "name", Value::String(name.clone()));
 
     // 3. Identifiers, from the variables-only rendering of the recipe.
+    // Every string but the (already rendered) variables.
+    let render_all = |env: &minijinja::Environment,
+                      v: &mut Value,
+                      ctx: &serde_json::Map<String, serde_json::Value>| {
+        template::render_tree(
+            env,
+            v,
+            &minijinja::Value::from_serialize(ctx),
+            "",
+            &origins,
+            &file,
+            Some("vars"),
+        )
+    };
     let ck = plan::Checker {
         origins: &origins,
         main_file: &file,
@@ -80,15 +94,7 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
     // Names only defined in step 4 (`partitions`) render empty here; the fields IDs come
     // from cannot sensibly use them.
     let lenient = template::lenient_environment();
-    template::render_tree(
-        &lenient,
-        &mut pre,
-        &minijinja::Value::from_serialize(&ctx),
-        "",
-        &origins,
-        &file,
-        Some("vars"),
-    )?;
+    render_all(&lenient, &mut pre, &ctx)?;
     let pre_recipe = typed(&pre, &origins, &file)?;
     let ids = plan::derive_ids(&name, &pre_recipe, &ck)?;
 
@@ -105,15 +111,7 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
         "partitions".into(),
         serde_json::to_value(&ids.1).unwrap_or_default(),
     );
-    template::render_tree(
-        &env,
-        &mut value,
-        &minijinja::Value::from_serialize(&ctx),
-        "",
-        &origins,
-        &file,
-        Some("vars"),
-    )?;
+    render_all(&env, &mut value, &ctx)?;
     let mut recipe = typed(&value, &origins, &file)?;
     let plan = plan::plan(name, &recipe, files, &ck, ids.clone())?;
     fill_derived(&mut recipe, &plan);

@@ -67,13 +67,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                 bootable: p.flags & (1 << 2) != 0,
                 name: Some(p.name.clone()),
                 partuuid: p.part_guid.to_string(),
-                filesystem: FsInfo {
-                    kind: String::new(),
-                    label: None,
-                    uuid: None,
-                    size: None,
-                    used: None,
-                },
+                filesystem: FsInfo::default(),
             });
         }
         ("gpt".to_string(), disk.guid().to_string())
@@ -95,13 +89,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                 bootable: e[0] == 0x80,
                 name: None,
                 partuuid: mbr_partuuid(sig, i as u32 + 1),
-                filesystem: FsInfo {
-                    kind: String::new(),
-                    label: None,
-                    uuid: None,
-                    size: None,
-                    used: None,
-                },
+                filesystem: FsInfo::default(),
             });
         }
         ("mbr".to_string(), format!("0x{sig:08x}"))

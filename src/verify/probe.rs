@@ -5,7 +5,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 /// What a partition holds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FsInfo {
     /// `ext4`, `ext2/3`, `vfat (FAT32)`, ... or `unknown`.
     pub kind: String,

@@ -360,23 +360,49 @@ fn interrupted_build_leaves_nothing_and_the_next_run_succeeds() {
         })
         .collect();
     std::fs::write(tmp.path().join("noise.bin"), &noise).unwrap();
-    let recipe = write(tmp.path(), "slow.yaml", "image:\n  table: gpt\n  partitions:\n    data: {filesystem: raw, source: noise.bin}\noutput: {compression: xz, level: 9}\n");
+    let recipe = write(
+        tmp.path(),
+        "slow.yaml",
+        "image:\n  table: gpt\n  partitions:\n    data: {filesystem: raw, source: noise.bin}\noutput: {compression: xz, level: 9}\n",
+    );
     let out = tmp.path().join("out");
-    let mut child = imgbuild().arg("build").arg("--out").arg(&out).arg(&recipe).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = imgbuild()
+        .arg("build")
+        .arg("--out")
+        .arg(&out)
+        .arg(&recipe)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let staged = out.join(".staging/slow.img.xz");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !staged.exists() {
-        assert!(std::time::Instant::now() < deadline, "the build never reached compression");
-        assert!(child.try_wait().unwrap().is_none(), "the build ended before it could be interrupted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never reached compression"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before it could be interrupted"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "interrupted builds exit 130");
-    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(left.is_empty(), "an interrupted build left {left:?}");
     // The next run starts clean (a quicker output this time).
-    std::fs::write(&recipe, std::fs::read_to_string(&recipe).unwrap().replace("{compression: xz, level: 9}", "{compression: none}")).unwrap();
+    std::fs::write(
+        &recipe,
+        std::fs::read_to_string(&recipe)
+            .unwrap()
+            .replace("{compression: xz, level: 9}", "{compression: none}"),
+    )
+    .unwrap();
     ok(imgbuild().arg("-q").arg("--out").arg(&out).arg(&recipe));
     assert!(out.join("slow.img").is_file());
 }
