@@ -406,3 +406,35 @@ fn interrupted_build_leaves_nothing_and_the_next_run_succeeds() {
     ok(imgbuild().arg("-q").arg("--out").arg(&out).arg(&recipe));
     assert!(out.join("slow.img").is_file());
 }
+
+#[test]
+fn example_recipes_build_clean_images() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    for (recipe, table, fat_fs) in [("example-mbr", "dos", 0), ("example-gpt", "gpt", 0)] {
+        let out = tmp.path().join(recipe);
+        ok(imgbuild()
+            .arg("-q")
+            .arg("--out")
+            .arg(&out)
+            .arg(repo.join(format!("recipes/{recipe}.yaml"))));
+        let img = out.join(format!("{recipe}.img"));
+        let (label, parts) = sfdisk(&img);
+        assert_eq!(label, table);
+        let fat = tmp.path().join(format!("{recipe}.fat"));
+        extract(&img, &parts[fat_fs], &fat);
+        fsck_fat_clean(&fat);
+        let ext = tmp.path().join(format!("{recipe}.ext4"));
+        extract(&img, &parts[1], &ext);
+        e2fsck_clean(&ext);
+        let shown = text(&ok(imgbuild().arg("inspect").arg(&img)));
+        assert!(
+            shown.contains("vfat (FAT") && shown.contains("ext4"),
+            "{shown}"
+        );
+        let hello = ok(imgbuild()
+            .args(["inspect", "--cat", "/usr/bin/hello"])
+            .arg(&img));
+        assert!(String::from_utf8_lossy(&hello.stdout).contains("hello from the image"));
+    }
+}
