@@ -39,6 +39,12 @@ pub struct Global {
     /// Say nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Build every stage afresh instead of reusing cached ones.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// The stage cache (default: $IMGBUILD_CACHE_DIR, else ~/.cache/imgbuild).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +68,38 @@ pub enum Command {
     },
     /// Print the JSON Schema of the recipe format (for editor completion).
     Schema,
+    /// List or prune the stage cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// Internal: run a command inside a root file system (used for steps).
+    #[command(hide = true)]
+    InternalRunInRoot {
+        #[arg(long)]
+        root: PathBuf,
+        /// NAME=VALUE for the command's environment.
+        #[arg(long = "env")]
+        env: Vec<String>,
+        /// Names of variables passed on from this process's environment (secrets).
+        #[arg(long = "pass")]
+        pass: Vec<String>,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Show every cache entry: stage, key, size, last use.
+    List,
+    /// Remove entries unused for a number of days (default 30), or everything.
+    Prune {
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -83,6 +121,8 @@ impl Global {
     }
     fn build_options(&self) -> BuildOptions {
         BuildOptions {
+            no_cache: self.no_cache,
+            cache_dir: self.cache_dir.clone(),
             out_dir: self.out.clone(),
             sets: self.sets.clone(),
         }
@@ -110,9 +150,7 @@ pub fn run(cli: Cli) -> Result<()> {
         ) => match cat {
             Some(p) => {
                 let data = crate::verify::inspect::cat(&image, &p, partition)?;
-                std::io::stdout()
-                    .write_all(&data)
-                    .context("writing to stdout")
+                std::io::stdout().write_all(&data).context("writing to stdout")
             }
             None => {
                 let i = crate::verify::inspect::inspect(&image)?;
@@ -123,6 +161,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
         },
+        (Some(Command::Cache { action }), _) => cache_command(g, action),
+        (Some(Command::InternalRunInRoot { root, env, pass, argv }), _) => {
+            let mut vars = crate::rootfs::chroot::base_env();
+            for kv in env {
+                let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+                vars.push((k.to_string(), v.to_string()));
+            }
+            for name in pass {
+                vars.push((name.clone(), std::env::var(&name).unwrap_or_default()));
+            }
+            match crate::rootfs::chroot::enter_and_exec(&root, &vars, &argv) {
+                Ok(never) => match never {},
+                Err(e) => Err(e),
+            }
+        }
         (Some(Command::Schema), _) => {
             let schema = schemars::schema_for!(recipe::Recipe);
             print(&(serde_json::to_string_pretty(&schema)? + "\n"))
@@ -130,7 +183,50 @@ pub fn run(cli: Cli) -> Result<()> {
         (None, None) => {
             use clap::CommandFactory;
             Cli::command().print_help().context("printing help")?;
-            anyhow::bail!(crate::recipe::RecipeError::Set { key: "RECIPE".into(), message: "no recipe given; run `imgbuild RECIPE`, e.g. `imgbuild recipes/example-mbr.yaml`".into() })
+            anyhow::bail!(crate::recipe::RecipeError::Set {
+                key: "RECIPE".into(),
+                message: "no recipe given; run `imgbuild RECIPE`, e.g. `imgbuild recipes/example-mbr.yaml`".into()
+            })
+        }
+    }
+}
+
+fn cache_command(g: &Global, action: CacheAction) -> Result<()> {
+    use crate::report::human_bytes;
+    let cache = crate::cache::Cache::open(
+        g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
+        true,
+    )?;
+    match action {
+        CacheAction::List => {
+            let entries = cache.list()?;
+            let mut text = format!("{}\n", cache.root().display());
+            let now = std::time::SystemTime::now();
+            let mut total = 0;
+            for e in &entries {
+                let days = now
+                    .duration_since(e.last_used)
+                    .map(|d| d.as_secs() / 86400)
+                    .unwrap_or(0);
+                text.push_str(&format!(
+                    "{:<10} {}  {:>10}  used {days}d ago  {}\n",
+                    e.bucket,
+                    &e.key[..12.min(e.key.len())],
+                    human_bytes(e.bytes),
+                    e.describe
+                ));
+                total += e.bytes;
+            }
+            text.push_str(&format!("{} entries, {}\n", entries.len(), human_bytes(total)));
+            print(&text)
+        }
+        CacheAction::Prune { days, all } => {
+            let (n, bytes) = cache.prune(if all {
+                None
+            } else {
+                Some(std::time::Duration::from_secs(days * 86400))
+            })?;
+            print(&format!("removed {n} entries, {}\n", human_bytes(bytes)))
         }
     }
 }

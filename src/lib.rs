@@ -6,10 +6,12 @@
 //! [`image`] (layout, partition table, file systems) → [`output`] (compress, checksum,
 //! manifest, publish) → [`verify`] (inspect). [`pipeline`] calls them in order.
 
+pub mod cache;
 pub mod cli;
 pub mod fsx;
 pub mod image;
 pub mod interrupt;
+pub mod net;
 pub mod output;
 pub mod pipeline;
 pub mod process;

@@ -12,9 +12,7 @@ fn main() {
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");
         }
-        let user_error = err
-            .chain()
-            .any(|c| c.downcast_ref::<RecipeError>().is_some());
+        let user_error = err.chain().any(|c| c.downcast_ref::<RecipeError>().is_some());
         std::process::exit(if user_error { 2 } else { 1 });
     }
 }

@@ -2,6 +2,7 @@
 //! system, assemble the image, publish the outputs. Each stage takes typed inputs and
 //! returns a typed artifact; the staging area is removed on any failure.
 
+use crate::cache::Cache;
 use crate::fsx::Staging;
 use crate::output::manifest::Input;
 use crate::output::{self, Published};
@@ -19,6 +20,10 @@ pub struct BuildOptions {
     pub out_dir: Option<PathBuf>,
     /// `--set NAME=VALUE` pairs.
     pub sets: Vec<(String, String)>,
+    /// `--no-cache`: build every stage afresh (results are still stored).
+    pub no_cache: bool,
+    /// Cache directory (default: [`Cache::default_dir`]).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Where a recipe's outputs go.
@@ -30,33 +35,108 @@ pub fn out_dir(resolved: &Resolved, opts: &BuildOptions) -> PathBuf {
 
 /// Builds the recipe at `path`.
 pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<Published> {
-    let resolved = step(
-        reporter,
-        &format!("resolve recipe {}", path.display()),
-        || recipe::resolve(path, &opts.sets),
-    )?;
+    let resolved = step(reporter, &format!("resolve recipe {}", path.display()), || {
+        recipe::resolve(path, &opts.sets)
+    })?;
     let plan = &resolved.plan;
     let out = out_dir(&resolved, opts);
     let staging = Staging::create(&out)?;
     interrupt::remove_on_interrupt(staging.dir().to_path_buf());
-    let result = build_in(&resolved, staging, reporter);
+    let cache = Cache::open(
+        opts.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+        !opts.no_cache,
+    )?;
+    let result = build_in(&resolved, &cache, &out.join("logs"), staging, reporter);
     interrupt::forget(&out.join(crate::fsx::STAGING_DIR));
     let published = result?;
     reporter.detail(&format!("{} published to {}", plan.name, out.display()));
     Ok(published)
 }
 
-fn build_in(resolved: &Resolved, staging: Staging, reporter: &dyn Reporter) -> Result<Published> {
+fn build_in(
+    resolved: &Resolved,
+    cache: &Cache,
+    log_dir: &Path,
+    staging: Staging,
+    reporter: &dyn Reporter,
+) -> Result<Published> {
     let plan = &resolved.plan;
+    let epoch = pinned_epoch(plan)?;
+    let template = template_context(resolved, epoch);
     let tree = match &plan.rootfs {
-        Some(src) => Some(step(reporter, "prepare root file system", || {
-            rootfs::prepare(src, &staging)
-        })?),
+        Some(src) => {
+            let ctx = rootfs::Ctx {
+                cache,
+                staging: &staging,
+                reporter,
+                template: &template,
+                log_dir: log_dir.to_path_buf(),
+            };
+            Some(rootfs::prepare(plan, src, &ctx, epoch)?)
+        }
         None => None,
     };
     let assembled = image::assemble(plan, tree.as_ref(), &staging, reporter)?;
     let inputs = step(reporter, "hash inputs", || inputs(resolved, tree.as_ref()))?;
     output::publish(resolved, &assembled, inputs, staging, reporter)
+}
+
+/// SOURCE_DATE_EPOCH from the environment, else the recipe's (None: decided later from
+/// the root file system).
+fn pinned_epoch(plan: &crate::recipe::Plan) -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => Ok(Some(v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")
+        })?)),
+        Err(_) => Ok(plan.source_date_epoch),
+    }
+}
+
+/// What `*.j2` overlay and preseed files can use: the recipe's variables at the top
+/// level and under `vars`, `partitions.<name>.{uuid,partuuid,label,number,mount}`,
+/// `image.disk_id`, `recipe.name` and `build.{version,date,epoch}`.
+pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::Value {
+    let plan = &resolved.plan;
+    let mut ctx = resolved.vars.clone();
+    ctx.insert("vars".into(), serde_json::Value::Object(resolved.vars.clone()));
+    let parts: serde_json::Map<String, serde_json::Value> = plan
+        .partitions
+        .iter()
+        .map(|p| (p.name.clone(), serde_json::json!({"uuid": p.fs_uuid, "partuuid": p.partuuid, "label": p.label, "number": p.number, "mount": p.mount})))
+        .collect();
+    ctx.insert("partitions".into(), serde_json::Value::Object(parts));
+    ctx.insert(
+        "image".into(),
+        serde_json::json!({"disk_id": plan.disk_id.to_string(), "name": plan.name}),
+    );
+    ctx.insert("recipe".into(), serde_json::json!({"name": plan.name}));
+    let secs = epoch.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    });
+    ctx.insert(
+        "build".into(),
+        serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "epoch": secs, "date": civil_date(secs)}),
+    );
+    serde_json::Value::Object(ctx)
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time.
+fn civil_date(secs: i64) -> String {
+    let days = secs.div_euclid(86400);
+    // Howard Hinnant's civil-from-days algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Every input file with its digest, paths relative to the recipe's directory.
@@ -81,7 +161,7 @@ fn inputs(resolved: &Resolved, tree: Option<&rootfs::RootTree>) -> Result<Vec<In
     match (&plan.rootfs, tree) {
         (Some(RootfsSource::Tar(p)), _) => add("rootfs", rel(p), p)?,
         // A directory is recorded by the digest of the archive made from it.
-        (Some(RootfsSource::Dir(d)), Some(t)) => add("rootfs", rel(d), &t.tar)?,
+        (Some(RootfsSource::Dir(d)), Some(t)) => add("rootfs", rel(d), &t.sources[0])?,
         _ => {}
     }
     for p in &plan.partitions {
@@ -91,6 +171,29 @@ fn inputs(resolved: &Resolved, tree: Option<&rootfs::RootTree>) -> Result<Vec<In
     }
     for b in &plan.blobs {
         add(&format!("blob {}", b.name), rel(&b.file), &b.file)?;
+    }
+    for st in &plan.steps {
+        if let crate::recipe::plan_rootfs::StepCommand::Script(p) = &st.command {
+            add(&format!("step {}", st.name), rel(p), p)?;
+        }
+    }
+    // A bootstrapped root file system is identified by its stage key: a digest of
+    // everything that went into it (suite, packages, keys, hooks, mmdebstrap version).
+    if let (Some(RootfsSource::Bootstrap(_)), Some(t)) = (&plan.rootfs, tree) {
+        out.push(Input {
+            role: "rootfs (bootstrap + steps, stage key)".into(),
+            path: "stage cache".into(),
+            sha256: t.key.clone(),
+            size: 0,
+        });
+    }
+    for o in &plan.overlays {
+        out.push(Input {
+            role: "overlay (tree digest)".into(),
+            path: rel(o),
+            sha256: rootfs::render::tree_digest(o)?,
+            size: 0,
+        });
     }
     Ok(out)
 }
@@ -102,5 +205,15 @@ fn pathdiff(path: &Path, base: &Path) -> String {
     match p.strip_prefix(&b) {
         Ok(r) => r.display().to_string(),
         Err(_) => p.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_date(0), "1970-01-01");
+        assert_eq!(super::civil_date(1_700_000_000), "2023-11-14");
+        assert_eq!(super::civil_date(951_782_400), "2000-02-29");
     }
 }

@@ -19,6 +19,8 @@ pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    /// Names of environment variables whose values are never displayed.
+    secret: Vec<OsString>,
     cwd: Option<PathBuf>,
 }
 
@@ -89,6 +91,7 @@ impl Cmd {
             program: program.as_ref().to_owned(),
             args: Vec::new(),
             env: Vec::new(),
+            secret: Vec::new(),
             cwd: None,
         }
     }
@@ -103,15 +106,19 @@ impl Cmd {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args
-            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env
-            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
+    }
+
+    /// Sets an environment variable shown as `***` wherever the command is displayed.
+    pub fn secret_env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.secret.push(key.as_ref().to_owned());
+        self.env(key, value)
     }
 
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -166,6 +173,36 @@ impl Cmd {
         }
     }
 
+    /// Runs the command with stdout and stderr appended to `log`; a failure carries the
+    /// log's last lines.
+    pub fn run_logged(&self, log: &Path) -> Result<(), ProcessError> {
+        if let Some(dir) = log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
+        let (out, err) = match (open(), open()) {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(source), _) | (_, Err(source)) => {
+                return Err(ProcessError::Spawn {
+                    command: self.to_string(),
+                    source,
+                });
+            }
+        };
+        let status = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .map_err(|e| self.spawn_error(e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.failed(status, &log_tail(log)))
+        }
+    }
+
     /// Runs the command and returns its stdout as text.
     pub fn run_stdout(&self) -> Result<String, ProcessError> {
         let out = self.run()?;
@@ -198,6 +235,24 @@ impl Cmd {
     }
 }
 
+/// The last part of a log file (bounded, for error messages).
+pub fn log_tail(log: &Path) -> Vec<u8> {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return Vec::new();
+    };
+    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(8192)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    buf
+}
+
+/// Runs `cmd` with its output appended to `log` (see [`Cmd::run_logged`]).
+pub fn run_logged(cmd: &Cmd, log: &Path) -> Result<(), ProcessError> {
+    cmd.run_logged(log)
+}
+
 fn describe_status(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -210,9 +265,7 @@ fn describe_status(status: ExitStatus) -> String {
 /// Quotes one word for display so the printed command can be pasted into a shell.
 fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    let safe = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if safe {
         s.into_owned()
     } else {
@@ -223,7 +276,11 @@ fn quote(word: &OsStr) -> String {
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (k, v) in &self.env {
-            write!(f, "{}={} ", quote(k), quote(v))?;
+            if self.secret.contains(k) {
+                write!(f, "{}=*** ", quote(k))?;
+            } else {
+                write!(f, "{}={} ", quote(k), quote(v))?;
+            }
         }
         write!(f, "{}", quote(&self.program))?;
         for a in &self.args {
@@ -244,14 +301,17 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_never_displayed() {
+        let c = Cmd::new("x").secret_env("PASSWORD", "hunter2");
+        assert_eq!(c.to_string(), "PASSWORD=*** x");
+    }
+
+    #[test]
     fn missing_program_names_the_package() {
         let err = Cmd::new("fsck.fat-definitely-missing").run().unwrap_err();
         assert!(matches!(err, ProcessError::NotFound { .. }));
         let err = Cmd::new("/nonexistent/mke2fs").run().unwrap_err();
-        assert!(
-            err.to_string().contains("apt-get install e2fsprogs"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("apt-get install e2fsprogs"), "{err}");
     }
 
     #[test]

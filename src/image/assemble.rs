@@ -16,7 +16,7 @@ use crate::report::{Reporter, human_bytes, step};
 use crate::rootfs::RootTree;
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const MIB: u64 = 1 << 20;
 /// How often an `auto` ext4 partition may be grown after mke2fs ran out of space.
@@ -57,19 +57,11 @@ pub fn build_epoch(plan: &Plan, tree: Option<&RootTree>) -> Result<i64> {
             .parse()
             .map_err(|_| anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds"));
     }
-    Ok(plan
-        .source_date_epoch
-        .or(tree.map(RootTree::newest_mtime))
-        .unwrap_or(0))
+    Ok(plan.source_date_epoch.or(tree.map(RootTree::newest_mtime)).unwrap_or(0))
 }
 
 /// Builds `<staging>/<name>.img`.
-pub fn assemble(
-    plan: &Plan,
-    tree: Option<&RootTree>,
-    staging: &Staging,
-    reporter: &dyn Reporter,
-) -> Result<Assembled> {
+pub fn assemble(plan: &Plan, tree: Option<&RootTree>, staging: &Staging, reporter: &dyn Reporter) -> Result<Assembled> {
     let epoch = build_epoch(plan, tree)?;
     let mounts: Vec<(String, String)> = plan
         .partitions
@@ -90,26 +82,16 @@ pub fn assemble(
     let contents = Contents(contents);
     let content_of = &contents;
     let mut fat_nodes: BTreeMap<String, Vec<fat::Node>> = BTreeMap::new();
-    for p in plan
-        .partitions
-        .iter()
-        .filter(|p| p.filesystem == FsKind::Vfat)
-    {
-        let tar = tree.map(|t| t.tar.as_path()).unwrap_or(Path::new(""));
+    for p in plan.partitions.iter().filter(|p| p.filesystem == FsKind::Vfat) {
+        let sources = tree.map(|t| t.sources.as_slice()).unwrap_or(&[]);
         let nodes = fs::fat_nodes(
             content_of.of(p),
-            tar,
+            sources,
             p.mount.as_deref().unwrap_or("/"),
             epoch,
             &p.name,
         )
-        .map_err(|e| {
-            anyhow!(
-                "{}: image.partitions.{}: {e:#}",
-                p.defined_in.display(),
-                p.name
-            )
-        })?;
+        .map_err(|e| anyhow!("{}: image.partitions.{}: {e:#}", p.defined_in.display(), p.name))?;
         fat_nodes.insert(p.name.clone(), nodes);
     }
     let mut grow: BTreeMap<String, f64> = BTreeMap::new();
@@ -209,16 +191,11 @@ fn partition_sizes(
 ) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     for p in &plan.partitions {
-        let field = |k: &str| {
-            format!(
-                "{}: image.partitions.{}.{k}",
-                p.defined_in.display(),
-                p.name
-            )
-        };
+        let field = |k: &str| format!("{}: image.partitions.{}.{k}", p.defined_in.display(), p.name);
         let needed = match p.filesystem {
-            FsKind::Vfat => fat::min_size(&fat_nodes[&p.name], &fat_options(p))
-                .map_err(|e| anyhow!("{}: {e}", field("size")))?,
+            FsKind::Vfat => {
+                fat::min_size(&fat_nodes[&p.name], &fat_options(p)).map_err(|e| anyhow!("{}: {e}", field("size")))?
+            }
             FsKind::Ext4 => ext4::estimate(&content_of.of(p).entries),
             FsKind::Raw => {
                 let src = p
@@ -292,10 +269,7 @@ fn compute_layout(plan: &Plan, sizes: &[u64], blob_sizes: &[u64]) -> Result<Layo
             }
             layout::LayoutError::BlobOverlap { blob, .. } => {
                 let b = plan.blobs.iter().find(|b| &b.name == blob);
-                (
-                    b.map(|b| b.defined_in.clone()),
-                    format!("image.blobs.{blob}"),
-                )
+                (b.map(|b| b.defined_in.clone()), format!("image.blobs.{blob}"))
             }
             _ => (None, "image.size".to_string()),
         };
@@ -397,19 +371,15 @@ fn write_image(
             FsKind::Ext4 => {
                 let content = content_of.of(p);
                 let archive = match tree {
-                    Some(t) if whole && p.mount.as_deref() == Some("/") => t.tar.clone(),
+                    Some(t) if whole && t.pristine && p.mount.as_deref() == Some("/") => t.sources[0].clone(),
                     Some(t) => {
                         let a = staging.path(&format!("part-{}.tar", p.name));
-                        fs::write_partition_archive(content, &t.tar, &a)?;
+                        fs::write_partition_archive(content, &t.sources, &a)?;
                         a
                     }
                     None => {
                         let a = staging.path(&format!("part-{}.tar", p.name));
-                        fs::write_partition_archive(
-                            &empty_root(epoch),
-                            Path::new("/dev/null"),
-                            &a,
-                        )?;
+                        fs::write_partition_archive(&empty_root(epoch), &[], &a)?;
                         a
                     }
                 };
@@ -438,13 +408,8 @@ fn write_image(
             }
             FsKind::Vfat => {
                 let nodes = &fat_nodes[&p.name];
-                fat::write(&image, l.start, l.size, nodes, &fat_options(p)).map_err(|e| {
-                    anyhow!(
-                        "{}: image.partitions.{}: {e}",
-                        p.defined_in.display(),
-                        p.name
-                    )
-                })?;
+                fat::write(&image, l.start, l.size, nodes, &fat_options(p))
+                    .map_err(|e| anyhow!("{}: image.partitions.{}: {e}", p.defined_in.display(), p.name))?;
             }
             FsKind::Raw => {
                 let src_path = p
@@ -453,9 +418,8 @@ fn write_image(
                     .ok_or_else(|| anyhow!("raw partition without source"))?;
                 let src = fs_err::File::open(src_path)?;
                 let len = src.metadata()?.len();
-                crate::fsx::copy_range_sparse(src.file(), 0, &image, l.start, len).with_context(
-                    || format!("copying {} into partition `{}`", src_path.display(), p.name),
-                )?;
+                crate::fsx::copy_range_sparse(src.file(), 0, &image, l.start, len)
+                    .with_context(|| format!("copying {} into partition `{}`", src_path.display(), p.name))?;
             }
             FsKind::None => {}
         }

@@ -9,9 +9,13 @@ pub fn sizes(blobs: &[BlobPlan]) -> Result<Vec<u64>> {
     blobs
         .iter()
         .map(|b| {
-            fs_err::metadata(&b.file)
-                .map(|m| m.len())
-                .with_context(|| format!("{}: image.blobs.{}.file: cannot read the blob; fix the path (relative to the recipe)", b.defined_in.display(), b.name))
+            fs_err::metadata(&b.file).map(|m| m.len()).with_context(|| {
+                format!(
+                    "{}: image.blobs.{}.file: cannot read the blob; fix the path (relative to the recipe)",
+                    b.defined_in.display(),
+                    b.name
+                )
+            })
         })
         .collect()
 }

@@ -43,13 +43,7 @@ pub fn split(
         .iter()
         .map(|(n, m)| (n.as_str(), m.trim_start_matches('/')))
         .collect();
-    by_depth.sort_by_key(|(_, m)| {
-        std::cmp::Reverse(if m.is_empty() {
-            0
-        } else {
-            m.split('/').count()
-        })
-    });
+    by_depth.sort_by_key(|(_, m)| std::cmp::Reverse(if m.is_empty() { 0 } else { m.split('/').count() }));
     let owner = |path: &str| -> (usize, String) {
         for (i, (_, m)) in by_depth.iter().enumerate() {
             if m.is_empty() {
@@ -97,10 +91,7 @@ pub fn split(
                 }
             }
         }
-        let mut entry = Entry {
-            path: rel,
-            ..e.clone()
-        };
+        let mut entry = Entry { path: rel, ..e.clone() };
         if let EntryKind::HardLink { target } = &e.kind {
             let (tidx, trel) = owner(target);
             if tidx == idx {
@@ -185,16 +176,14 @@ mod tests {
             kind: EntryKind::File {
                 size: 3,
                 data_offset: off,
+                source: 0,
             },
             ..dir(p)
         }
     }
 
     fn mounts() -> Vec<(String, String)> {
-        vec![
-            ("boot".into(), "/boot/firmware".into()),
-            ("root".into(), "/".into()),
-        ]
+        vec![("boot".into(), "/boot/firmware".into()), ("root".into(), "/".into())]
     }
 
     fn paths(c: &PartContent) -> Vec<&str> {
@@ -226,24 +215,15 @@ mod tests {
         link.kind = EntryKind::HardLink {
             target: "vmlinuz".into(),
         };
-        let entries = vec![
-            dir(""),
-            file("vmlinuz", 4096),
-            dir("boot"),
-            dir("boot/firmware"),
-            link,
-        ];
+        let entries = vec![dir(""), file("vmlinuz", 4096), dir("boot"), dir("boot/firmware"), link];
         let (parts, _) = split(&entries, &mounts(), 0).unwrap();
-        let k = parts["boot"]
-            .entries
-            .iter()
-            .find(|e| e.path == "k")
-            .unwrap();
+        let k = parts["boot"].entries.iter().find(|e| e.path == "k").unwrap();
         assert_eq!(
             k.kind,
             EntryKind::File {
                 size: 3,
-                data_offset: 4096
+                data_offset: 4096,
+                source: 0
             }
         );
     }

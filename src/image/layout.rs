@@ -59,17 +59,9 @@ pub enum LayoutError {
         what: String,
         min: u64,
     },
-    #[error(
-        "partition `{name}` starts at byte {start}, not a multiple of its alignment {alignment}"
-    )]
-    Misaligned {
-        name: String,
-        start: u64,
-        alignment: u64,
-    },
-    #[error(
-        "blob `{blob}` (bytes {blob_start}..{blob_end}) overlaps {other} (bytes {other_start}..{other_end})"
-    )]
+    #[error("partition `{name}` starts at byte {start}, not a multiple of its alignment {alignment}")]
+    Misaligned { name: String, start: u64, alignment: u64 },
+    #[error("blob `{blob}` (bytes {blob_start}..{blob_end}) overlaps {other} (bytes {other_start}..{other_end})")]
     BlobOverlap {
         blob: String,
         blob_start: u64,
@@ -78,13 +70,9 @@ pub enum LayoutError {
         other_start: u64,
         other_end: u64,
     },
-    #[error(
-        "the image is {size} bytes but its content needs {needed}; raise `image.size` or set it to `auto`"
-    )]
+    #[error("the image is {size} bytes but its content needs {needed}; raise `image.size` or set it to `auto`")]
     ImageTooSmall { size: u64, needed: u64 },
-    #[error(
-        "an MBR cannot address beyond 2 TiB; partition `{name}` ends at byte {end}; use `table: gpt`"
-    )]
+    #[error("an MBR cannot address beyond 2 TiB; partition `{name}` ends at byte {end}; use `table: gpt`")]
     MbrLimit { name: String, end: u64 },
     #[error("image size {size} is not a multiple of 512 bytes")]
     OddImageSize { size: u64 },
@@ -125,12 +113,7 @@ pub fn compute(
                     return Err(LayoutError::StartTooEarly {
                         name: p.name.clone(),
                         start: s,
-                        what: format!(
-                            "partition `{}` (bytes {}..{})",
-                            prev.name,
-                            prev.start,
-                            prev.end()
-                        ),
+                        what: format!("partition `{}` (bytes {}..{})", prev.name, prev.start, prev.end()),
                         min: align_up(prev.end(), p.alignment),
                     });
                 }
@@ -174,11 +157,7 @@ pub fn compute(
         for other in placed
             .iter()
             .map(|p| (format!("partition `{}`", p.name), p))
-            .chain(
-                blob_placed
-                    .iter()
-                    .map(|p| (format!("blob `{}`", p.name), p)),
-            )
+            .chain(blob_placed.iter().map(|p| (format!("blob `{}`", p.name), p)))
         {
             if me.start < other.1.end() && other.1.start < me.end() {
                 return Err(LayoutError::BlobOverlap {
@@ -276,20 +255,9 @@ mod tests {
 
     #[test]
     fn gpt_reserves_the_backup_table() {
-        let l = compute(
-            TableKind::Gpt,
-            SizeSpec::Auto,
-            MIB,
-            &[part("root", 10 * MIB)],
-            &[],
-        )
-        .unwrap();
+        let l = compute(TableKind::Gpt, SizeSpec::Auto, MIB, &[part("root", 10 * MIB)], &[]).unwrap();
         assert_eq!(l.partitions[0].start, MIB);
-        assert_eq!(
-            l.size,
-            12 * MIB,
-            "11 MiB of content + 33 sectors rounds up to 12 MiB"
-        );
+        assert_eq!(l.size, 12 * MIB, "11 MiB of content + 33 sectors rounds up to 12 MiB");
         let tight = compute(
             TableKind::Gpt,
             SizeSpec::Fixed(11 * MIB),
@@ -337,14 +305,7 @@ mod tests {
     fn overlapping_fixed_starts_are_refused() {
         let mut b = part("b", MIB);
         b.start = Some(MIB);
-        let err = compute(
-            TableKind::Mbr,
-            SizeSpec::Auto,
-            MIB,
-            &[part("a", 4 * MIB), b],
-            &[],
-        )
-        .unwrap_err();
+        let err = compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", 4 * MIB), b], &[]).unwrap_err();
         assert!(err.to_string().contains("inside partition `a`"), "{err}");
     }
 
@@ -355,14 +316,7 @@ mod tests {
             offset: 1024,
             len: 512,
         }];
-        let err = compute(
-            TableKind::Gpt,
-            SizeSpec::Auto,
-            MIB,
-            &[part("a", MIB)],
-            &overlap_table,
-        )
-        .unwrap_err();
+        let err = compute(TableKind::Gpt, SizeSpec::Auto, MIB, &[part("a", MIB)], &overlap_table).unwrap_err();
         assert!(err.to_string().contains("GPT header"), "{err}");
         let two = [
             BlobRequest {
@@ -376,8 +330,7 @@ mod tests {
                 len: 10,
             },
         ];
-        let err =
-            compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", MIB)], &two).unwrap_err();
+        let err = compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", MIB)], &two).unwrap_err();
         assert!(err.to_string().contains("blob `x`"), "{err}");
     }
 

@@ -74,10 +74,7 @@ pub fn compress(
     level: Option<u32>,
     task: &mut dyn Task,
 ) -> Result<Compressed> {
-    let out = HashingWriter::new(io::BufWriter::with_capacity(
-        1 << 20,
-        fs_err::File::create(dest)?,
-    ));
+    let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dest)?));
     let ctx = || format!("compressing {} into {}", raw.display(), dest.display());
     let (raw_sha256, raw_size, out) = match c {
         Compression::Xz => {
@@ -98,8 +95,7 @@ pub fn compress(
             (h, n, enc.finish().with_context(ctx)?)
         }
         Compression::Gz => {
-            let mut enc =
-                flate2::write::GzEncoder::new(out, flate2::Compression::new(level.unwrap_or(6)));
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level.unwrap_or(6)));
             let (h, n) = pump(raw, &mut enc, task).with_context(ctx)?;
             (h, n, enc.finish().with_context(ctx)?)
         }
@@ -136,6 +132,11 @@ fn pump(raw: &Path, w: &mut dyn Write, task: &mut dyn Task) -> Result<(String, u
         task.advance(n as u64);
     }
     Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// The sha256 of a byte slice, as hex.
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
 }
 
 /// Hashes a file (for the uncompressed-only case and for inputs).

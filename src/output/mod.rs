@@ -58,9 +58,7 @@ pub fn publish(
         });
         names.push(name);
     } else {
-        raw_hash = crate::report::step(reporter, "checksum image", || {
-            compress::sha256_file(&assembled.image)
-        })?;
+        raw_hash = crate::report::step(reporter, "checksum image", || compress::sha256_file(&assembled.image))?;
     }
     if plan.output.keep_raw || plan.output.compression == Compression::None {
         outputs.insert(
@@ -75,10 +73,7 @@ pub fn publish(
     } else {
         fs_err::remove_file(&assembled.image)?;
     }
-    let sums: String = outputs
-        .iter()
-        .map(|o| format!("{}  {}\n", o.sha256, o.name))
-        .collect();
+    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
     let sums_name = format!("{}.sha256", plan.name);
     fs_err::write(staging.path(&sums_name), sums)?;
     let manifest = Manifest {

@@ -58,10 +58,7 @@ fn show_chain(chain: &[PathBuf]) -> String {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -82,16 +79,8 @@ pub fn suggest_in_message(message: &str) -> String {
             continue;
         };
         let prefix = &message[..message.find(what).unwrap_or(0)];
-        let noun = if what == "unknown field" {
-            "field"
-        } else {
-            "value"
-        };
-        let list = valid
-            .iter()
-            .map(|v| format!("`{v}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let noun = if what == "unknown field" { "field" } else { "value" };
+        let list = valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
         return match did_you_mean(bad, valid.iter().copied()) {
             Some(best) => {
                 format!("{prefix}unknown {noun} `{bad}`, did you mean `{best}`? (valid: {list})")
@@ -109,9 +98,7 @@ mod tests {
 
     #[test]
     fn suggests_nearest_field() {
-        let m = suggest_in_message(
-            "image: unknown field `partiton`, expected one of `table`, `partitions`, `blobs`",
-        );
+        let m = suggest_in_message("image: unknown field `partiton`, expected one of `table`, `partitions`, `blobs`");
         assert_eq!(
             m,
             "image: unknown field `partiton`, did you mean `partitions`? (valid: `table`, `partitions`, `blobs`)"
@@ -126,9 +113,7 @@ mod tests {
 
     #[test]
     fn suggests_nearest_variant() {
-        let m = suggest_in_message(
-            "unknown variant `ext5`, expected one of `vfat`, `ext4`, `raw`, `none`",
-        );
+        let m = suggest_in_message("unknown variant `ext5`, expected one of `vfat`, `ext4`, `raw`, `none`");
         assert!(m.contains("did you mean `ext4`?"), "{m}");
     }
 }

@@ -47,9 +47,8 @@ pub fn parse_fat_volume_id(text: &str) -> Result<u32, String> {
             "`{text}` is not a FAT volume ID; write 8 hex digits such as `1234-ABCD`"
         ));
     }
-    u32::from_str_radix(&t, 16).map_err(|_| {
-        format!("`{text}` is not a FAT volume ID; write 8 hex digits such as `1234-ABCD`")
-    })
+    u32::from_str_radix(&t, 16)
+        .map_err(|_| format!("`{text}` is not a FAT volume ID; write 8 hex digits such as `1234-ABCD`"))
 }
 
 /// Parses an MBR disk identifier: `0x1234abcd` or `1234abcd`.
@@ -60,16 +59,14 @@ pub fn parse_mbr_disk_id(text: &str) -> Result<u32, String> {
             "`{text}` is not an MBR disk identifier; write 8 hex digits such as `0x1234abcd`"
         ));
     }
-    u32::from_str_radix(t, 16).map_err(|_| {
-        format!("`{text}` is not an MBR disk identifier; write 8 hex digits such as `0x1234abcd`")
-    })
+    u32::from_str_radix(t, 16)
+        .map_err(|_| format!("`{text}` is not an MBR disk identifier; write 8 hex digits such as `0x1234abcd`"))
 }
 
 /// Parses a UUID/GUID.
 pub fn parse_uuid(text: &str) -> Result<Uuid, String> {
-    Uuid::parse_str(text.trim()).map_err(|_| {
-        format!("`{text}` is not a UUID; write one like `7d4c1ee5-5d5e-4b1c-9a6c-1a2b3c4d5e6f`")
-    })
+    Uuid::parse_str(text.trim())
+        .map_err(|_| format!("`{text}` is not a UUID; write one like `7d4c1ee5-5d5e-4b1c-9a6c-1a2b3c4d5e6f`"))
 }
 
 /// The PARTUUID Linux shows for partition `number` of an MBR disk: `1234abcd-02`.

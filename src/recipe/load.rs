@@ -60,10 +60,7 @@ fn read_text(path: &Path) -> Result<String, RecipeError> {
 /// Parses one file into the typed model, with positions on errors.
 pub fn parse_file(path: &Path, text: &str) -> Result<(Recipe, Value), RecipeError> {
     let parse_error = |e: serde_norway::Error| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
         RecipeError::Parse {
             file: path.to_path_buf(),
             line,

@@ -28,10 +28,7 @@ pub fn join(path: &str, key: &str) -> String {
 fn key_text(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
-        other => serde_norway::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        other => serde_norway::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
@@ -133,20 +130,8 @@ mod tests {
     fn merged(parent: &str, child: &str) -> (Value, Origins) {
         let mut origins = Origins::new();
         let mut base = Value::Mapping(Default::default());
-        merge(
-            &mut base,
-            yaml(parent),
-            Path::new("parent.yaml"),
-            "",
-            &mut origins,
-        );
-        merge(
-            &mut base,
-            yaml(child),
-            Path::new("child.yaml"),
-            "",
-            &mut origins,
-        );
+        merge(&mut base, yaml(parent), Path::new("parent.yaml"), "", &mut origins);
+        merge(&mut base, yaml(child), Path::new("child.yaml"), "", &mut origins);
         finish(&mut base);
         (base, origins)
     }
@@ -161,14 +146,8 @@ mod tests {
             v,
             yaml("image: {table: mbr, partitions: {boot: {size: 128MiB, label: BOOT}}}")
         );
-        assert_eq!(
-            origins["image.partitions.boot.size"],
-            Path::new("child.yaml")
-        );
-        assert_eq!(
-            origins["image.partitions.boot.label"],
-            Path::new("parent.yaml")
-        );
+        assert_eq!(origins["image.partitions.boot.size"], Path::new("child.yaml"));
+        assert_eq!(origins["image.partitions.boot.label"], Path::new("parent.yaml"));
     }
 
     #[test]

@@ -47,10 +47,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MergeList<T> {
                 while let Some(item) = seq.next_element()? {
                     items.push(item);
                 }
-                Ok(MergeList {
-                    items,
-                    replace: false,
-                })
+                Ok(MergeList { items, replace: false })
             }
             fn visit_enum<A: EnumAccess<'de>>(self, e: A) -> Result<Self::Value, A::Error> {
                 let (tag, variant): (String, _) = e.variant()?;
@@ -60,10 +57,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MergeList<T> {
                     )));
                 }
                 let items: Vec<T> = variant.newtype_variant()?;
-                Ok(MergeList {
-                    items,
-                    replace: true,
-                })
+                Ok(MergeList { items, replace: true })
             }
         }
         d.deserialize_any(ListVisitor(PhantomData))

@@ -9,6 +9,7 @@ pub mod merge_list;
 pub mod model;
 pub mod part_type;
 pub mod plan;
+pub mod plan_rootfs;
 pub mod size;
 pub mod template;
 
@@ -60,22 +61,14 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
     ctx.extend(vars.clone());
     ctx.insert("vars".into(), serde_json::Value::Object(vars.clone()));
     let name = match value.get("name").and_then(Value::as_str) {
-        Some(n) => template::render_str(
-            &env,
-            n,
-            &minijinja::Value::from_serialize(&ctx),
-            &file,
-            "name",
-        )?,
+        Some(n) => template::render_str(&env, n, &minijinja::Value::from_serialize(&ctx), &file, "name")?,
         None => file_stem(&file),
     };
     set_key(&mut value, "name", Value::String(name.clone()));
 
     // 3. Identifiers, from the variables-only rendering of the recipe.
     // Every string but the (already rendered) variables.
-    let render_all = |env: &minijinja::Environment,
-                      v: &mut Value,
-                      ctx: &serde_json::Map<String, serde_json::Value>| {
+    let render_all = |env: &minijinja::Environment, v: &mut Value, ctx: &serde_json::Map<String, serde_json::Value>| {
         template::render_tree(
             env,
             v,
@@ -103,14 +96,8 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
         "recipe".into(),
         serde_json::json!({"name": name, "file": file.display().to_string()}),
     );
-    ctx.insert(
-        "image".into(),
-        serde_json::json!({"disk_id": ids.0.to_string()}),
-    );
-    ctx.insert(
-        "partitions".into(),
-        serde_json::to_value(&ids.1).unwrap_or_default(),
-    );
+    ctx.insert("image".into(), serde_json::json!({"disk_id": ids.0.to_string()}));
+    ctx.insert("partitions".into(), serde_json::to_value(&ids.1).unwrap_or_default());
     render_all(&env, &mut value, &ctx)?;
     let mut recipe = typed(&value, &origins, &file)?;
     let plan = plan::plan(name, &recipe, files, &ck, ids.clone())?;

@@ -5,6 +5,7 @@
 //! are errors (`deny_unknown_fields`), and the JSON Schema printed by `imgbuild schema`
 //! is derived from these types.
 
+use super::merge_list::MergeList;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -38,14 +39,65 @@ pub struct Recipe {
     /// What files the build writes besides the raw image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputSpec>,
+    /// Directories (relative to the recipe) copied into the root file system after the
+    /// steps; `*.j2` files are rendered with the recipe's variables and lose the suffix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlays: Option<MergeList<String>>,
+    /// Modes and owners for paths in the root file system, applied after the overlays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<IndexMap<String, Option<FileAttrs>>>,
+    /// Commands run inside the target root file system (chroot; qemu-user for a foreign
+    /// architecture), in order, after the bootstrap and before the overlays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<MergeList<StepSpec>>,
+}
+
+/// Mode and owner of one path.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileAttrs {
+    /// Octal permission bits, e.g. `"0600"` or `"4755"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `UID:GID` (numbers: the build host's names mean nothing in the image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// One command run inside the target.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Names the step in progress, logs and errors.
+    pub name: String,
+    /// A shell command line run by the target's `/bin/sh -c`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// A script file (relative to the recipe) copied into the target and run there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Environment variables for the step (part of its cache key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<IndexMap<String, String>>,
+    /// Names of build-host environment variables passed to the step as secrets: never
+    /// written into the recipe, manifest, logs or cache keys; a step with secrets is
+    /// never cached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
 }
 
 /// A single path or a list of paths.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl Default for OneOrMany {
+    fn default() -> Self {
+        OneOrMany::Many(Vec::new())
+    }
 }
 
 impl OneOrMany {
@@ -82,6 +134,57 @@ pub struct RootfsSpec {
     /// A directory holding the root file system (owners are read as they are on disk).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
+    /// Debian (or derivative) suite to bootstrap with mmdebstrap: `bookworm`, `trixie`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Debian architecture: `arm64`, `armhf`, `armel`, `amd64`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// mmdebstrap variant (default `minbase`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Archive URL (default `http://deb.debian.org/debian`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+    /// Archive components (default `main`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<MergeList<String>>,
+    /// Extra apt sources, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<IndexMap<String, Option<AptSource>>>,
+    /// Packages to install.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<MergeList<String>>,
+    /// Directories copied in before any package is installed (so maintainer scripts see
+    /// them, e.g. /etc/default/raspi-firmware); `*.j2` files are rendered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preseed: Option<MergeList<String>>,
+    /// Build the initramfs once, at the end, with only these modules (MODULES=list),
+    /// instead of once per package that triggers it: far faster under emulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initramfs_modules: Option<MergeList<String>>,
+}
+
+/// An extra apt source. Its signing key is a file in the repository, or a URL whose
+/// fingerprint must match.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AptSource {
+    pub uris: String,
+    pub suites: OneOrMany,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<String>>,
+    /// Key file (relative to the recipe), armored or binary OpenPGP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Key URL, checked against `fingerprint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Use the archive's own keyring (for Debian's own suites such as trixie-backports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debian_keyring: Option<bool>,
 }
 
 /// Partition table kinds.

@@ -58,9 +58,9 @@ pub fn resolve(text: &str, table: TableKind) -> Result<PartType, String> {
     let t = text.trim();
     if let Some(&(name, mbr, gpt)) = NAMES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(t)) {
         return match table {
-            TableKind::Mbr => mbr.map(PartType::Mbr).ok_or_else(|| {
-                format!("type `{name}` exists only in GPT; use `table: gpt` or an MBR type")
-            }),
+            TableKind::Mbr => mbr
+                .map(PartType::Mbr)
+                .ok_or_else(|| format!("type `{name}` exists only in GPT; use `table: gpt` or an MBR type")),
             TableKind::Gpt => Ok(PartType::Gpt(
                 Uuid::parse_str(gpt.unwrap_or(GPT_LINUX)).unwrap_or_default(),
             )),
@@ -68,8 +68,7 @@ pub fn resolve(text: &str, table: TableKind) -> Result<PartType, String> {
     }
     let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"));
     if let Some(hex) = hex {
-        let byte = u8::from_str_radix(hex, 16)
-            .map_err(|_| format!("`{t}` is not an MBR type byte (0x00-0xff)"))?;
+        let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("`{t}` is not an MBR type byte (0x00-0xff)"))?;
         return match table {
             TableKind::Mbr => Ok(PartType::Mbr(byte)),
             TableKind::Gpt => Err(format!(
@@ -101,10 +100,7 @@ mod tests {
 
     #[test]
     fn names_per_table() {
-        assert_eq!(
-            resolve("fat32-lba", TableKind::Mbr),
-            Ok(PartType::Mbr(0x0c))
-        );
+        assert_eq!(resolve("fat32-lba", TableKind::Mbr), Ok(PartType::Mbr(0x0c)));
         assert_eq!(resolve("linux", TableKind::Mbr), Ok(PartType::Mbr(0x83)));
         assert_eq!(resolve("esp", TableKind::Gpt).unwrap().to_string(), GPT_ESP);
         assert_eq!(resolve("0x0C", TableKind::Mbr), Ok(PartType::Mbr(0x0c)));
@@ -121,11 +117,7 @@ mod tests {
                 .unwrap_err()
                 .contains("only in GPT")
         );
-        assert!(
-            resolve("0x83", TableKind::Gpt)
-                .unwrap_err()
-                .contains("table is GPT")
-        );
+        assert!(resolve("0x83", TableKind::Gpt).unwrap_err().contains("table is GPT"));
         assert!(
             resolve("lnux", TableKind::Mbr)
                 .unwrap_err()

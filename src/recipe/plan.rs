@@ -23,6 +23,7 @@ pub const DEFAULT_MARGIN_MIN: u64 = 16 << 20;
 pub enum RootfsSource {
     Tar(PathBuf),
     Dir(PathBuf),
+    Bootstrap(super::plan_rootfs::BootstrapPlan),
 }
 
 /// The disk's identifier.
@@ -116,6 +117,9 @@ pub struct Plan {
     pub blobs: Vec<BlobPlan>,
     pub output: OutputPlan,
     pub source_date_epoch: Option<i64>,
+    pub steps: Vec<super::plan_rootfs::StepPlan>,
+    pub overlays: Vec<PathBuf>,
+    pub files: Vec<super::plan_rootfs::FilePlan>,
 }
 
 /// Context for checking: which file each field came from.
@@ -185,12 +189,8 @@ pub fn derive_ids(
     let table = table_of(recipe, ck)?;
     let image = recipe.image.clone().unwrap_or_default();
     let disk_id = match (table, image.disk_id.as_deref()) {
-        (TableKind::Mbr, Some(t)) => {
-            DiskId::Mbr(ids::parse_mbr_disk_id(t).map_err(|m| ck.err("image.disk_id", m))?)
-        }
-        (TableKind::Gpt, Some(t)) => {
-            DiskId::Gpt(ids::parse_uuid(t).map_err(|m| ck.err("image.disk_id", m))?)
-        }
+        (TableKind::Mbr, Some(t)) => DiskId::Mbr(ids::parse_mbr_disk_id(t).map_err(|m| ck.err("image.disk_id", m))?),
+        (TableKind::Gpt, Some(t)) => DiskId::Gpt(ids::parse_uuid(t).map_err(|m| ck.err("image.disk_id", m))?),
         (TableKind::Mbr, None) => DiskId::Mbr(ids::derive_u32(name, "disk")),
         (TableKind::Gpt, None) => DiskId::Gpt(ids::derive_uuid(name, "disk")),
     };
@@ -207,12 +207,10 @@ pub fn derive_ids(
             label
         };
         let uuid = match (fs, spec.uuid.as_deref()) {
-            (FsKind::Vfat, Some(t)) => ids::fat_volume_id_text(
-                ids::parse_fat_volume_id(t).map_err(|m| ck.err(&format!("{field}.uuid"), m))?,
-            ),
-            (FsKind::Vfat, None) => {
-                ids::fat_volume_id_text(ids::derive_u32(name, &format!("partition/{pname}/fs")))
+            (FsKind::Vfat, Some(t)) => {
+                ids::fat_volume_id_text(ids::parse_fat_volume_id(t).map_err(|m| ck.err(&format!("{field}.uuid"), m))?)
             }
+            (FsKind::Vfat, None) => ids::fat_volume_id_text(ids::derive_u32(name, &format!("partition/{pname}/fs"))),
             (_, Some(t)) => ids::parse_uuid(t)
                 .map_err(|m| ck.err(&format!("{field}.uuid"), m))?
                 .to_string(),
@@ -226,9 +224,7 @@ pub fn derive_ids(
             (DiskId::Gpt(_), Some(t)) => ids::parse_uuid(t)
                 .map_err(|m| ck.err(&format!("{field}.partuuid"), m))?
                 .to_string(),
-            (DiskId::Gpt(_), None) => {
-                ids::derive_uuid(name, &format!("partition/{pname}/partuuid")).to_string()
-            }
+            (DiskId::Gpt(_), None) => ids::derive_uuid(name, &format!("partition/{pname}/partuuid")).to_string(),
         };
         out.insert(
             pname.clone(),
@@ -258,8 +254,7 @@ pub fn plan(
         Some(t) => ck.alignment("image.alignment", t)?,
         None => DEFAULT_ALIGNMENT,
     };
-    let image_size =
-        parse_size(image.size.as_deref().unwrap_or("auto")).map_err(|m| ck.err("image.size", m))?;
+    let image_size = parse_size(image.size.as_deref().unwrap_or("auto")).map_err(|m| ck.err("image.size", m))?;
     let rootfs = rootfs_source(recipe, ck)?;
     let (disk_id, part_ids) = ids;
     let mut partitions = Vec::new();
@@ -280,15 +275,10 @@ pub fn plan(
             .clone()
             .unwrap_or_else(|| part_type::default_name(filesystem).to_string());
         let kind = part_type::resolve(&kind_text, table).map_err(|m| ck.err(&f("type"), m))?;
-        let size = match parse_size(spec.size.as_deref().unwrap_or("auto"))
-            .map_err(|m| ck.err(&f("size"), m))?
-        {
+        let size = match parse_size(spec.size.as_deref().unwrap_or("auto")).map_err(|m| ck.err(&f("size"), m))? {
             SizeSpec::Fixed(n) => {
                 if n == 0 || n % SECTOR != 0 {
-                    return Err(ck.err(
-                        &f("size"),
-                        format!("{n} bytes is not a positive multiple of 512 bytes"),
-                    ));
+                    return Err(ck.err(&f("size"), format!("{n} bytes is not a positive multiple of 512 bytes")));
                 }
                 if spec.margin.is_some() {
                     return Err(ck.err(
@@ -305,10 +295,7 @@ pub fn plan(
                 let m = spec.margin.clone().unwrap_or_default();
                 let percent = m.percent.unwrap_or(DEFAULT_MARGIN_PERCENT);
                 if !(0.0..=1000.0).contains(&percent) {
-                    return Err(ck.err(
-                        &f("margin.percent"),
-                        format!("{percent} is not between 0 and 1000"),
-                    ));
+                    return Err(ck.err(&f("margin.percent"), format!("{percent} is not between 0 and 1000")));
                 }
                 let min = match &m.min {
                     Some(t) => ck.bytes(&f("margin.min"), t)?,
@@ -317,11 +304,7 @@ pub fn plan(
                 PartSize::Auto(Margin { percent, min })
             }
         };
-        let start = spec
-            .start
-            .as_deref()
-            .map(|t| ck.bytes(&f("start"), t))
-            .transpose()?;
+        let start = spec.start.as_deref().map(|t| ck.bytes(&f("start"), t)).transpose()?;
         if let Some(s) = start
             && s % SECTOR != 0
         {
@@ -345,26 +328,17 @@ pub fn plan(
         let source = match (filesystem, &spec.source) {
             (FsKind::Raw, Some(s)) => Some(ck.path(&f("source"), s)),
             (FsKind::Raw, None) => {
-                return Err(ck.err(
-                    &f("source"),
-                    "missing; a `raw` partition needs `source: FILE`",
-                ));
+                return Err(ck.err(&f("source"), "missing; a `raw` partition needs `source: FILE`"));
             }
             (_, Some(_)) => {
-                return Err(ck.err(
-                    &f("source"),
-                    "only `filesystem: raw` partitions take a `source`",
-                ));
+                return Err(ck.err(&f("source"), "only `filesystem: raw` partitions take a `source`"));
             }
             (_, None) => None,
         };
         let fat_bits = match (filesystem, spec.fat) {
             (FsKind::Vfat, Some(b @ (12 | 16 | 32))) => Some(b),
             (FsKind::Vfat, Some(b)) => {
-                return Err(ck.err(
-                    &f("fat"),
-                    format!("`{b}` is not a FAT variant; write 12, 16 or 32"),
-                ));
+                return Err(ck.err(&f("fat"), format!("`{b}` is not a FAT variant; write 12, 16 or 32")));
             }
             (_, Some(_)) => {
                 return Err(ck.err(&f("fat"), "only `vfat` partitions have a FAT variant"));
@@ -425,6 +399,9 @@ pub fn plan(
         blobs,
         output,
         source_date_epoch: recipe.source_date_epoch,
+        steps: super::plan_rootfs::steps(recipe, ck)?,
+        overlays: super::plan_rootfs::overlays(recipe, ck),
+        files: super::plan_rootfs::files(recipe, ck)?,
     })
 }
 
@@ -432,13 +409,14 @@ fn check_name(name: &str, ck: &Checker) -> Result<(), RecipeError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(ck.err("name", format!("`{name}` cannot name output files; use letters, digits, `-`, `_` and `.` (at most 64)")))
+        Err(ck.err(
+            "name",
+            format!("`{name}` cannot name output files; use letters, digits, `-`, `_` and `.` (at most 64)"),
+        ))
     }
 }
 
@@ -456,9 +434,7 @@ fn check_partition_name(name: &str, field: &str, ck: &Checker) -> Result<(), Rec
 
 fn check_label(label: &str, fs: FsKind, field: &str, ck: &Checker) -> Result<(), RecipeError> {
     let problem = match fs {
-        FsKind::Vfat if label.len() > 11 || !label.is_ascii() => {
-            Some("a FAT label is at most 11 ASCII characters")
-        }
+        FsKind::Vfat if label.len() > 11 || !label.is_ascii() => Some("a FAT label is at most 11 ASCII characters"),
         FsKind::Vfat if label.chars().any(|c| "\"*+,./:;<=>?[\\]|".contains(c)) => {
             Some("a FAT label cannot contain \" * + , . / : ; < = > ? [ \\ ] |")
         }
@@ -467,10 +443,7 @@ fn check_label(label: &str, fs: FsKind, field: &str, ck: &Checker) -> Result<(),
         _ => None,
     };
     match problem {
-        Some(p) => Err(ck.err(
-            field,
-            format!("label `{label}` is too long or invalid: {p}"),
-        )),
+        Some(p) => Err(ck.err(field, format!("label `{label}` is too long or invalid: {p}"))),
         None => Ok(()),
     }
 }
@@ -535,7 +508,10 @@ fn check_partitions(
         ));
     }
     if !has_rootfs && let Some(p) = parts.iter().find(|p| p.mount.is_some()) {
-        return Err(ck.err(&format!("image.partitions.{}.mount", p.name), "a partition has a mount point but the recipe has no `rootfs`; add `rootfs: {tar: FILE}` or remove `mount`"));
+        return Err(ck.err(
+            &format!("image.partitions.{}.mount", p.name),
+            "a partition has a mount point but the recipe has no `rootfs`; add `rootfs: {tar: FILE}` or remove `mount`",
+        ));
     }
     Ok(())
 }
@@ -544,14 +520,15 @@ fn rootfs_source(recipe: &Recipe, ck: &Checker) -> Result<Option<RootfsSource>, 
     let Some(r) = &recipe.rootfs else {
         return Ok(None);
     };
-    match (&r.tar, &r.dir) {
-        (Some(t), None) => Ok(Some(RootfsSource::Tar(ck.path("rootfs.tar", t)))),
-        (None, Some(d)) => Ok(Some(RootfsSource::Dir(ck.path("rootfs.dir", d)))),
-        (Some(_), Some(_)) => Err(ck.err("rootfs", "give either `tar` or `dir`, not both")),
-        (None, None) => Err(ck.err(
+    match (&r.tar, &r.dir, &r.suite) {
+        (Some(t), None, None) => Ok(Some(RootfsSource::Tar(ck.path("rootfs.tar", t)))),
+        (None, Some(d), None) => Ok(Some(RootfsSource::Dir(ck.path("rootfs.dir", d)))),
+        (None, None, Some(_)) => Ok(Some(RootfsSource::Bootstrap(super::plan_rootfs::bootstrap(r, ck)?))),
+        (None, None, None) => Err(ck.err(
             "rootfs",
-            "give the root file system as `tar: FILE.tar` or `dir: DIRECTORY`",
+            "give the root file system as `suite: bookworm` (+ `architecture`), `tar: FILE.tar` or `dir: DIRECTORY`",
         )),
+        _ => Err(ck.err("rootfs", "give exactly one of `suite`, `tar` or `dir`")),
     }
 }
 
@@ -560,12 +537,10 @@ fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>,
     for (bname, spec) in image.blobs.iter().flatten() {
         let spec = spec.clone().unwrap_or_default();
         let field = format!("image.blobs.{bname}");
-        let file = spec.file.as_deref().ok_or_else(|| {
-            ck.err(
-                &format!("{field}.file"),
-                "missing; a blob needs `file: PATH`",
-            )
-        })?;
+        let file = spec
+            .file
+            .as_deref()
+            .ok_or_else(|| ck.err(&format!("{field}.file"), "missing; a blob needs `file: PATH`"))?;
         let offset = match (&spec.offset, spec.sector) {
             (Some(t), None) => ck.bytes(&format!("{field}.offset"), t)?,
             (None, Some(s)) => s
@@ -575,10 +550,7 @@ fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>,
                 return Err(ck.err(&field, "give either `offset` or `sector`, not both"));
             }
             (None, None) => {
-                return Err(ck.err(
-                    &field,
-                    "missing its place; give `sector: 64` or `offset: 32KiB`",
-                ));
+                return Err(ck.err(&field, "missing its place; give `sector: 64` or `offset: 32KiB`"));
             }
         };
         out.push(BlobPlan {

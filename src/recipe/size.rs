@@ -15,9 +15,7 @@ pub enum SizeSpec {
 /// Parses a byte count. The error text says what is accepted.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let num = num.replace('_', "");
     let bad = || {
@@ -42,8 +40,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "TB" => 1_000_000_000_000,
         _ => return Err(bad()),
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size `{text}` is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("size `{text}` is too large"))
 }
 
 /// Parses a size that may also be `auto`.

@@ -66,10 +66,7 @@ fn template_message(e: &minijinja::Error, ctx: &minijinja::Value) -> String {
 
 /// Applies `--set` overrides to the merged `vars` map. Only declared variables can be
 /// set, so a typo is caught instead of silently ignored.
-pub fn apply_sets(
-    vars: &mut serde_norway::Mapping,
-    sets: &[(String, String)],
-) -> Result<(), RecipeError> {
+pub fn apply_sets(vars: &mut serde_norway::Mapping, sets: &[(String, String)]) -> Result<(), RecipeError> {
     for (key, raw) in sets {
         let k = Value::String(key.clone());
         if !vars.contains_key(&k) {
@@ -79,10 +76,7 @@ pub fn apply_sets(
                 None if names.is_empty() => {
                     format!("the recipe has no variable `{key}` (it declares no `vars:`)")
                 }
-                None => format!(
-                    "the recipe has no variable `{key}` (it has: {})",
-                    names.join(", ")
-                ),
+                None => format!("the recipe has no variable `{key}` (it has: {})", names.join(", ")),
             };
             return Err(RecipeError::Set {
                 key: key.clone(),
@@ -147,20 +141,10 @@ pub fn render_tree(
         }
         Value::Sequence(seq) => {
             for (i, v) in seq.iter_mut().enumerate() {
-                render_tree(
-                    env,
-                    v,
-                    ctx,
-                    &format!("{field}[{i}]"),
-                    origins,
-                    default_file,
-                    skip,
-                )?;
+                render_tree(env, v, ctx, &format!("{field}[{i}]"), origins, default_file, skip)?;
             }
         }
-        Value::Tagged(t) => {
-            render_tree(env, &mut t.value, ctx, field, origins, default_file, skip)?
-        }
+        Value::Tagged(t) => render_tree(env, &mut t.value, ctx, field, origins, default_file, skip)?,
         _ => {}
     }
     Ok(())
@@ -205,10 +189,7 @@ mod tests {
     fn set_of_unknown_var_suggests() {
         let mut vars = map("{hostname: pi}");
         let err = apply_sets(&mut vars, &[("hostnme".into(), "x".into())]).unwrap_err();
-        assert!(
-            err.to_string().contains("did you mean `hostname`?"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("did you mean `hostname`?"), "{err}");
     }
 
     #[test]
@@ -216,21 +197,9 @@ mod tests {
         let env = environment();
         let mut v: Value = serde_norway::from_str("image: {size: '{{ nope }}'}").unwrap();
         let ctx = minijinja::Value::from_serialize(serde_json::json!({"host": "x"}));
-        let err = render_tree(
-            &env,
-            &mut v,
-            &ctx,
-            "",
-            &Origins::new(),
-            Path::new("r.yaml"),
-            None,
-        )
-        .unwrap_err();
+        let err = render_tree(&env, &mut v, &ctx, "", &Origins::new(), Path::new("r.yaml"), None).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.starts_with("r.yaml: image.size: template error"),
-            "{text}"
-        );
+        assert!(text.starts_with("r.yaml: image.size: template error"), "{text}");
         assert!(text.contains("host"), "{text}");
     }
 }

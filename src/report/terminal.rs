@@ -36,18 +36,15 @@ impl Reporter for TerminalReporter {
     }
     fn step_done(&self, name: &str, elapsed: Duration) {
         if self.verbosity >= Verbosity::Verbose {
-            let _ = self
-                .bars
-                .println(format!("  {name}: {:.2}s", elapsed.as_secs_f64()));
+            let _ = self.bars.println(format!("  {name}: {:.2}s", elapsed.as_secs_f64()));
         }
     }
     fn task(&self, name: &str, total: u64) -> Box<dyn Task> {
         let bar = self.bars.add(ProgressBar::new(total));
-        let style = ProgressStyle::with_template(
-            "    {msg:24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("    {msg:24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(name.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));

@@ -48,11 +48,7 @@ pub fn pack(root: &Path, dest: &Path) -> Result<()> {
             // Reverse-sorted onto the stack so entries come out in sorted order.
             names.sort();
             for n in names.into_iter().rev() {
-                stack.push(if rel.is_empty() {
-                    n
-                } else {
-                    format!("{rel}/{n}")
-                });
+                stack.push(if rel.is_empty() { n } else { format!("{rel}/{n}") });
             }
         }
     }
@@ -77,20 +73,20 @@ fn describe(host: &PathBuf, rel: &str, seen: &mut HashMap<(u64, u64), String>) -
     } else if ft.is_file() {
         if m.nlink() > 1 {
             if let Some(first) = seen.get(&(m.dev(), m.ino())) {
-                EntryKind::HardLink {
-                    target: first.clone(),
-                }
+                EntryKind::HardLink { target: first.clone() }
             } else {
                 seen.insert((m.dev(), m.ino()), rel.to_string());
                 EntryKind::File {
                     size: m.len(),
                     data_offset: 0,
+                    source: 0,
                 }
             }
         } else {
             EntryKind::File {
                 size: m.len(),
                 data_offset: 0,
+                source: 0,
             }
         }
     } else if ft.is_char_device() {

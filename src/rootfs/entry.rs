@@ -5,10 +5,12 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     Dir,
-    /// A regular file whose `size` bytes start at `data_offset` in the archive.
+    /// A regular file whose `size` bytes start at `data_offset` in data file `source`
+    /// (an index into [`super::RootTree::sources`]; 0 is the root file system archive).
     File {
         size: u64,
         data_offset: u64,
+        source: u32,
     },
     Symlink {
         target: String,

@@ -1,24 +1,49 @@
-//! The root file system stage: brings the recipe's root file system into the canonical
-//! form every later stage reads — one uncompressed pax tar archive plus its index.
+//! The root file system stage: bootstraps it from Debian (or takes a tar archive or a
+//! directory), runs the recipe's steps in it, and applies overlays — ending with the
+//! canonical form every later stage reads: an indexed tar archive plus the data files
+//! overlays added.
 
+pub mod binfmt;
+pub mod bootstrap;
+pub mod chroot;
 pub mod dir;
 pub mod entry;
+pub mod overlay;
+pub mod render;
+pub mod steps;
 pub mod tar_read;
 pub mod tar_write;
 
+use crate::cache::{Cache, Key};
 use crate::fsx::Staging;
+use crate::recipe::Plan;
 use crate::recipe::plan::RootfsSource;
+use crate::report::{Reporter, step};
 use anyhow::{Context, Result, bail};
 pub use entry::{Entry, EntryKind};
 use std::path::{Path, PathBuf};
 
-/// The root file system as an indexed tar archive.
+/// What the stage needs besides the plan.
+pub struct Ctx<'a> {
+    pub cache: &'a Cache,
+    pub staging: &'a Staging,
+    pub reporter: &'a dyn Reporter,
+    /// Template context for `*.j2` files: variables, partition IDs, build metadata.
+    pub template: &'a serde_json::Value,
+    /// Where step and mmdebstrap logs go (kept after a failure).
+    pub log_dir: PathBuf,
+}
+
+/// The root file system: an index of entries whose file data lives in `sources`.
 #[derive(Debug)]
 pub struct RootTree {
-    /// The uncompressed tar archive (the recipe's own, or one in the staging area).
-    pub tar: PathBuf,
-    /// Its entries in archive order.
+    /// Data files; `sources[0]` is the root file system archive.
+    pub sources: Vec<PathBuf>,
     pub entries: Vec<Entry>,
+    /// True while the entries are exactly the archive's (it can be used as it is).
+    pub pristine: bool,
+    /// The cache key of the archive (bootstrap and steps), for manifests.
+    pub key: String,
 }
 
 impl RootTree {
@@ -28,9 +53,9 @@ impl RootTree {
     }
 }
 
-/// Brings the recipe's root file system into canonical form.
-pub fn prepare(source: &RootfsSource, staging: &Staging) -> Result<RootTree> {
-    let tar = match source {
+/// Runs the stage: source → steps → overlays → attributes.
+pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>) -> Result<RootTree> {
+    let (base, key) = match source {
         RootfsSource::Tar(p) => {
             if !p.is_file() {
                 bail!(
@@ -38,7 +63,9 @@ pub fn prepare(source: &RootfsSource, staging: &Staging) -> Result<RootTree> {
                     p.display()
                 );
             }
-            decompress_if_needed(p, staging)?
+            let tar = decompress_if_needed(p, ctx.staging)?;
+            let (sha, _) = crate::output::compress::sha256_file(&tar)?;
+            (tar, Key::new("archive-v1", &sha))
         }
         RootfsSource::Dir(d) => {
             if !d.is_dir() {
@@ -47,13 +74,59 @@ pub fn prepare(source: &RootfsSource, staging: &Staging) -> Result<RootTree> {
                     d.display()
                 );
             }
-            let dest = staging.path("rootfs.tar");
-            dir::pack(d, &dest).with_context(|| format!("packing rootfs.dir {}", d.display()))?;
-            dest
+            let dest = ctx.staging.path("rootfs.tar");
+            step(ctx.reporter, "pack root directory", || dir::pack(d, &dest))
+                .with_context(|| format!("packing rootfs.dir {}", d.display()))?;
+            let (sha, _) = crate::output::compress::sha256_file(&dest)?;
+            (dest, Key::new("archive-v1", &sha))
+        }
+        RootfsSource::Bootstrap(b) => {
+            let done = step(
+                ctx.reporter,
+                &format!("bootstrap {} {} (mmdebstrap)", b.suite, b.architecture),
+                || bootstrap::bootstrap(b, ctx),
+            )?;
+            (done.tar, done.key)
         }
     };
-    let entries = tar_read::index(&tar)?;
-    Ok(RootTree { tar, entries })
+    if let RootfsSource::Bootstrap(b) = source
+        && !plan.steps.is_empty()
+    {
+        binfmt::check(&b.architecture)?;
+    }
+    let tar = steps::run(base, &key, &plan.steps, ctx)?;
+    let entries = step(ctx.reporter, "index root file system", || tar_read::index(&tar))?;
+    let mut tree = RootTree {
+        sources: vec![tar],
+        entries,
+        pristine: true,
+        key: key.hex,
+    };
+    check_paths(&tree)?;
+    let epoch = epoch.unwrap_or_else(|| tree.newest_mtime());
+    if !plan.overlays.is_empty() || !plan.files.is_empty() {
+        let scratch = ctx.staging.path("overlays");
+        std::fs::create_dir_all(&scratch)?;
+        step(ctx.reporter, "apply overlays", || {
+            overlay::apply(&mut tree, &plan.overlays, &plan.files, ctx.template, &scratch, epoch)
+        })?;
+    }
+    Ok(tree)
+}
+
+/// Refuses archive entries that sit below a symlink (they would be written through it).
+fn check_paths(tree: &RootTree) -> Result<()> {
+    let index: std::collections::HashMap<String, usize> = tree
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.clone(), i))
+        .collect();
+    for e in &tree.entries {
+        overlay::check_no_symlink_parent(tree, &index, &e.path)
+            .map_err(|m| anyhow::anyhow!("{}: archive entry `/{}` {m}", tree.sources[0].display(), e.path))?;
+    }
+    Ok(())
 }
 
 /// Compressed archives are unpacked once into the staging area, since later stages
@@ -65,18 +138,13 @@ fn decompress_if_needed(path: &Path, staging: &Staging) -> Result<PathBuf> {
         let mut f = fs_err::File::open(path)?;
         let n = f.read(&mut magic)?;
         if n < 4 {
-            bail!(
-                "rootfs.tar: {} is not a tar archive (too short)",
-                path.display()
-            );
+            bail!("rootfs.tar: {} is not a tar archive (too short)", path.display());
         }
     }
     let reader: Box<dyn std::io::Read> = if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(fs_err::File::open(path)?))
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-            fs_err::File::open(path)?,
-        ))
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(fs_err::File::open(path)?))
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Box::new(zstd::Decoder::new(fs_err::File::open(path)?)?)
     } else {
@@ -85,7 +153,6 @@ fn decompress_if_needed(path: &Path, staging: &Staging) -> Result<PathBuf> {
     let dest = staging.path("rootfs.tar");
     let mut out = std::io::BufWriter::new(fs_err::File::create(&dest)?);
     let mut reader = std::io::BufReader::new(reader);
-    std::io::copy(&mut reader, &mut out)
-        .with_context(|| format!("decompressing {}", path.display()))?;
+    std::io::copy(&mut reader, &mut out).with_context(|| format!("decompressing {}", path.display()))?;
     Ok(dest)
 }

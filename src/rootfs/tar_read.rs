@@ -18,8 +18,7 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
     for item in entries {
         let mut e = item.with_context(|| format!("reading tar archive {}", path.display()))?;
         let raw_path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let rel = normalize(&raw_path)
-            .map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
+        let rel = normalize(&raw_path).map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
         let mut xattrs = Vec::new();
         let (mut uid, mut gid, mut mtime) = (None, None, None);
         if let Some(pax) = e.pax_extensions()? {
@@ -38,10 +37,7 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
                 } else if key == "gid" {
                     gid = ext.value().ok().and_then(|v| v.parse().ok());
                 } else if key == "mtime" {
-                    mtime = ext
-                        .value()
-                        .ok()
-                        .and_then(|v| v.split('.').next()?.parse().ok());
+                    mtime = ext.value().ok().and_then(|v| v.split('.').next()?.parse().ok());
                 }
             }
         }
@@ -66,12 +62,12 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
             EntryType::Regular | EntryType::Continuous => EntryKind::File {
                 size: e.size(),
                 data_offset: e.raw_file_position(),
+                source: 0,
             },
             EntryType::Symlink => EntryKind::Symlink { target: link()? },
             EntryType::Link => {
-                let target = normalize(&link()?).map_err(|m| {
-                    anyhow::anyhow!("{}: hard link `{raw_path}` points to {m}", path.display())
-                })?;
+                let target = normalize(&link()?)
+                    .map_err(|m| anyhow::anyhow!("{}: hard link `{raw_path}` points to {m}", path.display()))?;
                 EntryKind::HardLink { target }
             }
             EntryType::Char => {

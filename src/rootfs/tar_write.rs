@@ -80,9 +80,7 @@ impl<W: Write> TarWriter<W> {
             pad(&mut self.out, body.len() as u64)?;
         }
         let dev = match entry.kind {
-            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                (major, minor)
-            }
+            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => (major, minor),
             _ => (0, 0),
         };
         let mut h = header(

@@ -41,10 +41,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     file.read_exact(&mut sector)
         .with_context(|| format!("{} is too small to be a disk image", path.display()))?;
     if sector[510..512] != [0x55, 0xAA] {
-        bail!(
-            "{}: no partition table (no MBR signature in sector 0)",
-            path.display()
-        );
+        bail!("{}: no partition table (no MBR signature in sector 0)", path.display());
     }
     let is_gpt = sector[446 + 4] == 0xEE;
     let mut parts = Vec::new();
@@ -126,12 +123,8 @@ pub fn cat(path: &Path, inner: &str, partition: Option<u32>) -> Result<Vec<u8>> 
             .iter()
             .find(|p| p.number == n)
             .ok_or_else(|| anyhow!("{}: there is no partition {n}", path.display()))?;
-        return read_from(&file, p, inner).map_err(|e| {
-            anyhow!(
-                "{}: `{inner}` not found in partition {n}: {e}",
-                path.display()
-            )
-        });
+        return read_from(&file, p, inner)
+            .map_err(|e| anyhow!("{}: `{inner}` not found in partition {n}: {e}", path.display()));
     }
     let mounts = fstab_mounts(&file, &info);
     let mut best: Option<(&FoundPartition, &str)> = None;
@@ -177,8 +170,7 @@ fn read_from(file: &File, p: &FoundPartition, inner: &str) -> Result<Vec<u8>> {
         read_ext4(file, p.start, inner)
     } else if p.filesystem.kind.starts_with("vfat") {
         let mut r = crate::image::fs::fat::FatReader::open(file.try_clone()?, p.start, p.size)?;
-        r.read_file(inner.trim_start_matches('/'))
-            .map_err(|e| anyhow!("{e}"))
+        r.read_file(inner.trim_start_matches('/')).map_err(|e| anyhow!("{e}"))
     } else {
         bail!("no file system imgbuild can read")
     }
@@ -206,25 +198,14 @@ fn fstab_mounts<'a>(file: &File, info: &'a Inspection) -> Vec<(String, &'a Found
             continue;
         };
         let found = info.partitions.iter().find(|p| match spec.split_once('=') {
-            Some(("UUID", v)) => p
-                .filesystem
-                .uuid
-                .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(v)),
+            Some(("UUID", v)) => p.filesystem.uuid.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(v)),
             Some(("PARTUUID", v)) => p.partuuid.eq_ignore_ascii_case(v),
             Some(("LABEL", v)) => p.filesystem.label.as_deref() == Some(v),
             _ => false,
         });
         if let Some(p) = found {
             let m = mount.trim_end_matches('/');
-            out.push((
-                if m.is_empty() {
-                    "/".to_string()
-                } else {
-                    m.to_string()
-                },
-                p,
-            ));
+            out.push((if m.is_empty() { "/".to_string() } else { m.to_string() }, p));
         }
     }
     out
@@ -236,11 +217,7 @@ struct Region {
 }
 
 impl ext4_view::Ext4Read for Region {
-    fn read(
-        &mut self,
-        start: u64,
-        dst: &mut [u8],
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+    fn read(&mut self, start: u64, dst: &mut [u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
         use std::os::unix::fs::FileExt;
         self.file
             .read_exact_at(dst, self.offset + start)
@@ -283,16 +260,8 @@ fn open_image(path: &Path) -> Result<File> {
 /// Renders an inspection as a table for people, columns as wide as their content.
 pub fn render(path: &Path, i: &Inspection) -> String {
     use crate::report::human_bytes;
-    let mut s = format!(
-        "{}: {} ({} bytes)\n",
-        path.display(),
-        human_bytes(i.size),
-        i.size
-    );
-    s.push_str(&format!(
-        "table: {}, disk identifier {}\n",
-        i.table, i.disk_id
-    ));
+    let mut s = format!("{}: {} ({} bytes)\n", path.display(), human_bytes(i.size), i.size);
+    s.push_str(&format!("table: {}, disk identifier {}\n", i.table, i.disk_id));
     let mut rows = vec![
         [
             "#",

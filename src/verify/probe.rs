@@ -67,17 +67,10 @@ fn probe_ext(image: &File, offset: u64) -> std::io::Result<Option<FsInfo>> {
     }
     let extents = incompat & 0x40 != 0;
     let label_bytes = &sb[0x78..0x88];
-    let label = String::from_utf8_lossy(label_bytes.split(|&b| b == 0).next().unwrap_or_default())
-        .into_owned();
-    let uuid = uuid::Uuid::from_slice(&sb[0x68..0x78])
-        .map(|u| u.to_string())
-        .ok();
+    let label = String::from_utf8_lossy(label_bytes.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+    let uuid = uuid::Uuid::from_slice(&sb[0x68..0x78]).map(|u| u.to_string()).ok();
     Ok(Some(FsInfo {
-        kind: if extents {
-            "ext4".into()
-        } else {
-            "ext2/ext3".into()
-        },
+        kind: if extents { "ext4".into() } else { "ext2/ext3".into() },
         label: Some(label).filter(|l| !l.is_empty()),
         uuid,
         size: Some(blocks * block),

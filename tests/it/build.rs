@@ -79,26 +79,19 @@ fn mbr_image_from_tar_passes_independent_checks() {
     assert!(passwd.contains("Mode:  04755"), "setuid lost:\n{passwd}");
     assert!(passwd.contains("Links: 2"), "hard link lost:\n{passwd}");
     let ino = |s: &str| s.split_whitespace().nth(1).unwrap().to_string();
-    assert_eq!(
-        ino(&passwd),
-        ino(&debugfs(&root, "stat /usr/bin/passwd-link"))
-    );
+    assert_eq!(ino(&passwd), ino(&debugfs(&root, "stat /usr/bin/passwd-link")));
     let cap = debugfs(&root, "ea_get -x /usr/bin/ping security.capability");
     let want: String = cap_net_raw()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(" ");
-    assert!(
-        cap.contains(&want),
-        "security.capability lost: {cap} (want {want})"
-    );
+    assert!(cap.contains(&want), "security.capability lost: {cap} (want {want})");
     assert!(debugfs(&root, "stat /usr/bin/pong").contains("Fast link dest: \"ping\""));
     assert!(debugfs(&root, "stat /etc/localtime").contains("/usr/share/zoneinfo/Etc/UTC"));
     let null = debugfs(&root, "stat /dev/null");
     assert!(
-        null.contains("Type: character special")
-            && null.contains("Device major/minor number: 01:03"),
+        null.contains("Type: character special") && null.contains("Device major/minor number: 01:03"),
         "{null}"
     );
     let loop0 = debugfs(&root, "stat /dev/loop0");
@@ -111,39 +104,25 @@ fn mbr_image_from_tar_passes_independent_checks() {
     let sparse = debugfs(&root, "stat /var/sparse.bin");
     assert!(sparse.contains(&format!("Size: {SPARSE_SIZE}")), "{sparse}");
     let home = debugfs(&root, "stat /home/usér");
-    assert!(
-        home.contains("User:  1001") && home.contains("Mode:  0700"),
-        "{home}"
-    );
+    assert!(home.contains("User:  1001") && home.contains("Mode:  0700"), "{home}");
     assert_eq!(
         debugfs(&root, &format!("cat \"/home/usér/{UNICODE_NAME}\"")),
         "bonjour\n"
     );
-    assert_eq!(
-        debugfs(&root, &format!("cat /usr/share/{LONG_NAME}")),
-        "long name\n"
-    );
+    assert_eq!(debugfs(&root, &format!("cat /usr/share/{LONG_NAME}")), "long name\n");
     let many = debugfs(&root, "ls -p /usr/share/many");
     assert_eq!(many.lines().filter(|l| l.contains("entry-")).count(), MANY);
     // /boot/firmware is an empty mount point in the root partition.
     let fw = debugfs(&root, "ls -p /boot/firmware");
-    assert!(
-        !fw.contains("config.txt"),
-        "boot files leaked into root:\n{fw}"
-    );
+    assert!(!fw.contains("config.txt"), "boot files leaked into root:\n{fw}");
 
     // Checksums and compression.
     ok(tool("sha256sum", "coreutils")
         .arg("-c")
         .arg("mbr.sha256")
         .current_dir(&out));
-    let xz = ok(tool("xz", "xz-utils")
-        .arg("-dc")
-        .arg(out.join("mbr.img.xz")));
-    assert!(
-        xz.stdout == std::fs::read(&img).unwrap(),
-        "xz round trip differs"
-    );
+    let xz = ok(tool("xz", "xz-utils").arg("-dc").arg(out.join("mbr.img.xz")));
+    assert!(xz.stdout == std::fs::read(&img).unwrap(), "xz round trip differs");
 
     // Written sparse.
     use std::os::unix::fs::MetadataExt;
@@ -183,10 +162,7 @@ output: {compression: zstd}
     assert_eq!(parts[0].start, 16 * MIB);
     assert_eq!(parts[0].kind, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
     assert_eq!(parts[1].kind, "B921B045-1DF0-41C3-AF44-4C6F280D3FAE");
-    assert_eq!(
-        parts[1].uuid.as_deref(),
-        Some("11111111-2222-4333-8444-555555555555")
-    );
+    assert_eq!(parts[1].uuid.as_deref(), Some("11111111-2222-4333-8444-555555555555"));
     let m = manifest(&out);
     assert_eq!(
         parts[0].uuid.as_deref().map(str::to_lowercase),
@@ -194,9 +170,7 @@ output: {compression: zstd}
     );
     let data = std::fs::read(&img).unwrap();
     assert!(
-        data[64 * 512..64 * 512 + 100_000]
-            .iter()
-            .all(|&b| b == 0xA5),
+        data[64 * 512..64 * 512 + 100_000].iter().all(|&b| b == 0xA5),
         "blob not at sector 64"
     );
     let esp = tmp.path().join("esp.fat");
@@ -238,11 +212,7 @@ fn directory_source_keeps_links_modes_and_xattrs() {
     std::fs::hard_link(root.join("bin/tool"), root.join("bin/tool2")).unwrap();
     std::os::unix::fs::symlink("tool", root.join("bin/alias")).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        root.join("bin/tool"),
-        std::fs::Permissions::from_mode(0o4711),
-    )
-    .unwrap();
+    std::fs::set_permissions(root.join("bin/tool"), std::fs::Permissions::from_mode(0o4711)).unwrap();
     let f = std::fs::File::create(root.join("sparse")).unwrap();
     f.set_len(4 * MIB).unwrap();
     let has_cap = xattr::set(root.join("bin/tool"), "security.capability", &cap_net_raw()).is_ok();
@@ -340,10 +310,7 @@ fn failed_build_keeps_previous_outputs_and_leaves_no_partial_files() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        !names.iter().any(|n| n.starts_with('.')),
-        "leftovers: {names:?}"
-    );
+    assert!(!names.iter().any(|n| n.starts_with('.')), "leftovers: {names:?}");
 }
 
 #[test]
@@ -428,13 +395,8 @@ fn example_recipes_build_clean_images() {
         extract(&img, &parts[1], &ext);
         e2fsck_clean(&ext);
         let shown = text(&ok(imgbuild().arg("inspect").arg(&img)));
-        assert!(
-            shown.contains("vfat (FAT") && shown.contains("ext4"),
-            "{shown}"
-        );
-        let hello = ok(imgbuild()
-            .args(["inspect", "--cat", "/usr/bin/hello"])
-            .arg(&img));
+        assert!(shown.contains("vfat (FAT") && shown.contains("ext4"), "{shown}");
+        let hello = ok(imgbuild().args(["inspect", "--cat", "/usr/bin/hello"]).arg(&img));
         assert!(String::from_utf8_lossy(&hello.stdout).contains("hello from the image"));
     }
 }

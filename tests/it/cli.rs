@@ -68,9 +68,7 @@ fn set_overrides_a_variable_last() {
         "r.yaml",
         "vars: {hostname: pi}\nimage:\n  table: gpt\n  partitions:\n    root: {filesystem: ext4, label: '{{ hostname }}'}\n",
     );
-    let out = text(&ok(imgbuild()
-        .args(["check", "--set", "hostname=lab42"])
-        .arg(&r)));
+    let out = text(&ok(imgbuild().args(["check", "--set", "hostname=lab42"]).arg(&r)));
     assert!(out.contains("label: lab42"), "{out}");
 }
 
@@ -82,11 +80,7 @@ fn replace_tag_replaces_parent_list() {
         "p.yaml",
         "vars: {pkgs: [a, b]}\nimage: {table: gpt, partitions: {root: {filesystem: ext4}}}\n",
     );
-    let c = write(
-        tmp.path(),
-        "c.yaml",
-        "extends: p.yaml\nvars: {pkgs: !replace [c]}\n",
-    );
+    let c = write(tmp.path(), "c.yaml", "extends: p.yaml\nvars: {pkgs: !replace [c]}\n");
     let out = text(&ok(imgbuild().arg("check").arg(&c)));
     let v: serde_norway::Value = serde_norway::from_str(&out).unwrap();
     assert_eq!(
@@ -109,11 +103,7 @@ fn derived_ids_are_stable_and_pinnable() {
         "{a}"
     );
     assert!(a.contains("uuid: 1234-ABCD"), "{a}");
-    assert_eq!(
-        a,
-        text(&ok(imgbuild().arg("check").arg(&r))),
-        "same recipe, same IDs"
-    );
+    assert_eq!(a, text(&ok(imgbuild().arg("check").arg(&r))), "same recipe, same IDs");
 }
 
 #[test]
@@ -125,10 +115,7 @@ fn schema_is_json_schema_of_the_recipe() {
         assert!(v["properties"].get(key).is_some(), "schema lacks {key}");
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("\"partitions\"") && text.contains("\"fat32-lba\"")
-            || text.contains("fat32-lba")
-    );
+    assert!(text.contains("\"partitions\"") && text.contains("\"fat32-lba\"") || text.contains("fat32-lba"));
 }
 
 #[test]

@@ -22,9 +22,7 @@ pub fn imgbuild() -> Command {
 
 /// Runs a command, failing the test with its output if it fails.
 pub fn ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
@@ -69,10 +67,7 @@ pub fn tool(name: &str, package: &str) -> Command {
     let mut c = Command::new(name);
     c.env(
         "PATH",
-        format!(
-            "{}:/usr/sbin:/sbin",
-            std::env::var("PATH").unwrap_or_default()
-        ),
+        format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()),
     );
     c
 }
@@ -123,11 +118,7 @@ pub fn debugfs(fs: &Path, cmd: &str) -> String {
 
 /// `e2fsck -fn`: must exit 0.
 pub fn e2fsck_clean(fs: &Path) {
-    let out = tool("e2fsck", "e2fsprogs")
-        .arg("-fn")
-        .arg(fs)
-        .output()
-        .unwrap();
+    let out = tool("e2fsck", "e2fsprogs").arg("-fn").arg(fs).output().unwrap();
     assert!(
         out.status.success(),
         "e2fsck -fn found problems:\n{}\n{}",
@@ -138,24 +129,14 @@ pub fn e2fsck_clean(fs: &Path) {
 
 /// `fsck.fat -n`: must exit 0 and report nothing wrong.
 pub fn fsck_fat_clean(fs: &Path) {
-    let out = tool("fsck.fat", "dosfstools")
-        .arg("-n")
-        .arg(fs)
-        .output()
-        .unwrap();
+    let out = tool("fsck.fat", "dosfstools").arg("-n").arg(fs).output().unwrap();
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "fsck.fat -n failed:\n{all}");
-    for bad in [
-        "corrupt",
-        "Wrong",
-        "wrong",
-        "Free cluster summary",
-        "differ",
-    ] {
+    for bad in ["corrupt", "Wrong", "wrong", "Free cluster summary", "differ"] {
         assert!(!all.contains(bad), "fsck.fat -n reported `{bad}`:\n{all}");
     }
 }
@@ -228,14 +209,12 @@ pub fn rootfs_tar(path: &Path) {
             if d == "home/usér" { 1001 } else { 0 },
             0,
         );
-        b.append_data(&mut hd, format!("./{d}"), std::io::empty())
-            .unwrap();
+        b.append_data(&mut hd, format!("./{d}"), std::io::empty()).unwrap();
     }
-    let file =
-        |b: &mut tar::Builder<std::fs::File>, path: &str, mode: u32, uid: u64, data: &[u8]| {
-            let mut hd = header(tar::EntryType::Regular, mode, uid, data.len() as u64);
-            b.append_data(&mut hd, format!("./{path}"), data).unwrap();
-        };
+    let file = |b: &mut tar::Builder<std::fs::File>, path: &str, mode: u32, uid: u64, data: &[u8]| {
+        let mut hd = header(tar::EntryType::Regular, mode, uid, data.len() as u64);
+        b.append_data(&mut hd, format!("./{path}"), data).unwrap();
+    };
     file(
         &mut b,
         "boot/firmware/config.txt",
@@ -275,23 +254,11 @@ pub fn rootfs_tar(path: &Path) {
         b"LABEL=root / ext4 defaults 0 1\nLABEL=BOOT /boot/firmware vfat defaults 0 2\n",
     );
     file(&mut b, "etc/empty", 0o600, 0, b"");
-    file(
-        &mut b,
-        "usr/bin/passwd",
-        0o4755,
-        0,
-        b"#!/bin/sh\necho setuid\n",
-    );
+    file(&mut b, "usr/bin/passwd", 0o4755, 0, b"#!/bin/sh\necho setuid\n");
     b.append_pax_extensions([("SCHILY.xattr.security.capability", cap_net_raw().as_slice())])
         .unwrap();
     file(&mut b, "usr/bin/ping", 0o755, 0, b"#!/bin/sh\necho ping\n");
-    file(
-        &mut b,
-        &format!("usr/share/{LONG_NAME}"),
-        0o644,
-        0,
-        b"long name\n",
-    );
+    file(&mut b, &format!("usr/share/{LONG_NAME}"), 0o644, 0, b"long name\n");
     file(
         &mut b,
         &format!("home/usér/{UNICODE_NAME}"),
@@ -312,11 +279,7 @@ pub fn rootfs_tar(path: &Path) {
         );
     }
     // GNU tar gives a hard link entry its target's mode; a symlink's mode is 0777.
-    let link = |b: &mut tar::Builder<std::fs::File>,
-                kind: tar::EntryType,
-                path: &str,
-                target: &str,
-                mode: u32| {
+    let link = |b: &mut tar::Builder<std::fs::File>, kind: tar::EntryType, path: &str, target: &str, mode: u32| {
         let mut hd = header(kind, mode, 0, 0);
         b.append_link(&mut hd, format!("./{path}"), target).unwrap();
     };
@@ -334,13 +297,7 @@ pub fn rootfs_tar(path: &Path) {
         "./etc/hostname",
         0o644,
     );
-    link(
-        &mut b,
-        tar::EntryType::Symlink,
-        "usr/bin/pong",
-        "ping",
-        0o777,
-    );
+    link(&mut b, tar::EntryType::Symlink, "usr/bin/pong", "ping", 0o777);
     link(
         &mut b,
         tar::EntryType::Symlink,
@@ -348,16 +305,11 @@ pub fn rootfs_tar(path: &Path) {
         "/usr/share/zoneinfo/Etc/UTC",
         0o777,
     );
-    let dev = |b: &mut tar::Builder<std::fs::File>,
-               kind: tar::EntryType,
-               path: &str,
-               major: u32,
-               minor: u32| {
+    let dev = |b: &mut tar::Builder<std::fs::File>, kind: tar::EntryType, path: &str, major: u32, minor: u32| {
         let mut hd = header(kind, 0o666, 0, 0);
         hd.set_device_major(major).unwrap();
         hd.set_device_minor(minor).unwrap();
-        b.append_data(&mut hd, format!("./{path}"), std::io::empty())
-            .unwrap();
+        b.append_data(&mut hd, format!("./{path}"), std::io::empty()).unwrap();
     };
     dev(&mut b, tar::EntryType::Char, "dev/null", 1, 3);
     dev(&mut b, tar::EntryType::Block, "dev/loop0", 7, 0);

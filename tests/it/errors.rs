@@ -46,10 +46,7 @@ fn unknown_key_gets_position_and_suggestion() {
         err.contains("r.yaml:3:3: image: unknown field `partiton`, did you mean `partitions`?"),
         "{err}"
     );
-    assert_eq!(
-        err.lines().next().map(|l| l.starts_with("error: ")),
-        Some(true)
-    );
+    assert_eq!(err.lines().next().map(|l| l.starts_with("error: ")), Some(true));
 }
 
 #[test]
@@ -76,10 +73,7 @@ fn wrong_type_is_located() {
 #[test]
 fn unknown_filesystem_suggests_nearest() {
     let (_, err) = check_err(&format!("{BASE}    root: {{filesystem: ext5}}\n"));
-    assert!(
-        err.contains("unknown value `ext5`, did you mean `ext4`?"),
-        "{err}"
-    );
+    assert!(err.contains("unknown value `ext5`, did you mean `ext4`?"), "{err}");
 }
 
 #[test]
@@ -90,9 +84,7 @@ fn extends_cycle_is_detected() {
     let (code, err) = fails(imgbuild().arg("check").arg(tmp.path().join("a.yaml")));
     assert_eq!(code, 2);
     assert!(
-        err.contains("`extends` forms a cycle")
-            && err.contains("a.yaml -> ")
-            && err.contains("b.yaml"),
+        err.contains("`extends` forms a cycle") && err.contains("a.yaml -> ") && err.contains("b.yaml"),
         "{err}"
     );
 }
@@ -108,9 +100,7 @@ fn missing_parent_is_named() {
 
 #[test]
 fn size_that_does_not_parse() {
-    let (code, err) = check_err(&format!(
-        "{BASE}    root: {{filesystem: ext4, size: 12XB}}\n"
-    ));
+    let (code, err) = check_err(&format!("{BASE}    root: {{filesystem: ext4, size: 12XB}}\n"));
     assert_eq!(code, 2);
     assert!(
         err.contains("r.yaml: image.partitions.root.size: cannot parse `12XB` as a size"),
@@ -121,10 +111,7 @@ fn size_that_does_not_parse() {
 #[test]
 fn missing_table_says_how_to_choose() {
     let (_, err) = check_err("image:\n  partitions:\n    root: {filesystem: ext4}\n");
-    assert!(
-        err.contains("image.table: missing; write `table: mbr`"),
-        "{err}"
-    );
+    assert!(err.contains("image.table: missing; write `table: mbr`"), "{err}");
 }
 
 #[test]
@@ -157,9 +144,7 @@ fn overlapping_partitions_are_refused() {
     ));
     assert_eq!(code, 2);
     assert!(
-        err.contains(
-            "image.partitions.b.start: partition `b` starts at byte 4194304, inside partition `a`"
-        ),
+        err.contains("image.partitions.b.start: partition `b` starts at byte 4194304, inside partition `a`"),
         "{err}"
     );
 }
@@ -175,8 +160,7 @@ fn overlapping_blob_is_refused() {
     );
     assert_eq!(code, 2);
     assert!(
-        err.contains("image.blobs.uboot: blob `uboot`")
-            && err.contains("overlaps partition `data`"),
+        err.contains("image.blobs.uboot: blob `uboot`") && err.contains("overlaps partition `data`"),
         "{err}"
     );
 }
@@ -228,9 +212,7 @@ fn set_of_unknown_variable_suggests() {
     let (code, err) = fails(imgbuild().args(["check", "--set", "hostnam=x"]).arg(&r));
     assert_eq!(code, 2);
     assert!(
-        err.contains(
-            "--set hostnam: the recipe has no variable `hostnam`; did you mean `hostname`?"
-        ),
+        err.contains("--set hostnam: the recipe has no variable `hostnam`; did you mean `hostname`?"),
         "{err}"
     );
 }
@@ -255,8 +237,7 @@ fn fat_partition_refuses_symlinks() {
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
     h.set_mode(0o777);
-    b.append_link(&mut h, "./boot/firmware/link", "config.txt")
-        .unwrap();
+    b.append_link(&mut h, "./boot/firmware/link", "config.txt").unwrap();
     b.finish().unwrap();
     drop(b);
     let (_, err) = run(
@@ -267,9 +248,7 @@ fn fat_partition_refuses_symlinks() {
         true,
     );
     assert!(
-        err.contains(
-            "partition `boot` is FAT, which cannot hold `/boot/firmware/link` (a symbolic link)"
-        ),
+        err.contains("partition `boot` is FAT, which cannot hold `/boot/firmware/link` (a symbolic link)"),
         "{err}"
     );
 }
@@ -305,7 +284,11 @@ fn old_e2fsprogs_is_detected_with_a_fix() {
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let fake = bin.join("mke2fs");
-    std::fs::write(&fake, "#!/bin/sh\necho 'mke2fs 1.47.0 (5-Feb-2023)' >&2\necho '\tUsing EXT2FS Library version 1.47.0' >&2\n").unwrap();
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'mke2fs 1.47.0 (5-Feb-2023)' >&2\necho '\tUsing EXT2FS Library version 1.47.0' >&2\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     rootfs_tar(&tmp.path().join("rootfs.tar"));
@@ -314,11 +297,7 @@ fn old_e2fsprogs_is_detected_with_a_fix() {
         "r.yaml",
         &format!("rootfs: {{tar: rootfs.tar}}\n{BASE}    root: {{filesystem: ext4, mount: /}}\n"),
     );
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let (_, err) = fails(
         imgbuild()
             .env("PATH", path)
@@ -327,8 +306,7 @@ fn old_e2fsprogs_is_detected_with_a_fix() {
             .arg(&recipe),
     );
     assert!(
-        err.contains("mke2fs 1.47.0 (5-Feb-2023) cannot read a tar archive")
-            && err.contains("bookworm-backports"),
+        err.contains("mke2fs 1.47.0 (5-Feb-2023) cannot read a tar archive") && err.contains("bookworm-backports"),
         "{err}"
     );
 }

@@ -15,8 +15,7 @@ fn inspect_shows_table_filesystems_and_reads_files() {
     let out = tmp.path().join("out");
     ok(imgbuild().arg("--out").arg(&out).arg(&r));
     let img = out.join("pi.img");
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
 
     let table = text(&ok(imgbuild().arg("inspect").arg(&img)));
     assert!(table.contains("table: mbr"), "{table}");
@@ -25,10 +24,7 @@ fn inspect_shows_table_filesystems_and_reads_files() {
         "{table}"
     );
     for p in m["partitions"].as_array().unwrap() {
-        assert!(
-            table.contains(p["uuid"].as_str().unwrap()),
-            "uuid missing:\n{table}"
-        );
+        assert!(table.contains(p["uuid"].as_str().unwrap()), "uuid missing:\n{table}");
         assert!(
             table.contains(p["partuuid"].as_str().unwrap()),
             "partuuid missing:\n{table}"
@@ -36,8 +32,7 @@ fn inspect_shows_table_filesystems_and_reads_files() {
     }
 
     let v: serde_json::Value =
-        serde_json::from_slice(&ok(imgbuild().args(["inspect", "--json"]).arg(&img)).stdout)
-            .unwrap();
+        serde_json::from_slice(&ok(imgbuild().args(["inspect", "--json"]).arg(&img)).stdout).unwrap();
     assert_eq!(v["disk_id"], m["disk_id"]);
     let root = &v["partitions"][1]["filesystem"];
     assert_eq!(root["label"], "root");
@@ -58,15 +53,9 @@ fn inspect_shows_table_filesystems_and_reads_files() {
         via_fstab.stdout, cfg.stdout,
         "the booted system's path finds the FAT partition through /etc/fstab"
     );
-    let host = ok(imgbuild()
-        .args(["inspect", "--cat", "/etc/hostname"])
-        .arg(&img));
+    let host = ok(imgbuild().args(["inspect", "--cat", "/etc/hostname"]).arg(&img));
     assert_eq!(host.stdout, b"fixture\n");
-    let (code, err) = fails(
-        imgbuild()
-            .args(["inspect", "--cat", "/etc/nothing"])
-            .arg(&img),
-    );
+    let (code, err) = fails(imgbuild().args(["inspect", "--cat", "/etc/nothing"]).arg(&img));
     assert_eq!(code, 1);
     assert!(err.contains("`/etc/nothing` not found"), "{err}");
 }

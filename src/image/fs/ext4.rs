@@ -38,10 +38,7 @@ pub enum Ext4Error {
     #[error(transparent)]
     Tool(#[from] ProcessError),
     #[error("writing {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// Inputs to one `mke2fs` run.
@@ -63,8 +60,7 @@ pub struct Ext4Job<'a> {
 /// Checks that mke2fs can read tar archives (e2fsprogs ≥ 1.47.1).
 pub fn check_version() -> Result<String, Ext4Error> {
     let out = Cmd::new("mke2fs").arg("-V").run()?;
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap_or_default().trim().to_string();
     let version = first.split_whitespace().nth(1).unwrap_or_default();
     let nums: Vec<u32> = version.split('.').map(|n| n.parse().unwrap_or(0)).collect();
@@ -86,25 +82,16 @@ pub fn estimate(entries: &[Entry]) -> u64 {
     let mut dir_bytes: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for e in entries {
         match &e.kind {
-            EntryKind::File { size, .. } => {
-                blocks += size.div_ceil(BLOCK) + size / (BLOCK * 340 * 4)
-            }
+            EntryKind::File { size, .. } => blocks += size.div_ceil(BLOCK) + size / (BLOCK * 340 * 4),
             EntryKind::Symlink { target } if target.len() > 59 => blocks += 1,
             _ => {}
         }
-        if e.xattrs
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 16)
-            .sum::<usize>()
-            > 96
-        {
+        if e.xattrs.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>() > 96 {
             blocks += 1;
         }
         if !e.path.is_empty() {
             let name = e.path.rsplit('/').next().unwrap_or_default();
-            *dir_bytes
-                .entry(crate::rootfs::entry::parent(&e.path))
-                .or_default() += align_up(8 + name.len() as u64, 4);
+            *dir_bytes.entry(crate::rootfs::entry::parent(&e.path)).or_default() += align_up(8 + name.len() as u64, 4);
         }
     }
     // Directories: their entries plus `.`/`..`, and htree index blocks for big ones.

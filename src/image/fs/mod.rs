@@ -10,39 +10,52 @@ use crate::rootfs::tar_write::{DataSource, TarWriter};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Reads file data out of the canonical archive by offset.
-struct ArchiveData {
-    file: std::fs::File,
+/// Reads file data by offset out of the data files (the archive, rendered overlays).
+struct SourceData<'a> {
+    paths: &'a [PathBuf],
+    open: HashMap<u32, std::fs::File>,
 }
 
-impl DataSource for ArchiveData {
+impl DataSource for SourceData<'_> {
     fn copy_to(&mut self, entry: &Entry, out: &mut dyn Write) -> io::Result<u64> {
-        let EntryKind::File { size, data_offset } = entry.kind else {
+        let EntryKind::File {
+            size,
+            data_offset,
+            source,
+        } = entry.kind
+        else {
             return Ok(0);
         };
-        self.file.seek(SeekFrom::Start(data_offset))?;
-        io::copy(&mut (&mut self.file).take(size), out)
+        let file = match self.open.entry(source) {
+            std::collections::hash_map::Entry::Occupied(f) => f.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let path = self
+                    .paths
+                    .get(source as usize)
+                    .ok_or_else(|| io::Error::other(format!("no data source {source}")))?;
+                v.insert(fs_err::File::open(path)?.into_parts().0)
+            }
+        };
+        file.seek(SeekFrom::Start(data_offset))?;
+        io::copy(&mut file.take(size), out)
     }
 }
 
 /// Writes a partition's entries as a tar archive for `mke2fs -d`.
-pub fn write_partition_archive(
-    content: &PartContent,
-    source_tar: &Path,
-    dest: &Path,
-) -> Result<()> {
-    let file = fs_err::File::open(source_tar)?.into_parts().0;
-    let mut data = ArchiveData { file };
+pub fn write_partition_archive(content: &PartContent, sources: &[PathBuf], dest: &Path) -> Result<()> {
+    let mut data = SourceData {
+        paths: sources,
+        open: HashMap::new(),
+    };
     let out = io::BufWriter::new(fs_err::File::create(dest)?);
     let mut tar = TarWriter::new(out);
     for e in &content.entries {
         tar.append(e, &mut data)
             .with_context(|| format!("writing {} into {}", e.path, dest.display()))?;
     }
-    tar.finish()
-        .with_context(|| format!("writing {}", dest.display()))?;
+    tar.finish().with_context(|| format!("writing {}", dest.display()))?;
     Ok(())
 }
 
@@ -50,16 +63,20 @@ pub fn write_partition_archive(
 /// only directories and regular files: anything else is an error naming the path.
 pub fn fat_nodes(
     content: &PartContent,
-    source_tar: &Path,
+    sources: &[PathBuf],
     mount: &str,
     epoch: i64,
     partition: &str,
 ) -> Result<Vec<fat::Node>> {
-    let files: HashMap<&str, (u64, u64)> = content
+    let files: HashMap<&str, (u32, u64, u64)> = content
         .entries
         .iter()
         .filter_map(|e| match e.kind {
-            EntryKind::File { size, data_offset } => Some((e.path.as_str(), (data_offset, size))),
+            EntryKind::File {
+                size,
+                data_offset,
+                source,
+            } => Some((e.path.as_str(), (source, data_offset, size))),
             _ => None,
         })
         .collect();
@@ -68,16 +85,18 @@ pub fn fat_nodes(
         if e.path.is_empty() {
             continue;
         }
-        let range = |(offset, len): (u64, u64)| fat::DataRange {
-            path: source_tar.to_path_buf(),
+        let range = |(source, offset, len): (u32, u64, u64)| fat::DataRange {
+            path: sources.get(source as usize).cloned().unwrap_or_default(),
             offset,
             len,
         };
         let kind = match &e.kind {
             EntryKind::Dir => fat::NodeKind::Dir,
-            EntryKind::File { size, data_offset } => {
-                fat::NodeKind::File(range((*data_offset, *size)))
-            }
+            EntryKind::File {
+                size,
+                data_offset,
+                source,
+            } => fat::NodeKind::File(range((*source, *data_offset, *size))),
             EntryKind::HardLink { target } => match files.get(target.as_str()) {
                 Some(r) => fat::NodeKind::File(range(*r)),
                 None => bail!(

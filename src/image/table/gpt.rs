@@ -12,17 +12,10 @@ use std::fs::File;
 /// GPT attribute bit 2: legacy BIOS bootable.
 const LEGACY_BIOS_BOOTABLE: u64 = 1 << 2;
 
-pub fn write(
-    image: &mut File,
-    disk_size: u64,
-    guid: uuid::Uuid,
-    entries: &[TableEntry],
-) -> Result<()> {
+pub fn write(image: &mut File, disk_size: u64, guid: uuid::Uuid, entries: &[TableEntry]) -> Result<()> {
     let total_lba = disk_size / SECTOR;
-    let pmbr =
-        gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(total_lba - 1).unwrap_or(u32::MAX));
-    pmbr.overwrite_lba0(image)
-        .context("writing the protective MBR")?;
+    let pmbr = gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(total_lba - 1).unwrap_or(u32::MAX));
+    pmbr.overwrite_lba0(image).context("writing the protective MBR")?;
 
     let mut parts = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {

@@ -11,8 +11,7 @@ pub fn write(image: &mut File, signature: u32, entries: &[TableEntry]) -> Result
     if entries.len() > 4 {
         bail!("an MBR holds at most 4 primary partitions");
     }
-    let mut mbr = mbrman::MBR::new_from(image, SECTOR as u32, signature.to_le_bytes())
-        .context("creating the MBR")?;
+    let mut mbr = mbrman::MBR::new_from(image, SECTOR as u32, signature.to_le_bytes()).context("creating the MBR")?;
     for (i, e) in entries.iter().enumerate() {
         let PartType::Mbr(sys) = e.kind else {
             bail!("partition {} has a GPT type in an MBR", i + 1);
@@ -28,8 +27,7 @@ pub fn write(image: &mut File, signature: u32, entries: &[TableEntry]) -> Result
             first_chs: mbrman::CHS::empty(),
             sys,
             last_chs: mbrman::CHS::empty(),
-            starting_lba: u32::try_from(e.start / SECTOR)
-                .context("partition start beyond 2 TiB")?,
+            starting_lba: u32::try_from(e.start / SECTOR).context("partition start beyond 2 TiB")?,
             sectors: u32::try_from(e.size / SECTOR).context("partition size beyond 2 TiB")?,
         };
     }

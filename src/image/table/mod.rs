@@ -23,12 +23,7 @@ pub struct TableEntry {
 }
 
 /// Writes the partition table for an image of `disk_size` bytes.
-pub fn write(
-    image: &mut File,
-    disk_size: u64,
-    disk_id: DiskId,
-    entries: &[TableEntry],
-) -> Result<()> {
+pub fn write(image: &mut File, disk_size: u64, disk_id: DiskId, entries: &[TableEntry]) -> Result<()> {
     match disk_id {
         DiskId::Mbr(sig) => mbr::write(image, sig, entries),
         DiskId::Gpt(guid) => gpt::write(image, disk_size, guid, entries),

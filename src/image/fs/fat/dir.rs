@@ -38,9 +38,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         return Err("names cannot end with '.' or ' ' on FAT".into());
     }
     if name.encode_utf16().count() > MAX_NAME_UNITS {
-        return Err(format!(
-            "component longer than {MAX_NAME_UNITS} UTF-16 units"
-        ));
+        return Err(format!("component longer than {MAX_NAME_UNITS} UTF-16 units"));
     }
     Ok(())
 }
@@ -194,9 +192,9 @@ pub fn assign_short_names(names: &[&str]) -> Vec<ShortName> {
 
 /// Checksum of a short name, stored in each of its long-name entries.
 pub fn lfn_checksum(short: &[u8; 11]) -> u8 {
-    short.iter().fold(0u8, |sum, &c| {
-        ((sum & 1) << 7).wrapping_add(sum >> 1).wrapping_add(c)
-    })
+    short
+        .iter()
+        .fold(0u8, |sum, &c| ((sum & 1) << 7).wrapping_add(sum >> 1).wrapping_add(c))
 }
 
 /// Number of long-name entries for a name.
@@ -291,22 +289,13 @@ pub fn unix_time(date: u16, time: u16) -> i64 {
     let y = 1980 + i64::from(date >> 9);
     let m = u32::from((date >> 5) & 0xF).clamp(1, 12);
     let d = u32::from(date & 0x1F).max(1);
-    let secs = i64::from(time >> 11) * 3600
-        + i64::from((time >> 5) & 0x3F) * 60
-        + i64::from(time & 0x1F) * 2;
+    let secs = i64::from(time >> 11) * 3600 + i64::from((time >> 5) & 0x3F) * 60 + i64::from(time & 0x1F) * 2;
     days_from_civil(y, m, d) * 86_400 + secs
 }
 
 /// A 32-byte short entry. Creation and access times equal the modification
 /// time: the inputs carry only one time, and this keeps output deterministic.
-pub fn short_entry(
-    name: &[u8; 11],
-    attr: u8,
-    nt_flags: u8,
-    cluster: u32,
-    size: u32,
-    t: DosTime,
-) -> [u8; 32] {
+pub fn short_entry(name: &[u8; 11], attr: u8, nt_flags: u8, cluster: u32, size: u32, t: DosTime) -> [u8; 32] {
     let mut e = [0u8; 32];
     e[..11].copy_from_slice(name);
     e[11] = attr;
@@ -339,10 +328,7 @@ mod unit {
             ("README  TXT", 0, false)
         );
         let d = direct_short_name("config.txt").unwrap();
-        assert_eq!(
-            (d.nt_flags, d.needs_lfn),
-            (NT_LOWER_BASE | NT_LOWER_EXT, false)
-        );
+        assert_eq!((d.nt_flags, d.needs_lfn), (NT_LOWER_BASE | NT_LOWER_EXT, false));
         let d = direct_short_name("kernel8.IMG").unwrap();
         assert_eq!((d.nt_flags, d.needs_lfn), (NT_LOWER_BASE, false));
         assert!(direct_short_name("Readme.txt").unwrap().needs_lfn);
@@ -391,10 +377,7 @@ mod unit {
         assert_eq!(e.len(), 2);
         assert_eq!(e[0][0], 0x42);
         assert_eq!(e[1][0], 0x01);
-        assert!(
-            e.iter()
-                .all(|x| x[11] == ATTR_LFN && x[13] == lfn_checksum(&short))
-        );
+        assert!(e.iter().all(|x| x[11] == ATTR_LFN && x[13] == lfn_checksum(&short)));
         // 18 chars: entry 2 holds 5 chars, then 0x0000, then 0xFFFF padding.
         assert_eq!(&e[0][3..5], &[b'.', 0]);
         assert_eq!(&e[0][LFN_OFFSETS[5]..LFN_OFFSETS[5] + 2], &[0, 0]);

@@ -187,11 +187,7 @@ pub fn unsuitable_error(size: u64, (fat_type, why): (FatType, Unsuitable)) -> Fa
         Unsuitable::TooSmall => "too few sectors for the minimum cluster count".to_string(),
         Unsuitable::TooLarge => "too many clusters even with 32 KiB clusters".to_string(),
     };
-    FatError::UnsuitableSize {
-        size,
-        fat_type,
-        reason,
-    }
+    FatError::UnsuitableSize { size, fat_type, reason }
 }
 
 /// Fields of the boot sector that do not come from the geometry.
@@ -289,9 +285,7 @@ mod unit {
 
     #[test]
     fn type_boundaries_are_respected() {
-        for mib in [
-            1u64, 2, 3, 4, 8, 16, 32, 33, 34, 40, 64, 128, 256, 300, 1024, 9000,
-        ] {
+        for mib in [1u64, 2, 3, 4, 8, 16, 32, 33, 34, 40, 64, 128, 256, 300, 1024, 9000] {
             let g = choose(mib * MIB, None).unwrap();
             let c = g.cluster_count;
             match g.fat_type {
@@ -305,23 +299,12 @@ mod unit {
             assert!(u64::from(g.fat_sectors) * 512 * 8 / bits(g.fat_type) >= c + 2);
         }
         // Sweep: every geometry any size gets must be self-consistent.
-        let sizes = (1..20_000u64)
-            .map(|k| k * 32 * 1024)
-            .chain((1..2048).map(|g| g << 30));
+        let sizes = (1..20_000u64).map(|k| k * 32 * 1024).chain((1..2048).map(|g| g << 30));
         for size in sizes {
-            for t in [
-                None,
-                Some(FatType::Fat12),
-                Some(FatType::Fat16),
-                Some(FatType::Fat32),
-            ] {
+            for t in [None, Some(FatType::Fat12), Some(FatType::Fat16), Some(FatType::Fat32)] {
                 let Ok(g) = choose(size, t) else { continue };
                 let c = g.cluster_count;
-                assert_eq!(
-                    in_range(g.fat_type, c),
-                    std::cmp::Ordering::Equal,
-                    "{size} {t:?}"
-                );
+                assert_eq!(in_range(g.fat_type, c), std::cmp::Ordering::Equal, "{size} {t:?}");
                 assert!(u64::from(g.fat_sectors) * 512 * 8 / bits(g.fat_type) >= c + 2);
                 assert_eq!(g.data_start() % g.cluster_size(), 0);
                 assert!(g.data_start() + c * g.cluster_size() <= size);

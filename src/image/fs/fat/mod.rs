@@ -157,9 +157,7 @@ pub struct DirEntryInfo {
 pub enum FatError {
     #[error("invalid path {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
-    #[error(
-        "{first:?} and {second:?} differ only in letter case, but FAT names are case-insensitive"
-    )]
+    #[error("{first:?} and {second:?} differ only in letter case, but FAT names are case-insensitive")]
     NameClash { first: String, second: String },
     #[error("path {path:?} is given twice")]
     Duplicate { path: String },
@@ -174,14 +172,8 @@ pub enum FatError {
     #[error(
         "the {fat_type} root directory needs {entries} entries but holds only {max}; use FAT32 or move files into subdirectories"
     )]
-    RootDirFull {
-        fat_type: FatType,
-        entries: u64,
-        max: u64,
-    },
-    #[error(
-        "a filesystem of {size} bytes is too small for this content: {needed} bytes are needed"
-    )]
+    RootDirFull { fat_type: FatType, entries: u64, max: u64 },
+    #[error("a filesystem of {size} bytes is too small for this content: {needed} bytes are needed")]
     TooSmall { size: u64, needed: u64 },
     #[error("{size} bytes cannot hold a {fat_type} filesystem: {reason}")]
     UnsuitableSize {

@@ -4,10 +4,7 @@
 //! shared with the reader.
 
 use super::DirEntryInfo;
-use super::dir::{
-    self, ATTR_DIRECTORY, ATTR_LFN, ATTR_VOLUME_ID, LFN_CHARS, LFN_OFFSETS, NT_LOWER_BASE,
-    NT_LOWER_EXT,
-};
+use super::dir::{self, ATTR_DIRECTORY, ATTR_LFN, ATTR_VOLUME_ID, LFN_CHARS, LFN_OFFSETS, NT_LOWER_BASE, NT_LOWER_EXT};
 
 pub fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -94,11 +91,7 @@ pub fn parse_dir(bytes: &[u8], fat32: bool) -> (Vec<DirEntryInfo>, Option<String
         let long = long
             .filter(|l| l.expect == 0 && l.checksum == dir::lfn_checksum(&short))
             .map(|l| {
-                let end = l
-                    .units
-                    .iter()
-                    .position(|&u| u == 0)
-                    .unwrap_or(l.units.len());
+                let end = l.units.iter().position(|&u| u == 0).unwrap_or(l.units.len());
                 char::decode_utf16(l.units[..end].iter().copied())
                     .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
                     .collect::<String>()
@@ -135,11 +128,7 @@ pub fn parse_dir(bytes: &[u8], fat32: bool) -> (Vec<DirEntryInfo>, Option<String
             is_dir,
             size: if is_dir { 0 } else { u64::from(le32(e, 28)) },
             mtime: dir::unix_time(le16(e, 24), le16(e, 22)),
-            first_cluster: if fat32 {
-                u32::from(le16(e, 20)) << 16
-            } else {
-                0
-            } | u32::from(le16(e, 26)),
+            first_cluster: if fat32 { u32::from(le16(e, 20)) << 16 } else { 0 } | u32::from(le16(e, 26)),
         });
     }
     (out, label)

@@ -55,14 +55,7 @@ pub struct Tree {
     pub newest: i64,
 }
 
-fn new_node(
-    name: &str,
-    path: &str,
-    mtime: i64,
-    parent: usize,
-    kind: Kind,
-    explicit: bool,
-) -> TreeNode {
+fn new_node(name: &str, path: &str, mtime: i64, parent: usize, kind: Kind, explicit: bool) -> TreeNode {
     TreeNode {
         name: name.to_string(),
         path: path.to_string(),
@@ -83,16 +76,7 @@ impl Tree {
         // Sorting by path bytes makes the result independent of input order.
         let mut sorted: Vec<&Node> = input.iter().collect();
         sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-        let mut nodes = vec![new_node(
-            "",
-            "",
-            0,
-            ROOT,
-            Kind::Dir {
-                children: Vec::new(),
-            },
-            true,
-        )];
+        let mut nodes = vec![new_node("", "", 0, ROOT, Kind::Dir { children: Vec::new() }, true)];
         // (parent, folded name) -> node: finds both exact repeats and names
         // that differ only in case.
         let mut by_name: HashMap<(usize, String), usize> = HashMap::new();
@@ -155,12 +139,7 @@ impl Tree {
                 }
                 let (kind, explicit) = match (&node.kind, last) {
                     (NodeKind::File(r), true) => (Kind::File(r.clone()), true),
-                    (_, l) => (
-                        Kind::Dir {
-                            children: Vec::new(),
-                        },
-                        l,
-                    ),
+                    (_, l) => (Kind::Dir { children: Vec::new() }, l),
                 };
                 let idx = nodes.len();
                 nodes.push(new_node(comp, &path, node.mtime, parent, kind, explicit));
@@ -187,16 +166,8 @@ impl Tree {
                 Kind::Dir { children } => std::mem::take(children),
                 Kind::File(_) => continue,
             };
-            children.sort_by(|&a, &b| {
-                self.nodes[a]
-                    .name
-                    .as_bytes()
-                    .cmp(self.nodes[b].name.as_bytes())
-            });
-            let names: Vec<&str> = children
-                .iter()
-                .map(|&c| self.nodes[c].name.as_str())
-                .collect();
+            children.sort_by(|&a, &b| self.nodes[a].name.as_bytes().cmp(self.nodes[b].name.as_bytes()));
+            let names: Vec<&str> = children.iter().map(|&c| self.nodes[c].name.as_str()).collect();
             let shorts = dir::assign_short_names(&names);
             for (&c, s) in children.iter().zip(shorts) {
                 self.nodes[c].short = s;
@@ -249,9 +220,7 @@ impl Tree {
         match &self.nodes[idx].kind {
             Kind::File(r) => r.len.div_ceil(cluster_size),
             Kind::Dir { .. } if idx == ROOT && !fat32 => 0,
-            Kind::Dir { .. } => (self.dir_slots(idx, label) * 32)
-                .div_ceil(cluster_size)
-                .max(1),
+            Kind::Dir { .. } => (self.dir_slots(idx, label) * 32).div_ceil(cluster_size).max(1),
         }
     }
 }

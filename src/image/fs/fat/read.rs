@@ -42,9 +42,7 @@ struct CachedDir {
 }
 
 fn corrupt(reason: impl Into<String>) -> FatError {
-    FatError::Corrupt {
-        reason: reason.into(),
-    }
+    FatError::Corrupt { reason: reason.into() }
 }
 
 impl FatReader {
@@ -57,13 +55,11 @@ impl FatReader {
             return Err(not_fat("region smaller than one sector"));
         }
         let mut b = [0u8; 512];
-        image
-            .read_exact_at(&mut b, offset)
-            .map_err(|source| FatError::Image {
-                offset,
-                what: "reading the boot sector",
-                source,
-            })?;
+        image.read_exact_at(&mut b, offset).map_err(|source| FatError::Image {
+            offset,
+            what: "reading the boot sector",
+            source,
+        })?;
         let bps = u32::from(le16(&b, 11));
         let spc = u32::from(b[13]);
         let reserved = u64::from(le16(&b, 14));
@@ -83,9 +79,7 @@ impl FatReader {
             return Err(not_fat("bad sector or cluster size in the boot sector"));
         }
         if reserved == 0 || nfats == 0 || fat_len == 0 || total == 0 {
-            return Err(not_fat(
-                "boot sector has zero reserved sectors, FATs or size",
-            ));
+            return Err(not_fat("boot sector has zero reserved sectors, FATs or size"));
         }
         let bps64 = u64::from(bps);
         let root_sectors = (root_entries * 32).div_ceil(bps64);
@@ -111,11 +105,7 @@ impl FatReader {
                 total * bps64
             )));
         }
-        let ext = if fat_type == FatType::Fat32 {
-            0x40
-        } else {
-            0x24
-        };
+        let ext = if fat_type == FatType::Fat32 { 0x40 } else { 0x24 };
         let (volume_id, bs_label) = match b[ext + 2] {
             0x29 => (le32(&b, ext + 3), Some(field(&b[ext + 7..ext + 18]))),
             0x28 => (le32(&b, ext + 3), None),
@@ -128,9 +118,7 @@ impl FatReader {
         };
         let fat_bytes = ((clusters + 2) * fat_bits).div_ceil(8);
         if fat_bytes > fat_len * bps64 {
-            return Err(corrupt(format!(
-                "{clusters} clusters but the FAT has room for fewer"
-            )));
+            return Err(corrupt(format!("{clusters} clusters but the FAT has room for fewer")));
         }
         let mut fat = vec![0u8; fat_bytes as usize];
         let fat_at = offset + reserved * bps64;
@@ -173,10 +161,7 @@ impl FatReader {
         r.info.free_clusters = free;
         r.info.used_bytes = (clusters - free) * cluster_size;
         let (_, dir_label) = r.read_dir(0)?;
-        r.info.label = dir_label
-            .or(bs_label)
-            .filter(|l| l != "NO NAME")
-            .unwrap_or_default();
+        r.info.label = dir_label.or(bs_label).filter(|l| l != "NO NAME").unwrap_or_default();
         Ok(r)
     }
 
@@ -235,18 +220,14 @@ impl FatReader {
 
     fn read_at(&self, buf: &mut [u8], at: u64) -> Result<(), FatError> {
         if at + buf.len() as u64 > self.size {
-            return Err(corrupt(format!(
-                "read at byte {at} past the end of the volume"
-            )));
+            return Err(corrupt(format!("read at byte {at} past the end of the volume")));
         }
         let offset = self.offset + at;
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(|source| FatError::Image {
-                offset,
-                what: "reading",
-                source,
-            })
+        self.file.read_exact_at(buf, offset).map_err(|source| FatError::Image {
+            offset,
+            what: "reading",
+            source,
+        })
     }
 
     /// Streams the clusters of a chain to `out`, `len` bytes in total;
@@ -292,11 +273,7 @@ impl FatReader {
             bytes.resize(self.root_len as usize, 0);
             self.read_at(&mut bytes, self.root_start)?;
         } else {
-            let first = if cluster == 0 {
-                self.root_cluster
-            } else {
-                cluster
-            };
+            let first = if cluster == 0 { self.root_cluster } else { cluster };
             // A directory holds at most 65536 entries (2 MiB); a longer
             // chain is damage, and is not read into memory.
             let cs = u64::from(self.info.cluster_size);
@@ -336,18 +313,14 @@ impl FatReader {
         let mut found: Option<DirEntryInfo> = None;
         for comp in path.split('/').filter(|c| !c.is_empty()) {
             if found.as_ref().is_some_and(|f| !f.is_dir) {
-                return Err(FatError::NotADirectory {
-                    path: path.to_string(),
-                });
+                return Err(FatError::NotADirectory { path: path.to_string() });
             }
             let d = self.cached(cluster)?;
             let hit = d
                 .index
                 .get(&dir::fold(comp))
                 .map(|&i| d.entries[i].clone())
-                .ok_or_else(|| FatError::NotFound {
-                    path: path.to_string(),
-                })?;
+                .ok_or_else(|| FatError::NotFound { path: path.to_string() })?;
             if hit.is_dir && hit.first_cluster == 0 {
                 return Err(corrupt(format!("directory {comp:?} has no cluster")));
             }
@@ -359,13 +332,11 @@ impl FatReader {
 
     /// Streams a file's contents to `out`; returns its size.
     pub fn read_file_to(&mut self, path: &str, out: &mut dyn Write) -> Result<u64, FatError> {
-        let e = self.lookup(path)?.ok_or_else(|| FatError::IsADirectory {
-            path: path.to_string(),
-        })?;
+        let e = self
+            .lookup(path)?
+            .ok_or_else(|| FatError::IsADirectory { path: path.to_string() })?;
         if e.is_dir {
-            return Err(FatError::IsADirectory {
-                path: path.to_string(),
-            });
+            return Err(FatError::IsADirectory { path: path.to_string() });
         }
         if e.size > 0 {
             self.copy_chain(e.first_cluster, e.size, &mut |b| {
@@ -394,9 +365,7 @@ impl FatReader {
             None => 0,
             Some(e) if e.is_dir => e.first_cluster,
             Some(_) => {
-                return Err(FatError::NotADirectory {
-                    path: dir.to_string(),
-                });
+                return Err(FatError::NotADirectory { path: dir.to_string() });
             }
         };
         Ok(self.cached(cluster)?.entries.clone())

@@ -20,10 +20,7 @@ pub fn run(tool: &str, package: &str, args: &[&str]) -> Output {
         .env("LC_ALL", "C.UTF-8")
         .env(
             "PATH",
-            format!(
-                "{}:/usr/sbin:/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
+            format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()),
         )
         .output()
         .unwrap_or_else(|e| panic!("cannot run {tool} ({e}); install the Debian package {package}"))
@@ -32,11 +29,7 @@ pub fn run(tool: &str, package: &str, args: &[&str]) -> Output {
 /// `fsck.fat -n -v` on a whole-file volume: must exit 0 and report nothing
 /// wrong. Returns its output (which ends with the used/total clusters line).
 pub fn fsck(img: &Path) -> String {
-    let out = run(
-        "fsck.fat",
-        "dosfstools",
-        &["-n", "-v", img.to_str().unwrap()],
-    );
+    let out = run("fsck.fat", "dosfstools", &["-n", "-v", img.to_str().unwrap()]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -48,11 +41,7 @@ pub fn fsck(img: &Path) -> String {
     ] {
         assert!(!lower.contains(bad), "fsck.fat reported {bad:?}:\n{text}");
     }
-    assert!(
-        out.status.success(),
-        "fsck.fat failed ({}):\n{text}",
-        out.status
-    );
+    assert!(out.status.success(), "fsck.fat failed ({}):\n{text}", out.status);
     text
 }
 
@@ -172,17 +161,11 @@ impl Fixture {
     /// Checks every expected file with mtools and with FatReader.
     pub fn verify(&self, img: &Path, offset: u64, size: u64) {
         for (path, data) in &self.expect {
-            assert!(
-                mtype(img, offset, path) == *data,
-                "mtype {path}: contents differ"
-            );
+            assert!(mtype(img, offset, path) == *data, "mtype {path}: contents differ");
         }
         let mut r = FatReader::open(File::open(img).unwrap(), offset, size).unwrap();
         for (path, data) in &self.expect {
-            assert!(
-                r.read_file(path).unwrap() == *data,
-                "FatReader {path}: contents differ"
-            );
+            assert!(r.read_file(path).unwrap() == *data, "FatReader {path}: contents differ");
         }
     }
 }

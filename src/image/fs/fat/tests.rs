@@ -23,18 +23,10 @@ fn fat12_small_volume() {
     fsck(&img);
     fx.verify(&img, 0, MIB);
     let root = mdir(&img, 0, "");
-    for n in [
-        "config.txt",
-        "README.TXT",
-        "Mixed Case Name.txt",
-        "empty.dat",
-        "sub/",
-    ] {
+    for n in ["config.txt", "README.TXT", "Mixed Case Name.txt", "empty.dat", "sub/"] {
         assert!(root.contains(&n.to_string()), "{n} missing from {root:?}");
     }
-    let info = FatReader::open(File::open(&img).unwrap(), 0, MIB)
-        .unwrap()
-        .info();
+    let info = FatReader::open(File::open(&img).unwrap(), 0, MIB).unwrap().info();
     assert_eq!(info.label, "BOOT");
     assert_eq!(info.volume_id, 0x1234_ABCD);
     assert_eq!(info.free_clusters, st.clusters_total - st.clusters_used);
@@ -44,10 +36,7 @@ fn fat12_small_volume() {
 fn fat16_nested_long_and_unicode_names() {
     let mut fx = Fixture::new();
     fx.dir("a");
-    fx.file(
-        "a/b/c/d/deep file with a rather long name.txt",
-        b"deep\n".to_vec(),
-    );
+    fx.file("a/b/c/d/deep file with a rather long name.txt", b"deep\n".to_vec());
     fx.file("café-ünïcode.txt", "unicode ✓\n".as_bytes().to_vec());
     fx.file("日本語のファイル名.txt", "日本語\n".as_bytes().to_vec());
     fx.file("exactly13char", b"13".to_vec());
@@ -63,26 +52,15 @@ fn fat16_nested_long_and_unicode_names() {
     );
     let report = fsck(&img);
     assert!(
-        report.contains(&format!(
-            "{}/{} clusters",
-            st.clusters_used, st.clusters_total
-        )),
+        report.contains(&format!("{}/{} clusters", st.clusters_used, st.clusters_total)),
         "{report}"
     );
     fx.verify(&img, 0, 16 * MIB);
-    assert_eq!(
-        mdir(&img, 0, "a/b/c/d"),
-        ["deep file with a rather long name.txt"]
-    );
+    assert_eq!(mdir(&img, 0, "a/b/c/d"), ["deep file with a rather long name.txt"]);
     let root = mdir(&img, 0, "");
-    assert!(
-        root.contains(&"日本語のファイル名.txt".to_string()),
-        "{root:?}"
-    );
+    assert!(root.contains(&"日本語のファイル名.txt".to_string()), "{root:?}");
     assert!(root.contains(&"café-ünïcode.txt".to_string()), "{root:?}");
-    let info = FatReader::open(File::open(&img).unwrap(), 0, 16 * MIB)
-        .unwrap()
-        .info();
+    let info = FatReader::open(File::open(&img).unwrap(), 0, 16 * MIB).unwrap().info();
     assert_eq!(info.label, "");
 }
 
@@ -165,14 +143,8 @@ fn invalid_trees_are_errors() {
         let nodes: Vec<Node> = paths.iter().map(|p| node(p)).collect();
         min_size(&nodes, &o).unwrap_err()
     };
-    assert!(matches!(
-        err(&["a.txt", "A.TXT"]),
-        FatError::NameClash { .. }
-    ));
-    assert!(matches!(
-        err(&["Boot/x", "boot/y"]),
-        FatError::NameClash { .. }
-    ));
+    assert!(matches!(err(&["a.txt", "A.TXT"]), FatError::NameClash { .. }));
+    assert!(matches!(err(&["Boot/x", "boot/y"]), FatError::NameClash { .. }));
     assert!(matches!(err(&["Café", "CAFÉ"]), FatError::NameClash { .. }));
     assert!(matches!(err(&["x", "x"]), FatError::Duplicate { .. }));
     for bad in ["/abs", "a/../b", "a//b", "a:b", "a/./b", "dot.", ""] {
@@ -181,10 +153,7 @@ fn invalid_trees_are_errors() {
     let mut fx = Fixture::new();
     fx.file("f", b"x".to_vec());
     fx.nodes.push(node("f/child"));
-    assert!(matches!(
-        min_size(&fx.nodes, &o),
-        Err(FatError::ParentIsFile { .. })
-    ));
+    assert!(matches!(min_size(&fx.nodes, &o), Err(FatError::ParentIsFile { .. })));
     let (_, f) = fx.image("clash.img", 4 * MIB);
     let nodes = [node("Docs"), node("docs/readme")];
     let e = write(&f, 0, 4 * MIB, &nodes, &o).unwrap_err();
@@ -193,10 +162,7 @@ fn invalid_trees_are_errors() {
         check_label_err("way too long label"),
         FatError::InvalidLabel { .. }
     ));
-    assert!(matches!(
-        check_label_err("a*b"),
-        FatError::InvalidLabel { .. }
-    ));
+    assert!(matches!(check_label_err("a*b"), FatError::InvalidLabel { .. }));
 }
 
 fn check_label_err(label: &str) -> FatError {
@@ -207,10 +173,7 @@ fn check_label_err(label: &str) -> FatError {
 fn output_is_deterministic() {
     let mut fx = Fixture::new();
     for i in 0..50 {
-        fx.file(
-            &format!("d{}/Some File {i}.txt", i % 3),
-            pattern(5000 + i, i as u64),
-        );
+        fx.file(&format!("d{}/Some File {i}.txt", i % 3), pattern(5000 + i, i as u64));
     }
     let mut reversed = fx.nodes.clone();
     reversed.reverse();
@@ -247,12 +210,7 @@ fn min_size_suffices_for_every_type() {
             pattern(20_000 * (i + 1), i as u64),
         );
     }
-    for t in [
-        None,
-        Some(FatType::Fat12),
-        Some(FatType::Fat16),
-        Some(FatType::Fat32),
-    ] {
+    for t in [None, Some(FatType::Fat12), Some(FatType::Fat16), Some(FatType::Fat32)] {
         let o = opts("MIN", t);
         let size = min_size(&fx.nodes, &o).unwrap();
         let (img, f) = fx.image("min.img", size);
@@ -292,9 +250,7 @@ fn fixed_root_directory_overflow() {
     let fx = Fixture::new();
     let (img, f) = fx.image("root.img", size);
     assert_eq!(
-        write(&f, 0, size, &nodes, &opts("", None))
-            .unwrap()
-            .fat_type,
+        write(&f, 0, size, &nodes, &opts("", None)).unwrap().fat_type,
         FatType::Fat32
     );
     fsck(&img);
@@ -372,11 +328,7 @@ fn empty_volumes_of_every_type() {
 fn type_boundaries_pass_fsck() {
     let mut fx = Fixture::new();
     fx.file("a.txt", b"boundary\n".to_vec());
-    let first_ok = |t: FatType, from: u64| {
-        (from..from + 4096)
-            .find(|&s| layout::for_type(s, t).is_ok())
-            .unwrap()
-    };
+    let first_ok = |t: FatType, from: u64| (from..from + 4096).find(|&s| layout::for_type(s, t).is_ok()).unwrap();
     let fat16 = first_ok(FatType::Fat16, 4000);
     let fat32 = first_ok(FatType::Fat32, 65_000);
     // Largest FAT12 volume with 512-byte clusters.
@@ -399,10 +351,7 @@ fn type_boundaries_pass_fsck() {
         let st = write(&f, 0, size, &fx.nodes, &opts("", Some(t))).unwrap();
         assert_eq!((st.fat_type, st.clusters_total), (t, g.cluster_count));
         let report = fsck(&img);
-        assert!(
-            report.contains(&format!("/{} clusters", g.cluster_count)),
-            "{report}"
-        );
+        assert!(report.contains(&format!("/{} clusters", g.cluster_count)), "{report}");
         fx.verify(&img, 0, size);
     }
 }

@@ -19,16 +19,8 @@ fn mtools(tool: &str, args: &[&str]) {
 
 /// Used clusters as fsck.fat counts them ("N files, USED/TOTAL clusters").
 fn fsck_used_total(report: &str) -> (u64, u64) {
-    let line = report
-        .lines()
-        .rev()
-        .find(|l| l.ends_with(" clusters"))
-        .unwrap();
-    let nums = line
-        .rsplit(", ")
-        .next()
-        .unwrap()
-        .trim_end_matches(" clusters");
+    let line = report.lines().rev().find(|l| l.ends_with(" clusters")).unwrap();
+    let nums = line.rsplit(", ").next().unwrap().trim_end_matches(" clusters");
     let (u, t) = nums.split_once('/').unwrap();
     (u.parse().unwrap(), t.parse().unwrap())
 }
@@ -63,30 +55,15 @@ fn reads_volumes_made_by_mkfs_fat_and_mcopy() {
                 &kib.to_string(),
             ],
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let i = img.to_str().unwrap();
         mtools("mmd", &["-i", i, "::/Sub Dir", "::/Sub Dir/Nested"]);
         mtools(
             "mcopy",
-            &[
-                "-i",
-                i,
-                bigp.to_str().unwrap(),
-                "::/Sub Dir/Nested/Big Binary File.bin",
-            ],
+            &["-i", i, bigp.to_str().unwrap(), "::/Sub Dir/Nested/Big Binary File.bin"],
         );
-        mtools(
-            "mcopy",
-            &["-i", i, small.to_str().unwrap(), "::/readme.txt"],
-        );
-        mtools(
-            "mcopy",
-            &["-i", i, small.to_str().unwrap(), "::/Ünïcödé 日本.txt"],
-        );
+        mtools("mcopy", &["-i", i, small.to_str().unwrap(), "::/readme.txt"]);
+        mtools("mcopy", &["-i", i, small.to_str().unwrap(), "::/Ünïcödé 日本.txt"]);
         let size = kib * 1024;
         let mut r = FatReader::open(File::open(&img).unwrap(), 0, size).unwrap();
         let info = r.info();
@@ -96,22 +73,13 @@ fn reads_volumes_made_by_mkfs_fat_and_mcopy() {
         assert_eq!(info.size_bytes, size);
         let (used, total) = fsck_used_total(&fsck(&img));
         assert_eq!(
-            (
-                info.total_clusters - info.free_clusters,
-                info.total_clusters
-            ),
+            (info.total_clusters - info.free_clusters, info.total_clusters),
             (used, total),
             "FAT{fat}"
         );
-        assert_eq!(
-            r.read_file("sub dir/NESTED/big binary file.BIN").unwrap(),
-            big
-        );
+        assert_eq!(r.read_file("sub dir/NESTED/big binary file.BIN").unwrap(), big);
         assert_eq!(r.read_file("/README.TXT").unwrap(), b"hello from mtools\n");
-        assert_eq!(
-            r.read_file("ünïcödé 日本.txt").unwrap(),
-            b"hello from mtools\n"
-        );
+        assert_eq!(r.read_file("ünïcödé 日本.txt").unwrap(), b"hello from mtools\n");
         let mut names: Vec<(String, bool, u64)> = r
             .list("")
             .unwrap()
@@ -120,29 +88,16 @@ fn reads_volumes_made_by_mkfs_fat_and_mcopy() {
             .collect();
         names.sort();
         let name_only: Vec<&str> = names.iter().map(|n| n.0.as_str()).collect();
-        assert_eq!(
-            name_only,
-            ["Sub Dir", "readme.txt", "Ünïcödé 日本.txt"],
-            "FAT{fat}"
-        );
+        assert_eq!(name_only, ["Sub Dir", "readme.txt", "Ünïcödé 日本.txt"], "FAT{fat}");
         let nested = r.list("Sub Dir/Nested").unwrap();
         assert_eq!(nested.len(), 1);
         assert_eq!(
             (nested[0].name.as_str(), nested[0].size),
             ("Big Binary File.bin", big.len() as u64)
         );
-        assert!(matches!(
-            r.read_file("nope.txt"),
-            Err(FatError::NotFound { .. })
-        ));
-        assert!(matches!(
-            r.read_file("Sub Dir"),
-            Err(FatError::IsADirectory { .. })
-        ));
-        assert!(matches!(
-            r.list("readme.txt"),
-            Err(FatError::NotADirectory { .. })
-        ));
+        assert!(matches!(r.read_file("nope.txt"), Err(FatError::NotFound { .. })));
+        assert!(matches!(r.read_file("Sub Dir"), Err(FatError::IsADirectory { .. })));
+        assert!(matches!(r.list("readme.txt"), Err(FatError::NotADirectory { .. })));
     }
 }
 
@@ -169,10 +124,7 @@ fn reads_back_our_own_images() {
         assert_eq!(info.cluster_size, st.cluster_size);
         assert_eq!(info.total_clusters, st.clusters_total);
         assert_eq!(info.free_clusters, st.clusters_total - st.clusters_used);
-        assert_eq!(
-            info.used_bytes,
-            st.clusters_used * u64::from(st.cluster_size)
-        );
+        assert_eq!(info.used_bytes, st.clusters_used * u64::from(st.cluster_size));
         let root = r.list("/").unwrap();
         let names: Vec<&str> = root.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["Overlays", "config.txt", "empty", "ünï"]);

@@ -92,13 +92,7 @@ impl Out<'_> {
     }
 }
 
-pub fn write(
-    image: &File,
-    offset: u64,
-    size: u64,
-    nodes: &[Node],
-    opts: &FatOptions,
-) -> Result<WriteStats, FatError> {
+pub fn write(image: &File, offset: u64, size: u64, nodes: &[Node], opts: &FatOptions) -> Result<WriteStats, FatError> {
     let label = check_label(&opts.label)?;
     let tree = Tree::build(nodes)?;
     let too_small = |tree: &Tree| -> FatError {
@@ -245,22 +239,8 @@ fn write_dirs(
             } else {
                 alloc.runs[node.parent].0
             };
-            buf.extend_from_slice(&dir::short_entry(
-                b".          ",
-                ATTR_DIRECTORY,
-                0,
-                first,
-                0,
-                t,
-            ));
-            buf.extend_from_slice(&dir::short_entry(
-                b"..         ",
-                ATTR_DIRECTORY,
-                0,
-                parent,
-                0,
-                t,
-            ));
+            buf.extend_from_slice(&dir::short_entry(b".          ", ATTR_DIRECTORY, 0, first, 0, t));
+            buf.extend_from_slice(&dir::short_entry(b"..         ", ATTR_DIRECTORY, 0, parent, 0, t));
         }
         for &c in node.children() {
             let child = &tree.nodes[c];
@@ -276,14 +256,7 @@ fn write_dirs(
                 }
             }
             let t = dir::dos_time(child.mtime);
-            buf.extend_from_slice(&dir::short_entry(
-                &s.name,
-                attr,
-                s.nt_flags,
-                alloc.runs[c].0,
-                size,
-                t,
-            ));
+            buf.extend_from_slice(&dir::short_entry(&s.name, attr, s.nt_flags, alloc.runs[c].0, size, t));
         }
         debug_assert!(buf.len() as u64 <= len);
         let at = if fixed_root {

@@ -1,0 +1,284 @@
+//! The Debian bootstrap: mmdebstrap (root mode as root, unshare mode otherwise) writes
+//! the root file system as a tar archive into the stage cache, keyed by every input that
+//! shapes it. Downloaded .deb files are kept in the cache and fed back in, so changing
+//! the package set downloads only what is new. Before mmdebstrap runs, the architecture's
+//! emulator, the mirror, the suites and the keys are checked, each with a clear error.
+
+use super::{Ctx, binfmt, render};
+use crate::cache::Key;
+use crate::process::Cmd;
+use crate::recipe::plan_rootfs::{BootstrapPlan, KeyPlan, SourcePlan};
+use anyhow::{Context, Result, anyhow, bail};
+use std::path::{Path, PathBuf};
+
+/// Bumped when anything about how a bootstrap is made changes.
+const BUCKET: &str = "rootfs-v1";
+const ESSENTIAL_HOOK: &str = include_str!("hooks/essential.sh");
+const CUSTOMIZE_HOOK: &str = include_str!("hooks/customize.sh");
+
+/// The bootstrapped archive and its cache key.
+pub struct Bootstrapped {
+    pub tar: PathBuf,
+    pub key: Key,
+    pub cached: bool,
+}
+
+/// Bootstraps (or finds in the cache) the root file system.
+pub fn bootstrap(b: &BootstrapPlan, ctx: &Ctx) -> Result<Bootstrapped> {
+    binfmt::check(&b.architecture)?;
+    let version = Cmd::new("mmdebstrap")
+        .arg("--version")
+        .run_stdout()
+        .map_err(|e| anyhow!(e))
+        .context("mmdebstrap builds Debian root file systems")?;
+    let preseed = if b.preseed.is_empty() {
+        None
+    } else {
+        let dir = ctx.staging.path("preseed");
+        for p in &b.preseed {
+            render::render_dir(p, &dir, ctx.template).with_context(|| format!("rootfs.preseed: {}", p.display()))?;
+        }
+        Some(dir)
+    };
+    let keys = source_keys(&b.sources, ctx)?;
+    let inputs = serde_json::json!({
+        "plan": b,
+        "mmdebstrap": version.trim(),
+        "hooks": [ESSENTIAL_HOOK, CUSTOMIZE_HOOK],
+        "preseed": preseed.as_deref().map(render::tree_digest).transpose()?,
+        "keys": keys.iter().map(|(_, sha)| sha).collect::<Vec<_>>(),
+    });
+    let key = Key::new(BUCKET, &inputs);
+    let describe = format!(
+        "{} {} {} ({} packages)",
+        b.suite,
+        b.architecture,
+        b.variant,
+        b.packages.len()
+    );
+    if let Some(dir) = ctx.cache.lookup(BUCKET, &key) {
+        ctx.reporter
+            .detail(&format!("bootstrap {describe}: cached {}", key.short()));
+        return Ok(Bootstrapped {
+            tar: dir.join("rootfs.tar"),
+            key,
+            cached: true,
+        });
+    }
+    // Only a build needs the network: check it answers, so a typo in a suite or an
+    // unreachable mirror is named before minutes of mmdebstrap.
+    check_archive(&b.mirror, &b.suite, "rootfs")?;
+    for s in &b.sources {
+        for suite in &s.suites {
+            check_archive(&s.uris, suite, &format!("rootfs.sources.{}", s.name))?;
+        }
+    }
+    let (dir, cached) = ctx.cache.get_or_build(BUCKET, &key, &describe, |out| {
+        run(b, ctx, preseed.as_deref(), &keys, &out.join("rootfs.tar"))
+    })?;
+    Ok(Bootstrapped {
+        tar: dir.join("rootfs.tar"),
+        key,
+        cached,
+    })
+}
+
+/// Reads each source's key file (or downloads and checks it) and returns its path and
+/// sha256.
+fn source_keys(sources: &[SourcePlan], ctx: &Ctx) -> Result<Vec<(Option<PathBuf>, String)>> {
+    let mut out = Vec::new();
+    for s in sources {
+        match &s.key {
+            KeyPlan::DebianKeyring => out.push((None, "debian-archive-keyring".into())),
+            KeyPlan::File(p) => {
+                let data = std::fs::read(p).map_err(|e| anyhow!("rootfs.sources.{}.key: cannot read {}: {e}; put the key file in the repository (paths are relative to the recipe)", s.name, p.display()))?;
+                out.push((Some(p.clone()), crate::output::compress::sha256_bytes(&data)));
+            }
+            KeyPlan::Url { url, fingerprint } => {
+                let dest = ctx.staging.path(&format!("key-{}.asc", s.name));
+                let data = crate::net::get_bytes(url)
+                    .with_context(|| format!("rootfs.sources.{}.key_url: downloading {url}", s.name))?;
+                std::fs::write(&dest, &data)?;
+                let found = key_fingerprints(&dest)?;
+                if !found.iter().any(|f| f == fingerprint) {
+                    bail!(
+                        "rootfs.sources.{}.fingerprint: the key at {url} has fingerprint(s) {} but the recipe pins {fingerprint}; refusing it",
+                        s.name,
+                        found.join(", ")
+                    );
+                }
+                out.push((Some(dest), crate::output::compress::sha256_bytes(&data)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fingerprints of the keys in an OpenPGP file, via gpg.
+fn key_fingerprints(path: &Path) -> Result<Vec<String>> {
+    let out = Cmd::new("gpg")
+        .args(["--batch", "--show-keys", "--with-colons", "--with-fingerprint"])
+        .arg(path)
+        .run_stdout()?;
+    Ok(out
+        .lines()
+        .filter(|l| l.starts_with("fpr:"))
+        .filter_map(|l| l.split(':').nth(9))
+        .map(|f| f.to_uppercase())
+        .collect())
+}
+
+/// Checks that `{mirror}/dists/{suite}/Release` (or InRelease) exists.
+fn check_archive(mirror: &str, suite: &str, field: &str) -> Result<()> {
+    let base = mirror.trim_end_matches('/');
+    if let Some(path) = base.strip_prefix("file://") {
+        let p = Path::new(path).join("dists").join(suite);
+        if !p.join("Release").exists() && !p.join("InRelease").exists() {
+            bail!(
+                "{field}: `{suite}` is not in the archive at {mirror} (no dists/{suite}/Release); check the suite name"
+            );
+        }
+        return Ok(());
+    }
+    match crate::net::head_ok(&format!("{base}/dists/{suite}/InRelease")) {
+        Ok(true) => Ok(()),
+        Ok(false) => bail!(
+            "{field}: `{suite}` is not in the archive at {mirror} (no dists/{suite}/InRelease); check the suite name (e.g. bookworm, trixie, trixie-backports)"
+        ),
+        Err(e) => bail!(
+            "{field}: the archive {mirror} cannot be reached ({e:#}); check the URL and the network, or build from the cache"
+        ),
+    }
+}
+
+fn write_exec(path: &Path, body: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// The apt configuration of the finished system: the main mirror in sources.list, each
+/// extra source as a deb822 file with its key.
+fn apt_dir(b: &BootstrapPlan, keys: &[(Option<PathBuf>, String)], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir.join("sources.list.d"))?;
+    std::fs::create_dir_all(dir.join("keyrings"))?;
+    std::fs::write(
+        dir.join("sources.list"),
+        format!("deb {} {} {}\n", b.mirror, b.suite, b.components.join(" ")),
+    )?;
+    for (s, (key, _)) in b.sources.iter().zip(keys) {
+        let signed_by = match key {
+            Some(k) => {
+                let ext = if std::fs::read(k).map(|d| d.starts_with(b"-----BEGIN")).unwrap_or(false) {
+                    "asc"
+                } else {
+                    "gpg"
+                };
+                let name = format!("{}.{ext}", s.name);
+                std::fs::copy(k, dir.join("keyrings").join(&name))?;
+                format!("/etc/apt/keyrings/{name}")
+            }
+            None => "/usr/share/keyrings/debian-archive-keyring.gpg".into(),
+        };
+        std::fs::write(
+            dir.join("sources.list.d").join(format!("{}.sources", s.name)),
+            format!(
+                "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\nSigned-By: {signed_by}\n",
+                s.uris,
+                s.suites.join(" "),
+                s.components.join(" ")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn run(
+    b: &BootstrapPlan,
+    ctx: &Ctx,
+    preseed: Option<&Path>,
+    keys: &[(Option<PathBuf>, String)],
+    out: &Path,
+) -> Result<()> {
+    let hooks = ctx.staging.path("hooks");
+    std::fs::create_dir_all(&hooks)?;
+    write_exec(&hooks.join("essential.sh"), ESSENTIAL_HOOK)?;
+    write_exec(&hooks.join("customize.sh"), CUSTOMIZE_HOOK)?;
+    let apt = ctx.staging.path("apt");
+    apt_dir(b, keys, &apt)?;
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = Cmd::new("mmdebstrap")
+        .arg(format!("--mode={}", if is_root { "root" } else { "unshare" }))
+        .arg(format!("--variant={}", b.variant))
+        .arg(format!("--architectures={}", b.architecture))
+        .arg(format!("--components={}", b.components.join(",")))
+        .arg("--aptopt=Acquire::Retries \"3\"")
+        .env("IMGBUILD_APT_DIR", &apt);
+    if !b.packages.is_empty() {
+        cmd = cmd.arg(format!("--include={}", b.packages.join(",")));
+    }
+    for (_, (key, _)) in b.sources.iter().zip(keys) {
+        if let Some(k) = key {
+            cmd = cmd.arg(format!("--keyring={}", k.display()));
+        }
+    }
+    if keys.iter().any(|(k, _)| k.is_some()) {
+        cmd = cmd.arg("--keyring=/etc/apt/trusted.gpg.d");
+    }
+    if let Some(p) = preseed {
+        cmd = cmd.env("IMGBUILD_PRESEED", p);
+    }
+    if !b.initramfs_modules.is_empty() {
+        let list = ctx.staging.path("initramfs-modules");
+        std::fs::write(&list, b.initramfs_modules.join("\n") + "\n")?;
+        cmd = cmd.env("IMGBUILD_INITRAMFS_MODULES", &list);
+    }
+    cmd = cmd.arg(format!("--essential-hook={}", hooks.join("essential.sh").display()));
+    // Keep downloaded packages: fed in before the download, saved after installing.
+    let debs = ctx.cache.dir("debs-v1", &format!("{}-{}", b.suite, b.architecture))?;
+    let debs_text = debs.display().to_string();
+    if !debs_text.contains(char::is_whitespace) {
+        cmd = cmd
+            .arg("--skip=essential/unlink")
+            .arg("--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives")
+            .arg(format!("--setup-hook=sync-in {debs_text} /var/cache/apt/archives/"))
+            .arg(format!("--customize-hook=sync-out /var/cache/apt/archives {debs_text}"));
+    } else {
+        ctx.reporter.warn(&format!(
+            "the cache path {debs_text} contains white space: downloaded packages are not kept"
+        ));
+    }
+    cmd = cmd.arg(format!("--customize-hook={}", hooks.join("customize.sh").display()));
+    cmd = cmd
+        .arg(&b.suite)
+        .arg(out)
+        .arg(format!("deb {} {} {}", b.mirror, b.suite, b.components.join(" ")));
+    for s in &b.sources {
+        for suite in &s.suites {
+            cmd = cmd.arg(format!("deb {} {suite} {}", s.uris, s.components.join(" ")));
+        }
+    }
+    let log = ctx.log_dir.join("mmdebstrap.log");
+    ctx.reporter.detail(&format!("running {cmd}"));
+    let started = std::time::Instant::now();
+    let result = crate::process::run_logged(&cmd, &log);
+    match result {
+        Ok(()) => {
+            ctx.reporter.detail(&format!(
+                "mmdebstrap took {:.0}s (log: {})",
+                started.elapsed().as_secs_f64(),
+                log.display()
+            ));
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "bootstrapping {} {} with mmdebstrap failed; full log: {}",
+                b.suite,
+                b.architecture,
+                log.display()
+            )
+        }),
+    }
+}

@@ -1,0 +1,158 @@
+//! Overlays and per-path attributes, applied to the root file system's index rather than
+//! to a copy of it: an overlay file becomes an entry whose data is the file in the
+//! repository (or its rendered `.j2` template in the staging area). Nothing here follows
+//! a symlink, and no path may pass through a symlink in the tree or leave the root.
+
+use super::entry::{Entry, EntryKind, normalize, parent};
+use super::{RootTree, render};
+use crate::recipe::plan_rootfs::FilePlan;
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Applies overlay directories in order, then the `files` attributes.
+pub fn apply(
+    tree: &mut RootTree,
+    overlays: &[std::path::PathBuf],
+    files: &[FilePlan],
+    ctx: &serde_json::Value,
+    scratch: &Path,
+    epoch: i64,
+) -> Result<()> {
+    let mut index: HashMap<String, usize> = tree
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.clone(), i))
+        .collect();
+    for (n, dir) in overlays.iter().enumerate() {
+        if !dir.is_dir() {
+            bail!(
+                "overlays: {} is not a directory; paths are relative to the recipe",
+                dir.display()
+            );
+        }
+        for host in render::walk(dir)? {
+            let rel_host = host.strip_prefix(dir).unwrap_or(&host).to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(&host)?;
+            let (rel_text, template) = match rel_host.strip_suffix(".j2") {
+                Some(stem) if meta.is_file() => (stem.to_string(), true),
+                _ => (rel_host.clone(), false),
+            };
+            let rel = normalize(&rel_text).map_err(|m| anyhow!("overlay {}: {m}", dir.display()))?;
+            check_no_symlink_parent(tree, &index, &rel)
+                .map_err(|m| anyhow!("overlay {}: `/{rel}` {m}", dir.display()))?;
+            let kind = if meta.is_dir() {
+                EntryKind::Dir
+            } else if meta.file_type().is_symlink() {
+                EntryKind::Symlink {
+                    target: std::fs::read_link(&host)?.to_string_lossy().into_owned(),
+                }
+            } else if meta.is_file() {
+                let (path, size) = if template {
+                    let text = std::fs::read_to_string(&host)
+                        .with_context(|| format!("reading template {}", host.display()))?;
+                    let out = scratch.join(format!("overlay-{n}-{}", tree.sources.len()));
+                    std::fs::write(&out, render::render_text(&text, ctx, &host)?)?;
+                    let size = std::fs::metadata(&out)?.len();
+                    (out, size)
+                } else {
+                    (host.clone(), meta.len())
+                };
+                tree.sources.push(path);
+                EntryKind::File {
+                    size,
+                    data_offset: 0,
+                    source: (tree.sources.len() - 1) as u32,
+                }
+            } else {
+                bail!(
+                    "overlay {}: `{rel_host}` is not a file, directory or symlink",
+                    dir.display()
+                );
+            };
+            // The repository's owner means nothing in the image: overlays are root's.
+            let mode = if meta.file_type().is_symlink() {
+                0o777
+            } else {
+                meta.permissions().mode() & 0o7777
+            };
+            let entry = Entry {
+                path: rel.clone(),
+                kind,
+                mode,
+                uid: 0,
+                gid: 0,
+                mtime: meta.mtime().min(epoch),
+                xattrs: vec![],
+            };
+            put(tree, &mut index, entry, epoch)?;
+        }
+    }
+    for f in files {
+        let i = *index
+            .get(&f.path)
+            .ok_or_else(|| anyhow!("files./{}: no such path in the root file system", f.path))?;
+        let e = &mut tree.entries[i];
+        if let Some(m) = f.mode {
+            e.mode = m;
+        }
+        if let Some((u, g)) = f.owner {
+            e.uid = u;
+            e.gid = g;
+        }
+    }
+    if !overlays.is_empty() || !files.is_empty() {
+        tree.pristine = false;
+    }
+    Ok(())
+}
+
+/// Refuses a path whose parent directories include a symlink: writing through it would
+/// put the file somewhere other than where it is named.
+pub fn check_no_symlink_parent(tree: &RootTree, index: &HashMap<String, usize>, rel: &str) -> Result<(), String> {
+    let mut p = parent(rel);
+    while !p.is_empty() {
+        if let Some(&i) = index.get(p)
+            && matches!(tree.entries[i].kind, EntryKind::Symlink { .. })
+        {
+            return Err(format!("would be written through the symlink `/{p}`"));
+        }
+        p = parent(p);
+    }
+    Ok(())
+}
+
+/// Adds or replaces an entry, creating missing parent directories first.
+fn put(tree: &mut RootTree, index: &mut HashMap<String, usize>, entry: Entry, epoch: i64) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut p = parent(&entry.path);
+    while !p.is_empty() && !index.contains_key(p) {
+        missing.push(p.to_string());
+        p = parent(p);
+    }
+    for dir in missing.into_iter().rev() {
+        index.insert(dir.clone(), tree.entries.len());
+        tree.entries.push(Entry {
+            path: dir,
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: epoch,
+            xattrs: vec![],
+        });
+    }
+    match index.get(&entry.path) {
+        // An existing directory keeps its attributes; an overlay only adds to it.
+        Some(&i) if tree.entries[i].is_dir() && entry.is_dir() => {}
+        Some(&i) if tree.entries[i].is_dir() => bail!("overlay file `/{}` would replace a directory", entry.path),
+        Some(&i) => tree.entries[i] = entry,
+        None => {
+            index.insert(entry.path.clone(), tree.entries.len());
+            tree.entries.push(entry);
+        }
+    }
+    Ok(())
+}

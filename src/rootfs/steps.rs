@@ -1,0 +1,190 @@
+//! The recipe's steps, run in the target one after another. Each step's result is a
+//! cache entry keyed by the step and the key before it, so a rebuild resumes after the
+//! last unchanged step; a step with secrets is never cached (nor is anything after it).
+//! Each step's output goes to `<out>/logs/NN-name.log`; a failing step names itself and
+//! shows the tail of its log.
+
+use super::Ctx;
+use crate::cache::Key;
+use crate::process::Cmd;
+use crate::recipe::plan_rootfs::{StepCommand, StepPlan};
+use anyhow::{Context, Result, anyhow, bail};
+use std::path::{Path, PathBuf};
+
+const BUCKET: &str = "steps-v1";
+
+/// Runs `steps` on the archive `base` (whose cache key is `base_key`); returns the
+/// resulting archive.
+pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Result<PathBuf> {
+    if steps.is_empty() {
+        return Ok(base);
+    }
+    let mut keys: Vec<Option<Key>> = Vec::new();
+    let mut prev = Some(base_key.hex.clone());
+    for s in steps {
+        let key = match (&prev, s.secrets.is_empty()) {
+            (Some(p), true) => Some(Key::new(
+                BUCKET,
+                &serde_json::json!({"prev": p, "name": s.name, "command": command_digest(s)?, "env": s.env}),
+            )),
+            _ => None,
+        };
+        prev = key.as_ref().map(|k| k.hex.clone());
+        keys.push(key);
+    }
+    // Resume after the last step whose result is cached.
+    let mut start = 0;
+    let mut tar = base;
+    for (i, k) in keys.iter().enumerate() {
+        match k.as_ref().and_then(|k| ctx.cache.lookup(BUCKET, k)) {
+            Some(dir) => {
+                start = i + 1;
+                tar = dir.join("rootfs.tar");
+            }
+            None => break,
+        }
+    }
+    for s in &steps[..start] {
+        ctx.reporter.detail(&format!("step {}: cached", s.name));
+    }
+    if start == steps.len() {
+        return Ok(tar);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "steps: running steps in the target needs root (mounts and chroot); run imgbuild as root, e.g. with sudo"
+        );
+    }
+    let root = ctx.staging.path("root");
+    extract(&tar, &root)?;
+    for (i, s) in steps.iter().enumerate().skip(start) {
+        let name = format!("step {}", s.name);
+        let started = std::time::Instant::now();
+        ctx.reporter.step(&name);
+        run_step(&root, s, i, ctx)?;
+        ctx.reporter.step_done(&name, started.elapsed());
+        if let Some(k) = &keys[i] {
+            let (dir, _) = ctx.cache.get_or_build(BUCKET, k, &format!("step {}", s.name), |out| {
+                super::dir::pack(&root, &out.join("rootfs.tar"))
+            })?;
+            tar = dir.join("rootfs.tar");
+        }
+    }
+    if keys.last().is_some_and(Option::is_none) {
+        tar = ctx.staging.path("rootfs-steps.tar");
+        super::dir::pack(&root, &tar)?;
+    }
+    Ok(tar)
+}
+
+fn command_digest(s: &StepPlan) -> Result<String> {
+    Ok(match &s.command {
+        StepCommand::Run(r) => format!("run:{r}"),
+        StepCommand::Script(p) => {
+            let data =
+                std::fs::read(p).map_err(|e| anyhow!("step `{}`: cannot read script {}: {e}", s.name, p.display()))?;
+            format!("script:{}", crate::output::compress::sha256_bytes(&data))
+        }
+    })
+}
+
+/// Unpacks an archive as it is: owners, modes, xattrs, device nodes (needs root).
+fn extract(tar: &Path, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest)?;
+    }
+    std::fs::create_dir_all(dest)?;
+    Cmd::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+        .arg(tar)
+        .arg("-C")
+        .arg(dest)
+        .run()?;
+    Ok(())
+}
+
+/// A file that exists only while a step runs (removed again even if the step fails).
+struct Temporary(PathBuf);
+
+impl Temporary {
+    fn create(path: PathBuf, body: &[u8], mode: u32) -> Result<Option<Temporary>> {
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Ok(None);
+        }
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(&path, body)?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        Ok(Some(Temporary(path)))
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
+    let safe: String = s
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    let log = ctx.log_dir.join(format!("{:02}-{safe}.log", index + 1));
+    let _ = std::fs::remove_file(&log);
+    // No services start while packages install in the image.
+    let _policy = Temporary::create(root.join("usr/sbin/policy-rc.d"), b"#!/bin/sh\nexit 101\n", 0o755)?;
+    let _resolv = Temporary::create(root.join("etc/resolv.conf"), b"", 0o644)?;
+    let mut script = None;
+    let argv: Vec<String> = match &s.command {
+        StepCommand::Run(r) => vec!["/bin/sh".into(), "-ec".into(), r.clone()],
+        StepCommand::Script(p) => {
+            let body =
+                std::fs::read(p).map_err(|e| anyhow!("step `{}`: cannot read script {}: {e}", s.name, p.display()))?;
+            let inside = format!("/tmp/imgbuild-step-{}", index + 1);
+            script = Temporary::create(root.join(inside.trim_start_matches('/')), &body, 0o755)?;
+            vec![inside]
+        }
+    };
+    let exe = std::env::current_exe().context("finding imgbuild's own executable")?;
+    let mut cmd = Cmd::new(exe).arg("internal-run-in-root").arg("--root").arg(root);
+    for (k, v) in &s.env {
+        cmd = cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    for name in &s.secrets {
+        let value = std::env::var(name).map_err(|_| {
+            anyhow!(
+                "step `{}` needs the secret `{name}`: set it in the environment of imgbuild",
+                s.name
+            )
+        })?;
+        // Secrets travel in the environment, never on a command line or in a log.
+        cmd = cmd.secret_env(name, value).arg("--pass").arg(name);
+    }
+    cmd = cmd.arg("--").args(&argv);
+    let result = cmd.run_logged(&log);
+    drop(script);
+    result.map_err(|e| {
+        let status = match &e {
+            crate::process::ProcessError::Failed { status, .. } => status.clone(),
+            other => other.to_string(),
+        };
+        let tail = String::from_utf8_lossy(&crate::process::log_tail(&log))
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        anyhow!(
+            "step `{}` failed ({status}); the end of {}:\n{tail}",
+            s.name,
+            log.display()
+        )
+    })
+}
