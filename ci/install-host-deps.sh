@@ -27,11 +27,21 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${backports[@]}" e2fsprogs libarchive13
+$SUDO apt-get install -y -qq --no-install-recommends "${backports[@]}" e2fsprogs libarchive13 \
+  qemu-user-static qemu-system-arm qemu-utils
 $SUDO apt-get install -y -qq --no-install-recommends \
   dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates curl \
   build-essential pkg-config liblzma-dev libzstd-dev \
+  mmdebstrap debian-archive-keyring binfmt-support arch-test uidmap gpg device-tree-compiler \
   "$@"
+# Foreign-architecture builds run the target's programs through qemu-user-static.
+if [ -d /proc/sys/fs/binfmt_misc ] && ! [ -e /proc/sys/fs/binfmt_misc/status ]; then
+  $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+fi
+for emu in qemu-aarch64 qemu-arm; do
+  $SUDO update-binfmts --enable "$emu" 2>/dev/null || true
+done
+
 # Ubuntu before 24.10 (and Debian before bookworm-backports) ship an e2fsprogs whose
 # mke2fs cannot read a tar archive: say so plainly rather than fail later.
 version=$(mke2fs -V 2>&1 | head -1 | awk '{print $2}')

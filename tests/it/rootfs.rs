@@ -1,0 +1,279 @@
+//! The Debian root file system stage with real mmdebstrap (an amd64 minbase, native, so
+//! it is the one slow build the suite makes): steps in the target, overlays, templates,
+//! secrets, the stage cache, failures and interruptions. The bootstrap is shared through
+//! one cache directory under target/, so it is built once per machine.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/it-cache")
+}
+
+fn recipe(dir: &Path, steps: &str) -> PathBuf {
+    write(
+        dir,
+        "ov/etc/motd.j2",
+        "{{ greeting }} from {{ recipe.name }}; root is PARTUUID={{ partitions.root.partuuid }}\n",
+    );
+    let tool = write(dir, "ov/usr/local/bin/tool", "#!/bin/sh\necho tool\n");
+    std::fs::set_permissions(tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write(
+        dir,
+        "deb.yaml",
+        &format!(
+            "vars: {{greeting: hello}}
+rootfs:
+  suite: bookworm
+  architecture: amd64
+  variant: minbase
+steps:
+{steps}
+overlays: [ov]
+files:
+  /etc/motd: {{mode: '0640', owner: '0:4'}}
+image:
+  table: gpt
+  partitions:
+    root: {{filesystem: ext4, mount: /}}
+output: {{compression: none}}
+"
+        ),
+    )
+}
+
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let d = dir.to_string_lossy().to_string();
+    info.lines().filter(|l| l.contains(&d)).map(str::to_string).collect()
+}
+
+fn root_fs(tmp: &Path, img: &Path) -> PathBuf {
+    let (_, parts) = sfdisk(img);
+    let fs = tmp.join("root.ext4");
+    extract(img, &parts[0], &fs);
+    fs
+}
+
+#[test]
+fn debian_root_with_steps_overlays_secrets_and_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let steps = "  - {name: marker, run: 'echo from-step > /etc/step-marker; test -e /dev/null && test -e /proc/self && echo ok > /root/mounts-seen'}
+  - {name: secret, run: 'printf %s \"$TOKEN\" | sha256sum > /root/token.sha', secrets: [TOKEN], env: {MODE: test}}";
+    let r = recipe(tmp.path(), steps);
+    let out = tmp.path().join("out");
+    let build = |extra: &[&str]| {
+        let mut c = imgbuild();
+        c.env("TOKEN", "s3cret-value")
+            .arg("-v")
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .arg(&r);
+        let o = ok(&mut c);
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    build(&[]);
+    let img = out.join("deb.img");
+    let fs = root_fs(tmp.path(), &img);
+    e2fsck_clean(&fs);
+    assert_eq!(debugfs(&fs, "cat /etc/step-marker"), "from-step\n");
+    assert_eq!(
+        debugfs(&fs, "cat /root/mounts-seen"),
+        "ok\n",
+        "steps see /dev and /proc"
+    );
+    let token = debugfs(&fs, "cat /root/token.sha");
+    let want = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"s3cret-value"))
+    };
+    assert!(token.starts_with(&want), "the secret reached the step: {token}");
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("s3cret-value"), "secret in manifest");
+    for log in std::fs::read_dir(out.join("logs")).unwrap() {
+        assert!(
+            !std::fs::read_to_string(log.unwrap().path())
+                .unwrap()
+                .contains("s3cret-value"),
+            "secret in a log"
+        );
+    }
+    let partuuid = sfdisk(&img).1[0].uuid.clone().unwrap().to_lowercase();
+    assert_eq!(
+        debugfs(&fs, "cat /etc/motd"),
+        format!("hello from deb; root is PARTUUID={partuuid}\n")
+    );
+    let motd = debugfs(&fs, "stat /etc/motd");
+    assert!(motd.contains("Mode:  0640") && motd.contains("Group:     4"), "{motd}");
+    assert!(debugfs(&fs, "stat /usr/local/bin/tool").contains("Mode:  0755"));
+    assert!(
+        !debugfs(&fs, "ls -l /usr/sbin").contains("policy-rc.d"),
+        "policy-rc.d left in the image"
+    );
+    assert!(
+        mounts_under(tmp.path()).is_empty() && mounts_under(&shared_cache()).is_empty(),
+        "mounts left behind"
+    );
+
+    // An overlay-only change reuses the bootstrap and the cached step.
+    write(tmp.path(), "ov/etc/motd.j2", "changed {{ greeting }}\n");
+    let log = build(&["--set", "greeting=hi"]);
+    assert!(log.contains("cached"), "bootstrap not cached:\n{log}");
+    assert!(log.contains("step marker: cached"), "step not cached:\n{log}");
+    assert!(
+        log.contains("imgbuild: step secret"),
+        "a step with secrets always runs:\n{log}"
+    );
+    let fs = root_fs(tmp.path(), &img);
+    assert_eq!(debugfs(&fs, "cat /etc/motd"), "changed hi\n");
+
+    let list = text(&ok(imgbuild()
+        .arg("cache")
+        .arg("list")
+        .arg("--cache-dir")
+        .arg(shared_cache())));
+    assert!(
+        list.contains("rootfs-v1") && list.contains("bookworm amd64 minbase") && list.contains("steps-v1"),
+        "{list}"
+    );
+}
+
+#[test]
+fn failing_step_names_itself_shows_its_log_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(
+        tmp.path(),
+        "  - {name: breaks, run: 'echo about to fail; echo detail >&2; exit 3'}",
+    );
+    let out = tmp.path().join("out");
+    let (code, err) = fails(
+        imgbuild()
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .arg("--out")
+            .arg(&out)
+            .arg(&r),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("step `breaks` failed (exit status 3)") && err.contains("about to fail") && err.contains("detail"),
+        "{err}"
+    );
+    assert!(out.join("logs/01-breaks.log").is_file());
+    assert!(!out.join("deb.img").exists() && !out.join(".staging").exists());
+    assert!(mounts_under(tmp.path()).is_empty(), "mounts left behind");
+    // Fixed, the next run resumes from the cached bootstrap.
+    let r = recipe(tmp.path(), "  - {name: breaks, run: 'true'}");
+    let o = ok(imgbuild()
+        .arg("-v")
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .arg("--out")
+        .arg(&out)
+        .arg(&r));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cached"));
+}
+
+#[test]
+fn interrupted_step_leaves_no_mounts_and_no_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(tmp.path(), "  - {name: slow, run: 'touch /tmp/started; sleep 60'}");
+    let out = tmp.path().join("out");
+    let mut child = imgbuild()
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .arg("--out")
+        .arg(&out)
+        .arg(&r)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = out.join(".staging/root/tmp/started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        assert!(child.try_wait().unwrap().is_none(), "the build ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        mounts_under(tmp.path()).is_empty(),
+        "mounts left: {:?}",
+        mounts_under(tmp.path())
+    );
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "logs")
+        .collect();
+    assert!(left.is_empty(), "left {left:?}");
+}
+
+#[test]
+fn bootstrap_inputs_are_checked_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = "image:\n  table: gpt\n  partitions:\n    root: {filesystem: ext4, mount: /}\n";
+    let cases = [
+        (
+            "rootfs: {suite: bookworm, architecture: arm65}\n",
+            "unknown architecture `arm65`; did you mean `arm64`?",
+        ),
+        (
+            "rootfs: {suite: 'Book worm', architecture: amd64}\n",
+            "rootfs.suite: `Book worm` is not a suite name",
+        ),
+        (
+            "rootfs: {suite: bookworm, architecture: amd64, packages: ['a,b']}\n",
+            "rootfs.packages: `a,b` is not a package name",
+        ),
+        (
+            "rootfs: {suite: bookworm, architecture: amd64, sources: {x: {uris: 'http://deb.debian.org/debian', suites: bookworm}}}\n",
+            "rootfs.sources.x: missing its signing key",
+        ),
+    ];
+    for (rootfs, want) in cases {
+        let r = write(tmp.path(), "bad.yaml", &format!("{rootfs}{base}"));
+        let (code, err) = fails(imgbuild().arg("check").arg(&r));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(want), "want `{want}` in:\n{err}");
+    }
+    let cache = tmp.path().join("cache");
+    let build_err = |rootfs: &str| {
+        let r = write(tmp.path(), "bad.yaml", &format!("{rootfs}{base}"));
+        let (code, err) = fails(
+            imgbuild()
+                .arg("--cache-dir")
+                .arg(&cache)
+                .arg("--out")
+                .arg(tmp.path().join("out"))
+                .arg(&r),
+        );
+        assert_ne!(code, 0);
+        err
+    };
+    let err = build_err("rootfs: {suite: bookworm, architecture: amd64, mirror: 'http://127.0.0.1:9/debian'}\n");
+    assert!(
+        err.contains("the archive http://127.0.0.1:9/debian cannot be reached"),
+        "{err}"
+    );
+    std::fs::create_dir_all(tmp.path().join("mirror/dists/bookworm")).unwrap();
+    std::fs::write(tmp.path().join("mirror/dists/bookworm/Release"), "x").unwrap();
+    let err = build_err(&format!(
+        "rootfs: {{suite: bookwrm, architecture: amd64, mirror: 'file://{}/mirror'}}\n",
+        tmp.path().display()
+    ));
+    assert!(err.contains("`bookwrm` is not in the archive"), "{err}");
+    let err = build_err(
+        "rootfs: {suite: bookworm, architecture: amd64, sources: {x: {uris: 'http://deb.debian.org/debian', suites: bookworm, key: nokey.asc}}}\n",
+    );
+    assert!(
+        err.contains("rootfs.sources.x.key: cannot read") && err.contains("nokey.asc"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("out/bad.img").exists());
+}
