@@ -24,6 +24,8 @@ impl Staging {
     /// Creates a fresh staging directory in `out_dir`, removing what an interrupted run left.
     pub fn create(out_dir: &Path) -> Result<Self> {
         fs::create_dir_all(out_dir)?;
+        // Absolute, because tools we run (mmdebstrap hooks) may change directory.
+        let out_dir = &std::path::absolute(out_dir).with_context(|| format!("resolving {}", out_dir.display()))?;
         let dir = out_dir.join(STAGING_DIR);
         if dir.exists() {
             fs::remove_dir_all(&dir).context("clearing the staging area of an earlier run")?;

@@ -77,8 +77,16 @@ pub struct StepPlan {
     pub name: String,
     pub command: StepCommand,
     pub env: Vec<(String, String)>,
-    /// Names of host environment variables passed in (values never stored).
-    pub secrets: Vec<String>,
+    /// Host environment variables passed in (values never stored).
+    pub secrets: Vec<Secret>,
+}
+
+/// A secret a step receives from the build host's environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Secret {
+    pub name: String,
+    /// Written `NAME?` in the recipe: the step runs without it when it is unset.
+    pub optional: bool,
 }
 
 /// Mode and owner set on a path after the overlays.
@@ -250,11 +258,25 @@ pub fn steps(recipe: &Recipe, ck: &Checker) -> Result<Vec<StepPlan>, RecipeError
             }
         };
         let env: Vec<(String, String)> = s.env.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let secrets = s.secrets.clone().unwrap_or_default();
+        let secrets: Vec<Secret> = s
+            .secrets
+            .iter()
+            .flatten()
+            .map(|n| match n.strip_suffix('?') {
+                Some(name) => Secret {
+                    name: name.to_string(),
+                    optional: true,
+                },
+                None => Secret {
+                    name: n.clone(),
+                    optional: false,
+                },
+            })
+            .collect();
         if let Some(bad) = env
             .iter()
             .map(|(k, _)| k)
-            .chain(secrets.iter())
+            .chain(secrets.iter().map(|s| &s.name))
             .find(|k| !is_env_name(k))
         {
             return Err(ck.err(&field, format!("`{bad}` is not an environment variable name")));

@@ -148,6 +148,15 @@ fn put(tree: &mut RootTree, index: &mut HashMap<String, usize>, entry: Entry, ep
         // An existing directory keeps its attributes; an overlay only adds to it.
         Some(&i) if tree.entries[i].is_dir() && entry.is_dir() => {}
         Some(&i) if tree.entries[i].is_dir() => bail!("overlay file `/{}` would replace a directory", entry.path),
+        Some(&i) if entry.is_dir() && matches!(tree.entries[i].kind, EntryKind::Symlink { .. }) => {
+            let EntryKind::Symlink { target } = &tree.entries[i].kind else {
+                unreachable!()
+            };
+            bail!(
+                "overlay directory `/{}` is a symlink to `{target}` in the root file system; put the overlay's files under `{target}` instead",
+                entry.path
+            )
+        }
         Some(&i) => tree.entries[i] = entry,
         None => {
             index.insert(entry.path.clone(), tree.entries.len());
@@ -155,4 +164,106 @@ fn put(tree: &mut RootTree, index: &mut HashMap<String, usize>, entry: Entry, ep
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> RootTree {
+        let dir = |p: &str| Entry {
+            path: p.into(),
+            kind: EntryKind::Dir,
+            mode: 0o700,
+            uid: 0,
+            gid: 0,
+            mtime: 1,
+            xattrs: vec![],
+        };
+        let mut link = dir("lib");
+        link.kind = EntryKind::Symlink {
+            target: "/usr/lib".into(),
+        };
+        RootTree {
+            sources: vec!["base.tar".into()],
+            entries: vec![dir(""), dir("etc"), link],
+            pristine: true,
+            key: String::new(),
+        }
+    }
+
+    fn overlay(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (p, body) in files {
+            let path = d.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn adds_files_renders_templates_and_keeps_directory_attributes() {
+        let mut t = tree();
+        let ov = overlay(&[("etc/hostname.j2", "{{ hostname }}\n"), ("etc/new/deep.conf", "x=1\n")]);
+        let scratch = tempfile::tempdir().unwrap();
+        let ctx = serde_json::json!({"hostname": "lab"});
+        let files = [FilePlan {
+            path: "etc/new/deep.conf".into(),
+            mode: Some(0o600),
+            owner: Some((0, 42)),
+        }];
+        apply(&mut t, &[ov.path().to_path_buf()], &files, &ctx, scratch.path(), 100).unwrap();
+        let get = |p: &str| t.entries.iter().find(|e| e.path == p).unwrap().clone();
+        assert_eq!(get("etc").mode, 0o700, "an existing directory keeps its mode");
+        let EntryKind::File { source, .. } = get("etc/hostname").kind else {
+            panic!()
+        };
+        assert_eq!(std::fs::read_to_string(&t.sources[source as usize]).unwrap(), "lab\n");
+        assert!(get("etc/new").is_dir(), "missing parents are created");
+        let deep = get("etc/new/deep.conf");
+        assert_eq!((deep.mode, deep.uid, deep.gid), (0o600, 0, 42));
+        assert!(!t.pristine);
+        let pos = |p: &str| t.entries.iter().position(|e| e.path == p).unwrap();
+        assert!(pos("etc/new") < pos("etc/new/deep.conf"), "parents come first");
+    }
+
+    #[test]
+    fn refuses_paths_through_symlinks_and_files_over_directories() {
+        let scratch = tempfile::tempdir().unwrap();
+        let ctx = serde_json::json!({});
+        let mut t = tree();
+        let ov = overlay(&[("lib/evil.so", "x")]);
+        let err = apply(&mut t, &[ov.path().to_path_buf()], &[], &ctx, scratch.path(), 1).unwrap_err();
+        assert!(err.to_string().contains("`/lib` is a symlink to `/usr/lib`"), "{err}");
+        let mut t = tree();
+        let ov = overlay(&[("etc", "not a dir")]);
+        let err = apply(&mut t, &[ov.path().to_path_buf()], &[], &ctx, scratch.path(), 1).unwrap_err();
+        assert!(err.to_string().contains("would replace a directory"), "{err}");
+        let mut t = tree();
+        let files = [FilePlan {
+            path: "etc/missing".into(),
+            mode: Some(0o600),
+            owner: None,
+        }];
+        let err = apply(&mut t, &[], &files, &ctx, scratch.path(), 1).unwrap_err();
+        assert!(err.to_string().contains("files./etc/missing: no such path"), "{err}");
+    }
+
+    #[test]
+    fn template_errors_name_the_file() {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut t = tree();
+        let ov = overlay(&[("etc/x.j2", "{{ nope }}")]);
+        let err = apply(
+            &mut t,
+            &[ov.path().to_path_buf()],
+            &[],
+            &serde_json::json!({}),
+            scratch.path(),
+            1,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("x.j2: template error"), "{err}");
+    }
 }

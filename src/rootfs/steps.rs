@@ -154,15 +154,17 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
     for (k, v) in &s.env {
         cmd = cmd.arg("--env").arg(format!("{k}={v}"));
     }
-    for name in &s.secrets {
-        let value = std::env::var(name).map_err(|_| {
-            anyhow!(
+    for secret in &s.secrets {
+        let name = &secret.name;
+        match std::env::var(name) {
+            // Secrets travel in the environment, never on a command line or in a log.
+            Ok(value) => cmd = cmd.secret_env(name, value).arg("--pass").arg(name),
+            Err(_) if secret.optional => {}
+            Err(_) => bail!(
                 "step `{}` needs the secret `{name}`: set it in the environment of imgbuild",
                 s.name
-            )
-        })?;
-        // Secrets travel in the environment, never on a command line or in a log.
-        cmd = cmd.secret_env(name, value).arg("--pass").arg(name);
+            ),
+        }
     }
     cmd = cmd.arg("--").args(&argv);
     let result = cmd.run_logged(&log);
