@@ -94,13 +94,13 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
     {
         binfmt::check(&b.architecture)?;
     }
-    let tar = steps::run(base, &key, &plan.steps, ctx)?;
+    let (tar, key) = steps::run(base, &key, &plan.steps, ctx)?;
     let entries = step(ctx.reporter, "index root file system", || tar_read::index(&tar))?;
     let mut tree = RootTree {
         sources: vec![tar],
         entries,
         pristine: true,
-        key: key.hex,
+        key,
     };
     check_paths(&tree)?;
     let epoch = epoch.unwrap_or_else(|| tree.newest_mtime());

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 const BUCKET: &str = "steps-v1";
 
 /// Runs `steps` on the archive `base` (whose cache key is `base_key`); returns the
-/// resulting archive.
-pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Result<PathBuf> {
+/// resulting archive and its key (`uncached` when a step with secrets ran).
+pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Result<(PathBuf, String)> {
     if steps.is_empty() {
-        return Ok(base);
+        return Ok((base, base_key.hex.clone()));
     }
     let mut keys: Vec<Option<Key>> = Vec::new();
     let mut prev = Some(base_key.hex.clone());
@@ -48,7 +48,7 @@ pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Resu
         ctx.reporter.detail(&format!("step {}: cached", s.name));
     }
     if start == steps.len() {
-        return Ok(tar);
+        return Ok((tar, final_key(&keys)));
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -75,7 +75,14 @@ pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Resu
         tar = ctx.staging.path("rootfs-steps.tar");
         super::dir::pack(&root, &tar)?;
     }
-    Ok(tar)
+    Ok((tar, final_key(&keys)))
+}
+
+fn final_key(keys: &[Option<Key>]) -> String {
+    keys.last()
+        .and_then(|k| k.as_ref())
+        .map(|k| k.hex.clone())
+        .unwrap_or_else(|| "uncached (a step has secrets)".into())
 }
 
 fn command_digest(s: &StepPlan) -> Result<String> {
