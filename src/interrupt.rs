@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Long-running children (mmdebstrap) that must clean up their own mounts first.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 /// Installs the handler once; later calls do nothing.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        stop_children();
         if let Ok(dirs) = CLEANUP.lock() {
             for d in dirs.iter() {
                 let _ = std::fs::remove_dir_all(d);
@@ -30,5 +33,41 @@ pub fn remove_on_interrupt(dir: PathBuf) {
 pub fn forget(dir: &std::path::Path) {
     if let Ok(mut dirs) = CLEANUP.lock() {
         dirs.retain(|d| d != dir);
+    }
+}
+
+/// Registers a child process to stop (and wait for) on interruption.
+pub fn watch_child(pid: u32) {
+    if let Ok(mut c) = CHILDREN.lock() {
+        c.push(pid);
+    }
+}
+
+/// Forgets a child that has ended.
+pub fn unwatch_child(pid: u32) {
+    if let Ok(mut c) = CHILDREN.lock() {
+        c.retain(|p| *p != pid);
+    }
+}
+
+/// Asks each watched child to stop (SIGTERM: mmdebstrap then unmounts and removes its
+/// chroot) and waits up to 30 s for it, so no mount outlives the build.
+fn stop_children() {
+    let pids: Vec<u32> = CHILDREN.lock().map(|c| c.clone()).unwrap_or_default();
+    for &pid in &pids {
+        // SAFETY: signalling a process id we started.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for pid in pids {
+        while std::time::Instant::now() < deadline {
+            let mut status = 0;
+            // SAFETY: reaps our own child without blocking.
+            let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+            if r != 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }

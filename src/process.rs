@@ -189,13 +189,17 @@ impl Cmd {
                 });
             }
         };
-        let status = self
+        let mut child = self
             .command()
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
-            .status()
+            .spawn()
             .map_err(|e| self.spawn_error(e))?;
+        crate::interrupt::watch_child(child.id());
+        let status = child.wait();
+        crate::interrupt::unwatch_child(child.id());
+        let status = status.map_err(|e| self.spawn_error(e))?;
         if status.success() {
             Ok(())
         } else {

@@ -214,6 +214,10 @@ fn run(
         .arg(format!("--architectures={}", b.architecture))
         .arg(format!("--components={}", b.components.join(",")))
         .arg("--aptopt=Acquire::Retries \"3\"")
+        // Preseeded configuration files are ours: keep them without asking (dpkg would
+        // otherwise stop at a conffile prompt with no terminal to answer it).
+        .arg("--dpkgopt=force-confdef")
+        .arg("--dpkgopt=force-confold")
         .env("IMGBUILD_APT_DIR", &apt);
     if !b.packages.is_empty() {
         cmd = cmd.arg(format!("--include={}", b.packages.join(",")));
