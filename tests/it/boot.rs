@@ -344,13 +344,16 @@ fn serial_log_failed_units_and_incomplete_reports() {
         "[ 3.1] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
     let hints = probe::hints(panic);
     assert!(hints.iter().any(|h| h.contains("panicked")), "{hints:?}");
-    let initramfs =
-        "Gave up waiting for root file system device.\nALERT!  PARTUUID=x does not exist.\n";
+    assert_eq!(probe::stuck(panic), Some("the kernel panicked"));
+    let initramfs = "Gave up waiting for root file system device.\n\
+                     ALERT!  PARTUUID=x does not exist.  Dropping to a shell!\n";
     assert!(
         probe::hints(initramfs)
             .iter()
             .any(|h| h.contains("module list"))
     );
+    assert!(probe::stuck(initramfs).unwrap().contains("initramfs"));
+    assert_eq!(probe::stuck(GOOD_LOG), None);
     assert_eq!(
         probe::strip_control("[\u{1b}[0;32m  OK  \u{1b}[0m] Started\r"),
         "[  OK  ] Started"
@@ -397,6 +400,8 @@ fn verdict_names_each_failed_criterion() {
     );
     assert!(f[0].contains("Invalid SD card size"), "{f:?}");
     assert!(f[1].contains("could not be inspected"), "{f:?}");
+    let f = judge(&Ending::Stuck("the kernel panicked"), None, before, grown);
+    assert!(f[0].contains("the kernel panicked"), "{f:?}");
 }
 
 // ---- the command, with a stand-in QEMU ----
@@ -537,16 +542,76 @@ fn boot_test_kills_qemu_at_the_time_limit() {
         "the log's tail is shown: {stderr}"
     );
     let pid = std::fs::read_to_string(tmp.path().join("pid")).unwrap();
-    let alive = std::process::Command::new("kill")
-        .args(["-0", pid.trim()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(!alive, "the stand-in QEMU (pid {}) was killed", pid.trim());
+    assert!(
+        !alive(&pid),
+        "the stand-in QEMU (pid {}) was killed",
+        pid.trim()
+    );
     // --keep keeps the booted copy, grown to a power of two.
     let copy = img.with_extension("img.boot-test.img");
     let len = std::fs::metadata(&copy).unwrap().len();
     assert!(len.is_power_of_two() && len >= 2 * std::fs::metadata(&img).unwrap().len());
+}
+
+fn alive(pid: &str) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", pid.trim()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn boot_test_interrupted_stops_qemu_and_removes_the_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = fake_pi_image(tmp.path());
+    let mut cmd = with_fake_qemu(tmp.path(), "exec sleep 300");
+    let mut child = cmd
+        .arg("boot-test")
+        .arg(&img)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = tmp.path().join("pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.exists() {
+        assert!(std::time::Instant::now() < deadline, "QEMU never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let qemu = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!alive(&qemu), "QEMU (pid {}) was stopped", qemu.trim());
+    assert!(leftovers(img.parent().unwrap()).is_empty());
+}
+
+#[test]
+fn boot_test_stops_at_once_when_the_boot_is_stuck() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = fake_pi_image(tmp.path());
+    let mut cmd = with_fake_qemu(
+        tmp.path(),
+        "echo 'ALERT!  PARTUUID=7e57b007-02 does not exist.  Dropping to a shell!' >> \"$log\"\n\
+         exec sleep 300",
+    );
+    let started = std::time::Instant::now();
+    let (code, err) = fails(cmd.arg("boot-test").arg(&img));
+    assert_eq!(code, 1);
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "did not wait for the time limit"
+    );
+    assert!(err.contains("dropped to a shell; stopped QEMU"), "{err}");
+    assert!(
+        err.contains("hint: the initramfs dropped to a shell"),
+        "{err}"
+    );
 }
 
 #[test]

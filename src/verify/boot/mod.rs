@@ -301,6 +301,7 @@ pub fn judge(
     let mut f = Vec::new();
     let why_no_report = || match ending {
         qemu::Ending::TimedOut => "the time limit passed first".to_string(),
+        qemu::Ending::Stuck(why) => format!("{why}; stopped QEMU"),
         qemu::Ending::Exited { status, stderr } if stderr.is_empty() => {
             format!("QEMU exited ({status}) first")
         }

@@ -126,6 +126,31 @@ pub fn powered_off(log: &str) -> bool {
         || log.contains("System halted.")
 }
 
+/// A sign in the log that the boot is stuck for good — it waits for a person at a
+/// console (initramfs shell, emergency mode) or the kernel died — so the test can stop
+/// at once instead of at the time limit.
+pub fn stuck(log: &str) -> Option<&'static str> {
+    const STUCK: &[(&str, &str)] = &[
+        ("Kernel panic - not syncing", "the kernel panicked"),
+        (
+            "Dropping to a shell!",
+            "the initramfs gave up and dropped to a shell",
+        ),
+        (
+            "You are in emergency mode",
+            "systemd entered emergency mode",
+        ),
+        (
+            "Give root password for maintenance",
+            "systemd entered emergency mode",
+        ),
+    ];
+    STUCK
+        .iter()
+        .find(|(needle, _)| log.contains(needle))
+        .map(|(_, why)| *why)
+}
+
 /// Known reasons a boot stops, as one line each, for the failure report.
 pub fn hints(log: &str) -> Vec<String> {
     const KNOWN: &[(&str, &str)] = &[

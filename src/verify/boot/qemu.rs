@@ -108,6 +108,8 @@ pub enum Ending {
     Reported,
     /// QEMU exited on its own before the probe reported.
     Exited { status: String, stderr: String },
+    /// The boot stopped for good before the probe reported (why, from the log).
+    Stuck(&'static str),
     /// The time limit passed.
     TimedOut,
     /// The user interrupted (Ctrl-C, SIGTERM).
@@ -136,6 +138,9 @@ pub fn install_interrupt_flag() {
 /// After the probe's report, how long to wait for the guest to power off and QEMU to
 /// exit; a raspi0 with its watchdog disabled halts but cannot switch off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
+/// After the log shows the boot is stuck, how long to keep reading it (the lines after
+/// a panic or an initramfs error say why).
+const STUCK_GRACE: Duration = Duration::from_secs(5);
 /// After the kernel says it powers off, how long before QEMU is stopped.
 const POWEROFF_GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(250);
@@ -218,6 +223,7 @@ fn watch(
     let mut to_probe = None;
     let mut reported_at: Option<Instant> = None;
     let mut off_at: Option<Instant> = None;
+    let mut stuck: Option<(Instant, &'static str)> = None;
     loop {
         // Read what QEMU appended since the last poll.
         file.read_to_end(&mut log)
@@ -245,6 +251,14 @@ fn watch(
                     to_probe,
                 )
             });
+        }
+        if !reported && stuck.is_none() {
+            stuck = probe::stuck(&text).map(|why| (Instant::now(), why));
+        }
+        if let Some((at, why)) = stuck
+            && at.elapsed() >= STUCK_GRACE
+        {
+            return Ok((Ending::Stuck(why), to_probe));
         }
         if off_at.is_some_and(|t| t.elapsed() >= POWEROFF_GRACE)
             || reported_at.is_some_and(|t| t.elapsed() >= SHUTDOWN_GRACE)
