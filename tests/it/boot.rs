@@ -567,7 +567,7 @@ fn boot_test_interrupted_stops_qemu_and_removes_the_copy() {
     let tmp = tempfile::tempdir().unwrap();
     let img = fake_pi_image(tmp.path());
     let mut cmd = with_fake_qemu(tmp.path(), "exec sleep 300");
-    let mut child = cmd
+    let child = cmd
         .arg("boot-test")
         .arg(&img)
         .stdout(std::process::Stdio::null())
