@@ -1,4 +1,5 @@
 //! The command line (clap): `imgbuild RECIPE`, `build`, `check`, `inspect`, `schema`,
+//! `boot-test`,
 //! and what each does with the library. `main` only parses, runs and renders errors.
 
 use crate::pipeline::{self, BuildOptions};
@@ -68,6 +69,20 @@ pub enum Command {
     },
     /// Print the JSON Schema of the recipe format (for editor completion).
     Schema,
+    /// Boot a built image in QEMU (on a grown copy) and check that it reaches
+    /// multi-user.target with no failed unit and grows its root on first boot.
+    BootTest {
+        image: PathBuf,
+        /// The QEMU machine (auto: from the image's kernel and device trees).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "raspi3b", "raspi0", "virt"])]
+        machine: String,
+        /// Give up after this many seconds (QEMU without KVM is slow).
+        #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+        timeout: u64,
+        /// Keep the booted copy as IMAGE.boot-test.img.
+        #[arg(long)]
+        keep: bool,
+    },
     /// List or prune the stage cache.
     Cache {
         #[command(subcommand)]
@@ -180,6 +195,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let schema = schemars::schema_for!(recipe::Recipe);
             print(&(serde_json::to_string_pretty(&schema)? + "\n"))
         }
+        (
+            Some(Command::BootTest {
+                image,
+                machine,
+                timeout,
+                keep,
+            }),
+            _,
+        ) => boot_test(g, &image, &machine, timeout, keep),
         (None, None) => {
             use clap::CommandFactory;
             Cli::command().print_help().context("printing help")?;
@@ -245,6 +269,43 @@ fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
         for f in &published.files {
             println!("{}", f.display());
         }
+    }
+    Ok(())
+}
+
+fn boot_test(
+    g: &Global,
+    image: &std::path::Path,
+    machine: &str,
+    timeout: u64,
+    keep_copy: bool,
+) -> Result<()> {
+    use crate::verify::boot;
+    let reporter = report::for_stderr(g.verbosity());
+    let opts = boot::BootOptions {
+        // clap admits only the names `Machine` parses, and "auto".
+        machine: machine.parse().ok(),
+        timeout: std::time::Duration::from_secs(timeout),
+        keep_copy,
+    };
+    let r = match boot::run(image, &opts, reporter.as_ref()) {
+        Err(e) if e.downcast_ref::<boot::Interrupted>().is_some() => {
+            eprintln!("imgbuild: {e}");
+            std::process::exit(130);
+        }
+        other => other?,
+    };
+    print(&boot::render(&r))?;
+    if !r.passed() {
+        eprintln!(
+            "--- last lines of {}:\n{}",
+            r.serial_log.display(),
+            r.log_tail
+        );
+        for h in &r.hints {
+            eprintln!("hint: {h}");
+        }
+        anyhow::bail!("boot test failed: {}", r.failures.join("; "));
     }
     Ok(())
 }

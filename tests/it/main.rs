@@ -2,6 +2,7 @@
 //! temporary directories, checking its images with independent tools (sfdisk,
 //! fsck.fat, e2fsck, debugfs, mtools).
 
+mod boot;
 mod build;
 mod cli;
 mod common;

@@ -1,0 +1,221 @@
+//! The boot probe: a script and a systemd unit written into the throw-away copy of the
+//! image (never the image), which wait for systemd to finish starting, print what the
+//! test needs on the console between markers, and power the machine off; and the
+//! parser that reads those lines (and signs of known failures) back out of the serial
+//! log. The parsing is pure, so it is tested on sample logs.
+
+/// Every probe line starts with this (anywhere on a serial line: kernel messages can
+/// land on the same line).
+pub const MARKER: &str = "@@imgbuild-probe ";
+
+/// Where the probe script goes in the copy's root file system.
+pub const SCRIPT_PATH: &str = "/usr/local/sbin/imgbuild-boot-probe";
+/// The unit, and the link that makes multi-user.target pull it in.
+pub const UNIT_PATH: &str = "/etc/systemd/system/imgbuild-boot-probe.service";
+pub const UNIT_LINK: &str =
+    "/etc/systemd/system/multi-user.target.wants/imgbuild-boot-probe.service";
+/// The probe also leaves its report in the copy, for when the console loses lines.
+pub const REPORT_PATH: &str = "/var/log/imgbuild-boot-probe.log";
+
+/// The probe script. `is-system-running --wait` returns once no start-up job is left
+/// (state `running`, or `degraded` when a unit failed); root sizes come from the
+/// running system so they can be compared with the image's.
+pub fn script() -> String {
+    format!(
+        r#"#!/bin/sh
+# imgbuild boot-test probe. Written into a throw-away copy of the image only.
+m='{marker}'
+state=$(systemctl is-system-running --wait 2>&1)
+{{
+  echo "${{m}}begin"
+  echo "${{m}}state $state"
+  echo "${{m}}uptime $(cut -d' ' -f1 /proc/uptime)"
+  echo "${{m}}multi-user $(systemctl is-active multi-user.target 2>&1)"
+  echo "${{m}}analyze $(systemd-analyze time 2>&1 | tr '\n' ' ')"
+  systemctl --failed --no-legend --plain --no-pager 2>&1 |
+    while read -r unit rest; do echo "${{m}}failed $unit"; done
+  dev=$(findmnt -n -o SOURCE /)
+  echo "${{m}}root-dev $dev"
+  echo "${{m}}root-part-bytes $(lsblk -bdno SIZE "$dev" 2>&1)"
+  echo "${{m}}root-fs-bytes $(df -B1 --output=size / | tail -n 1 | tr -d ' ')"
+  echo "${{m}}end"
+}} 2>&1 | tee {report}
+sync
+systemctl poweroff
+"#,
+        marker = MARKER,
+        report = REPORT_PATH
+    )
+}
+
+/// The probe unit. `Type=simple`: its start job ends at once, so it does not hold up
+/// the very start-up it waits for.
+pub fn unit() -> String {
+    format!(
+        "[Unit]\n\
+         Description=imgbuild boot test: report on the console, then power off\n\
+         After=multi-user.target\n\
+         \n\
+         [Service]\n\
+         Type=simple\n\
+         ExecStart={SCRIPT_PATH}\n\
+         StandardInput=null\n\
+         StandardOutput=tty\n\
+         StandardError=inherit\n\
+         TTYPath=/dev/console\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n"
+    )
+}
+
+/// What the probe reported.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeReport {
+    /// `systemctl is-system-running` after waiting: `running`, `degraded`, ...
+    pub state: String,
+    /// Seconds since the kernel started when start-up had finished.
+    pub uptime: Option<f64>,
+    /// `systemctl is-active multi-user.target`.
+    pub multi_user: String,
+    /// `systemd-analyze time`, on one line.
+    pub analyze: String,
+    pub failed_units: Vec<String>,
+    pub root_dev: String,
+    pub root_part_bytes: Option<u64>,
+    pub root_fs_bytes: Option<u64>,
+    /// The end marker was seen (the report is whole).
+    pub complete: bool,
+}
+
+/// The probe's report in a serial log, from the last `begin` marker on; `None` when
+/// the probe never started.
+pub fn parse(log: &str) -> Option<ProbeReport> {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.find(MARKER).map(|i| l[i + MARKER.len()..].trim_end()))
+        .collect();
+    let start = lines.iter().rposition(|l| *l == "begin")?;
+    let mut r = ProbeReport::default();
+    for line in &lines[start + 1..] {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        let value = value.trim();
+        match key {
+            "state" => r.state = value.to_string(),
+            "uptime" => r.uptime = value.parse().ok(),
+            "multi-user" => r.multi_user = value.to_string(),
+            "analyze" => r.analyze = value.to_string(),
+            "failed" if !value.is_empty() => r.failed_units.push(value.to_string()),
+            "root-dev" => r.root_dev = value.to_string(),
+            "root-part-bytes" => r.root_part_bytes = value.parse().ok(),
+            "root-fs-bytes" => r.root_fs_bytes = value.parse().ok(),
+            "end" => {
+                r.complete = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// The kernel said it is about to power off or halt: the guest has shut down.
+pub fn powered_off(log: &str) -> bool {
+    log.contains("reboot: Power down")
+        || log.contains("reboot: System halted")
+        || log.contains("System halted.")
+}
+
+/// A sign in the log that the boot is stuck for good — it waits for a person at a
+/// console (initramfs shell, emergency mode) or the kernel died — so the test can stop
+/// at once instead of at the time limit.
+pub fn stuck(log: &str) -> Option<&'static str> {
+    const STUCK: &[(&str, &str)] = &[
+        ("Kernel panic - not syncing", "the kernel panicked"),
+        (
+            "Dropping to a shell!",
+            "the initramfs gave up and dropped to a shell",
+        ),
+        (
+            "You are in emergency mode",
+            "systemd entered emergency mode",
+        ),
+        (
+            "Give root password for maintenance",
+            "systemd entered emergency mode",
+        ),
+    ];
+    STUCK
+        .iter()
+        .find(|(needle, _)| log.contains(needle))
+        .map(|(_, why)| *why)
+}
+
+/// Known reasons a boot stops, as one line each, for the failure report.
+pub fn hints(log: &str) -> Vec<String> {
+    const KNOWN: &[(&str, &str)] = &[
+        ("Kernel panic", "the kernel panicked (see the log's tail)"),
+        (
+            "Gave up waiting for root file system device",
+            "the initramfs did not find the root device: its module list may lack the \
+             SD/disk driver for this machine, or root= does not match the image",
+        ),
+        (
+            "ALERT!",
+            "the initramfs dropped to a shell: root file system not found",
+        ),
+        (
+            "VFS: Unable to mount root fs",
+            "the kernel could not mount the root file system",
+        ),
+        (
+            "You are in emergency mode",
+            "systemd entered emergency mode (a mount or fsck failed?)",
+        ),
+        (
+            "Failed to start",
+            "a unit failed to start (see `Failed to start` lines in the log)",
+        ),
+    ];
+    KNOWN
+        .iter()
+        .filter(|(needle, _)| log.contains(needle))
+        .map(|(_, why)| why.to_string())
+        .collect()
+}
+
+/// The last `n` lines of a log, without terminal control sequences, for the report.
+pub fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| strip_control(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Removes ANSI escape sequences (systemd colours its status lines) and carriage
+/// returns.
+pub fn strip_control(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters... final byte in @..~
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => {}
+            c if c.is_control() && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
