@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use std::path::Path;
+use std::process::Command;
 
 const MIB: u64 = 1 << 20;
 
@@ -399,4 +400,24 @@ fn example_recipes_build_clean_images() {
         let hello = ok(imgbuild().args(["inspect", "--cat", "/usr/bin/hello"]).arg(&img));
         assert!(String::from_utf8_lossy(&hello.stdout).contains("hello from the image"));
     }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: needs root to mount a small tmpfs; skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = mbr_recipe(tmp.path());
+    let small = tmp.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    ok(Command::new("mount").args(["-t", "tmpfs", "-o", "size=3M", "tmpfs"]).arg(&small));
+    let (code, err) = fails(imgbuild().arg("--out").arg(&small).arg(&recipe));
+    let left: Vec<_> = std::fs::read_dir(&small).unwrap().map(|e| e.unwrap().file_name()).collect();
+    ok(Command::new("umount").arg(&small));
+    assert_eq!(code, 1);
+    assert!(err.contains("No space left on device") && err.contains("hint: a disk is full"), "{err}");
+    assert!(left.is_empty(), "left {left:?}");
 }
