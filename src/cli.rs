@@ -273,13 +273,7 @@ fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn boot_test(
-    g: &Global,
-    image: &std::path::Path,
-    machine: &str,
-    timeout: u64,
-    keep_copy: bool,
-) -> Result<()> {
+fn boot_test(g: &Global, image: &std::path::Path, machine: &str, timeout: u64, keep_copy: bool) -> Result<()> {
     use crate::verify::boot;
     let reporter = report::for_stderr(g.verbosity());
     let opts = boot::BootOptions {
@@ -297,11 +291,7 @@ fn boot_test(
     };
     print(&boot::render(&r))?;
     if !r.passed() {
-        eprintln!(
-            "--- last lines of {}:\n{}",
-            r.serial_log.display(),
-            r.log_tail
-        );
+        eprintln!("--- last lines of {}:\n{}", r.serial_log.display(), r.log_tail);
         for h in &r.hints {
             eprintln!("hint: {h}");
         }

@@ -21,10 +21,7 @@ const DEBIAN_CONFIG: &str = "# Do not modify this file!\n\narm_64bit=1\n\nenable
 fn config_txt_from_debian_raspi_firmware() {
     let c = FirmwareConfig::parse(DEBIAN_CONFIG);
     let none = |_: &str| false;
-    assert_eq!(
-        c.kernel(None, &none).as_deref(),
-        Some("vmlinuz-6.1.0-50-arm64")
-    );
+    assert_eq!(c.kernel(None, &none).as_deref(), Some("vmlinuz-6.1.0-50-arm64"));
     assert_eq!(
         c.initramfs(None, "vmlinuz-6.1.0-50-arm64").as_deref(),
         Some("initrd.img-6.1.0-50-arm64")
@@ -51,14 +48,8 @@ fn config_txt_firmware_defaults_and_auto_initramfs() {
     let c = FirmwareConfig::parse("arm_64bit=1\nauto_initramfs=1\n");
     let has = |n: &str| n == "kernel8.img";
     assert_eq!(c.kernel(Some("pi3"), &has).as_deref(), Some("kernel8.img"));
-    assert_eq!(
-        c.initramfs(None, "kernel8.img").as_deref(),
-        Some("initramfs8")
-    );
-    assert_eq!(
-        c.initramfs(None, "kernel_2712.img").as_deref(),
-        Some("initramfs_2712")
-    );
+    assert_eq!(c.initramfs(None, "kernel8.img").as_deref(), Some("initramfs8"));
+    assert_eq!(c.initramfs(None, "kernel_2712.img").as_deref(), Some("initramfs_2712"));
     let c = FirmwareConfig::parse("");
     let has = |n: &str| n == "kernel.img";
     assert_eq!(c.kernel(Some("pi0"), &has).as_deref(), Some("kernel.img"));
@@ -68,21 +59,13 @@ fn config_txt_firmware_defaults_and_auto_initramfs() {
 
 #[test]
 fn cmdline_txt_is_one_line_and_root_is_found() {
-    let line = config::parse_cmdline(
-        " console=tty0 console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw  rootwait \n",
-    );
+    let line = config::parse_cmdline(" console=tty0 console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw  rootwait \n");
     assert_eq!(
         line,
         "console=tty0 console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw rootwait"
     );
-    assert_eq!(
-        config::cmdline_param(&line, "root"),
-        Some("PARTUUID=7e57b007-02")
-    );
-    assert_eq!(
-        config::cmdline_param(&line, "console"),
-        Some("ttyS1,115200")
-    );
+    assert_eq!(config::cmdline_param(&line, "root"), Some("PARTUUID=7e57b007-02"));
+    assert_eq!(config::cmdline_param(&line, "console"), Some("ttyS1,115200"));
     assert_eq!(config::cmdline_param(&line, "init"), None);
     assert_eq!(
         config::replace_consoles(&line, "ttyAMA0"),
@@ -90,12 +73,7 @@ fn cmdline_txt_is_one_line_and_root_is_found() {
     );
 }
 
-fn part(
-    number: u32,
-    partuuid: &str,
-    uuid: &str,
-    label: &str,
-) -> imgbuild::verify::inspect::FoundPartition {
+fn part(number: u32, partuuid: &str, uuid: &str, label: &str) -> imgbuild::verify::inspect::FoundPartition {
     imgbuild::verify::inspect::FoundPartition {
         number,
         start: 0,
@@ -157,10 +135,7 @@ fn kernel_headers_give_the_architecture() {
     // A gzip-compressed Image (Image.gz) is looked into.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &arm64_image()).unwrap();
-    assert_eq!(
-        detect::kernel_kind(&gz.finish().unwrap()),
-        KernelKind::Arm64
-    );
+    assert_eq!(detect::kernel_kind(&gz.finish().unwrap()), KernelKind::Arm64);
 }
 
 #[test]
@@ -185,11 +160,7 @@ fn machine_follows_kernel_and_device_trees() {
     assert_eq!(m, Machine::Virt);
     assert_eq!(detect::dtb_for(Machine::Virt, &pi5), None);
 
-    let zero = names(&[
-        "bcm2835-rpi-zero-w.dtb",
-        "bcm2835-rpi-zero.dtb",
-        "bcm2835-rpi-b.dtb",
-    ]);
+    let zero = names(&["bcm2835-rpi-zero-w.dtb", "bcm2835-rpi-zero.dtb", "bcm2835-rpi-b.dtb"]);
     let (m, _) = detect::choose(KernelKind::Arm32, "vmlinuz-6.1.0-50-rpi", &zero).unwrap();
     assert_eq!(m, Machine::Raspi0);
     assert_eq!(
@@ -232,9 +203,7 @@ fn files(dtb: bool) -> BootFiles {
 }
 
 fn strings(args: &[std::ffi::OsString]) -> Vec<String> {
-    args.iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect()
+    args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 #[test]
@@ -256,10 +225,7 @@ fn qemu_arguments_per_machine() {
         assert!(joined.contains(want), "{want} missing: {joined}");
     }
     let i = a.iter().position(|w| w == "-append").unwrap();
-    assert_eq!(
-        a[i + 1],
-        "console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw"
-    );
+    assert_eq!(a[i + 1], "console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw");
     assert_eq!(
         a.iter().filter(|w| *w == "chardev:serial").count(),
         2,
@@ -280,10 +246,7 @@ fn qemu_arguments_per_machine() {
     ] {
         assert!(joined.contains(want), "{want} missing: {joined}");
     }
-    assert!(
-        !joined.contains("-dtb") && !joined.contains("if=sd"),
-        "{joined}"
-    );
+    assert!(!joined.contains("-dtb") && !joined.contains("if=sd"), "{joined}");
 }
 
 // ---- the serial log and the verdict ----
@@ -308,11 +271,7 @@ fn serial_log_probe_report_is_parsed() {
     let r = probe::parse(GOOD_LOG).unwrap();
     assert!(r.complete);
     assert_eq!(r.state, "running");
-    assert_eq!(
-        r.uptime,
-        Some(97.42),
-        "a marker after a kernel line's start"
-    );
+    assert_eq!(r.uptime, Some(97.42), "a marker after a kernel line's start");
     assert_eq!(r.multi_user, "active");
     assert!(r.analyze.starts_with("Startup finished in 16.0s"));
     assert!(r.failed_units.is_empty());
@@ -340,18 +299,13 @@ fn serial_log_failed_units_and_incomplete_reports() {
     // not a report.
     assert!(probe::parse(&probe::script()).is_none_or(|r| !r.complete));
 
-    let panic =
-        "[ 3.1] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
+    let panic = "[ 3.1] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
     let hints = probe::hints(panic);
     assert!(hints.iter().any(|h| h.contains("panicked")), "{hints:?}");
     assert_eq!(probe::stuck(panic), Some("the kernel panicked"));
     let initramfs = "Gave up waiting for root file system device.\n\
                      ALERT!  PARTUUID=x does not exist.  Dropping to a shell!\n";
-    assert!(
-        probe::hints(initramfs)
-            .iter()
-            .any(|h| h.contains("module list"))
-    );
+    assert!(probe::hints(initramfs).iter().any(|h| h.contains("module list")));
     assert!(probe::stuck(initramfs).unwrap().contains("initramfs"));
     assert_eq!(probe::stuck(GOOD_LOG), None);
     assert_eq!(
@@ -385,10 +339,7 @@ fn verdict_names_each_failed_criterion() {
 
     let f = judge(&Ending::TimedOut, None, before, grown);
     assert_eq!(f.len(), 1);
-    assert!(
-        f[0].contains("did not report") && f[0].contains("time limit"),
-        "{f:?}"
-    );
+    assert!(f[0].contains("did not report") && f[0].contains("time limit"), "{f:?}");
     let f = judge(
         &Ending::Exited {
             status: "exit status: 1".into(),
@@ -485,10 +436,7 @@ fn boot_test_reports_failed_units_and_no_growth_and_leaves_the_image_alone() {
     let report = "@@imgbuild-probe begin\n@@imgbuild-probe state degraded\n\
                   @@imgbuild-probe uptime 12.5\n@@imgbuild-probe multi-user active\n\
                   @@imgbuild-probe failed growroot.service\n@@imgbuild-probe end\nreboot: Power down\n";
-    let mut cmd = with_fake_qemu(
-        tmp.path(),
-        &format!("printf '%s' '{report}' >> \"$log\"\nexit 0"),
-    );
+    let mut cmd = with_fake_qemu(tmp.path(), &format!("printf '%s' '{report}' >> \"$log\"\nexit 0"));
     let out = cmd.arg("boot-test").arg(&img).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -523,10 +471,7 @@ fn boot_test_reports_failed_units_and_no_growth_and_leaves_the_image_alone() {
 fn boot_test_kills_qemu_at_the_time_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let img = fake_pi_image(tmp.path());
-    let mut cmd = with_fake_qemu(
-        tmp.path(),
-        "echo '[    0.0] Booting Linux' >> \"$log\"\nexec sleep 300",
-    );
+    let mut cmd = with_fake_qemu(tmp.path(), "echo '[    0.0] Booting Linux' >> \"$log\"\nexec sleep 300");
     let started = std::time::Instant::now();
     let out = cmd
         .args(["boot-test", "--timeout", "3", "--keep"])
@@ -537,16 +482,9 @@ fn boot_test_kills_qemu_at_the_time_limit() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(started.elapsed().as_secs() < 60, "returned promptly");
     assert!(stderr.contains("time limit"), "{stderr}");
-    assert!(
-        stderr.contains("Booting Linux"),
-        "the log's tail is shown: {stderr}"
-    );
+    assert!(stderr.contains("Booting Linux"), "the log's tail is shown: {stderr}");
     let pid = std::fs::read_to_string(tmp.path().join("pid")).unwrap();
-    assert!(
-        !alive(&pid),
-        "the stand-in QEMU (pid {}) was killed",
-        pid.trim()
-    );
+    assert!(!alive(&pid), "the stand-in QEMU (pid {}) was killed", pid.trim());
     // --keep keeps the booted copy, grown to a power of two.
     let copy = img.with_extension("img.boot-test.img");
     let len = std::fs::metadata(&copy).unwrap().len();
@@ -603,25 +541,15 @@ fn boot_test_stops_at_once_when_the_boot_is_stuck() {
     let started = std::time::Instant::now();
     let (code, err) = fails(cmd.arg("boot-test").arg(&img));
     assert_eq!(code, 1);
-    assert!(
-        started.elapsed().as_secs() < 60,
-        "did not wait for the time limit"
-    );
+    assert!(started.elapsed().as_secs() < 60, "did not wait for the time limit");
     assert!(err.contains("dropped to a shell; stopped QEMU"), "{err}");
-    assert!(
-        err.contains("hint: the initramfs dropped to a shell"),
-        "{err}"
-    );
+    assert!(err.contains("hint: the initramfs dropped to a shell"), "{err}");
 }
 
 #[test]
 fn boot_test_refuses_an_image_without_a_kernel() {
     let tmp = tempfile::tempdir().unwrap();
-    write(
-        &tmp.path().join("tree"),
-        "boot/firmware/config.txt",
-        "enable_uart=1\n",
-    );
+    write(&tmp.path().join("tree"), "boot/firmware/config.txt", "enable_uart=1\n");
     write(&tmp.path().join("tree"), "etc/hostname", "x\n");
     let recipe = write(
         tmp.path(),
@@ -669,10 +597,7 @@ fn real_boot(var: &str, machine: &str) {
     let out = ok(imgbuild()
         .env(
             "PATH",
-            format!(
-                "{}:/usr/sbin:/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
+            format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()),
         )
         .args(["boot-test", "--machine", machine])
         .arg(&img));

@@ -413,11 +413,19 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
     let recipe = mbr_recipe(tmp.path());
     let small = tmp.path().join("small");
     std::fs::create_dir_all(&small).unwrap();
-    ok(Command::new("mount").args(["-t", "tmpfs", "-o", "size=3M", "tmpfs"]).arg(&small));
+    ok(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3M", "tmpfs"])
+        .arg(&small));
     let (code, err) = fails(imgbuild().arg("--out").arg(&small).arg(&recipe));
-    let left: Vec<_> = std::fs::read_dir(&small).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&small)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     ok(Command::new("umount").arg(&small));
     assert_eq!(code, 1);
-    assert!(err.contains("No space left on device") && err.contains("hint: a disk is full"), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("hint: a disk is full"),
+        "{err}"
+    );
     assert!(left.is_empty(), "left {left:?}");
 }

@@ -64,13 +64,21 @@ fn debian_root_with_steps_overlays_secrets_and_cache() {
     let out = tmp.path().join("out");
     let build = |extra: &[&str]| {
         let mut c = imgbuild();
+        // `--offline`: run in a network namespace with no network at all.
+        if extra.first() == Some(&"--offline") {
+            c = std::process::Command::new("unshare");
+            c.env_remove("SOURCE_DATE_EPOCH")
+                .arg("--net")
+                .arg(env!("CARGO_BIN_EXE_imgbuild"));
+        }
+        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != "--offline").collect();
         c.env("TOKEN", "s3cret-value")
             .arg("-v")
             .arg("--cache-dir")
             .arg(shared_cache())
             .arg("--out")
             .arg(&out)
-            .args(extra)
+            .args(&extra)
             .arg(&r);
         let o = ok(&mut c);
         String::from_utf8_lossy(&o.stderr).into_owned()
@@ -118,9 +126,9 @@ fn debian_root_with_steps_overlays_secrets_and_cache() {
         "mounts left behind"
     );
 
-    // An overlay-only change reuses the bootstrap and the cached step.
+    // An overlay-only change reuses the bootstrap and the cached step, with no network.
     write(tmp.path(), "ov/etc/motd.j2", "changed {{ greeting }}\n");
-    let log = build(&["--set", "greeting=hi"]);
+    let log = build(&["--offline", "--set", "greeting=hi"]);
     assert!(log.contains("cached"), "bootstrap not cached:\n{log}");
     assert!(log.contains("step marker: cached"), "step not cached:\n{log}");
     assert!(

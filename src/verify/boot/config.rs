@@ -110,9 +110,7 @@ impl FirmwareConfig {
         }
         if self.flag("auto_initramfs", model) {
             let stem = kernel.strip_suffix(".img").unwrap_or(kernel);
-            return stem
-                .strip_prefix("kernel")
-                .map(|suffix| format!("initramfs{suffix}"));
+            return stem.strip_prefix("kernel").map(|suffix| format!("initramfs{suffix}"));
         }
         None
     }

@@ -174,20 +174,13 @@ pub fn dtb_for(machine: Machine, dtbs: &[String]) -> Option<String> {
 }
 
 fn is_pi5(dtbs: &[String], kernel: &str) -> bool {
-    kernel.contains("2712")
-        || dtbs
-            .iter()
-            .any(|d| d.to_ascii_lowercase().starts_with("bcm2712"))
+    kernel.contains("2712") || dtbs.iter().any(|d| d.to_ascii_lowercase().starts_with("bcm2712"))
 }
 
 /// The machine for an image, and why: an arm64 kernel with Pi 5 (bcm2712) device trees
 /// → virt; an arm64 kernel with the Pi 3 device tree → raspi3b; a 32-bit kernel with a
 /// Pi Zero device tree → raspi0. Anything else is an error saying what was found.
-pub fn choose(
-    kind: KernelKind,
-    kernel: &str,
-    dtbs: &[String],
-) -> Result<(Machine, String), String> {
+pub fn choose(kind: KernelKind, kernel: &str, dtbs: &[String]) -> Result<(Machine, String), String> {
     let found = if dtbs.is_empty() {
         "no device trees".to_string()
     } else {
@@ -196,9 +189,7 @@ pub fn choose(
     match kind {
         KernelKind::Arm64 if is_pi5(dtbs, kernel) => Ok((
             Machine::Virt,
-            format!(
-                "arm64 kernel {kernel} with Pi 5 (bcm2712) device trees: QEMU has no Pi 5, so virt"
-            ),
+            format!("arm64 kernel {kernel} with Pi 5 (bcm2712) device trees: QEMU has no Pi 5, so virt"),
         )),
         KernelKind::Arm64 => match dtb_for(Machine::Raspi3b, dtbs) {
             Some(d) => Ok((

@@ -73,9 +73,7 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path) -> Resul
         (&script, probe::SCRIPT_PATH, "0100755"),
         (&unit, probe::UNIT_PATH, "0100644"),
     ] {
-        let src = src
-            .to_str()
-            .ok_or_else(|| anyhow!("{} is not UTF-8", src.display()))?;
+        let src = src.to_str().ok_or_else(|| anyhow!("{} is not UTF-8", src.display()))?;
         if src.contains(char::is_whitespace) || src.contains('"') {
             bail!("debugfs cannot take the path {src:?}; set TMPDIR to a plain path");
         }
@@ -85,11 +83,7 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path) -> Resul
         cmds.push_str(&format!("set_inode_field {dst} uid 0\n"));
         cmds.push_str(&format!("set_inode_field {dst} gid 0\n"));
     }
-    cmds.push_str(&format!(
-        "symlink {} {}\n",
-        probe::UNIT_LINK,
-        probe::UNIT_PATH
-    ));
+    cmds.push_str(&format!("symlink {} {}\n", probe::UNIT_LINK, probe::UNIT_PATH));
     let cmd_file = workdir.join("debugfs.cmds");
     fs_err::write(&cmd_file, &cmds)?;
     let target = format!("{}?offset={}", disk.display(), root.start);
@@ -107,10 +101,7 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path) -> Resul
         let got = cat(disk, path, Some(root.number))
             .with_context(|| format!("debugfs did not write {path}:\n{}", said.trim()))?;
         if got != want.as_bytes() {
-            bail!(
-                "{path} in the copy differs from what was written:\n{}",
-                said.trim()
-            );
+            bail!("{path} in the copy differs from what was written:\n{}", said.trim());
         }
         Ok(())
     };
@@ -124,9 +115,7 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path) -> Resul
 /// The parent directories of an absolute path, outermost first (`/a/b/c` → `/a`, `/a/b`).
 fn ancestors(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    (1..parts.len())
-        .map(|n| format!("/{}", parts[..n].join("/")))
-        .collect()
+    (1..parts.len()).map(|n| format!("/{}", parts[..n].join("/"))).collect()
 }
 
 #[cfg(test)]

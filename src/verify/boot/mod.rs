@@ -90,8 +90,7 @@ const TAIL_LINES: usize = 40;
 pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<BootReport> {
     qemu::install_interrupt_flag();
     let before = inspect(image)?;
-    let boot_part = boot_partition(&before)
-        .ok_or_else(|| anyhow!("{}: no FAT boot partition", image.display()))?;
+    let boot_part = boot_partition(&before).ok_or_else(|| anyhow!("{}: no FAT boot partition", image.display()))?;
     let file = fs_err::File::open(image)?.into_parts().0;
     let mut fat = FatReader::open(file, boot_part.start, boot_part.size)
         .with_context(|| format!("{}: reading the boot partition", image.display()))?;
@@ -123,9 +122,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         .context("creating a temporary directory")?;
     let mut kernel = extract(&mut fat, &first_kernel, work.path())?;
     let mut head = Vec::with_capacity(KERNEL_HEAD);
-    fs_err::File::open(&kernel)?
-        .take(1 << 16)
-        .read_to_end(&mut head)?;
+    fs_err::File::open(&kernel)?.take(1 << 16).read_to_end(&mut head)?;
     let kind = detect::kernel_kind(&head);
     let (machine, reason) = match opts.machine {
         Some(m) => {
@@ -168,10 +165,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         }
     };
     let cmdline_file = cfg.cmdline_file(model);
-    let mut cmdline = config::parse_cmdline(&String::from_utf8_lossy(&read_boot_file(
-        &mut fat,
-        &cmdline_file,
-    )?));
+    let mut cmdline = config::parse_cmdline(&String::from_utf8_lossy(&read_boot_file(&mut fat, &cmdline_file)?));
     if machine == Machine::Virt {
         // virt's serial port is a PL011; the Pi's console names mean nothing there.
         cmdline = config::replace_consoles(&cmdline, "ttyAMA0");
@@ -179,9 +173,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     let root_spec = config::cmdline_param(&cmdline, "root")
         .ok_or_else(|| anyhow!("{cmdline_file} has no root= parameter: {cmdline}"))?;
     let root = config::root_partition(root_spec, &before.partitions)
-        .ok_or_else(|| {
-            anyhow!("root={root_spec} in {cmdline_file} matches no partition of the image")
-        })?
+        .ok_or_else(|| anyhow!("root={root_spec} in {cmdline_file} matches no partition of the image"))?
         .clone();
     if !root.filesystem.kind.starts_with("ext") {
         bail!(
@@ -196,12 +188,8 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     };
 
     // The disk: a grown copy next to the image, with the probe in its root.
-    let disk_size = disk::grown_size(before.size).ok_or_else(|| {
-        anyhow!(
-            "cannot size a test disk for an image of {} bytes",
-            before.size
-        )
-    })?;
+    let disk_size = disk::grown_size(before.size)
+        .ok_or_else(|| anyhow!("cannot size a test disk for an image of {} bytes", before.size))?;
     let dir = image
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -213,11 +201,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         .with_context(|| format!("creating the test copy in {}", dir.display()))?;
     step(
         reporter,
-        &format!(
-            "copy image ({} → {})",
-            human_bytes(before.size),
-            human_bytes(disk_size)
-        ),
+        &format!("copy image ({} → {})", human_bytes(before.size), human_bytes(disk_size)),
         || disk::sparse_copy(image, copy.as_file(), disk_size, reporter),
     )?;
     step(reporter, "write boot probe into the copy", || {
@@ -248,13 +232,10 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
 
     let after = inspect(copy.path()).ok();
     let root_after = after.as_ref().and_then(|a| {
-        a.partitions
-            .iter()
-            .find(|p| p.number == root.number)
-            .map(|p| RootSize {
-                partition: p.size,
-                filesystem: p.filesystem.size,
-            })
+        a.partitions.iter().find(|p| p.number == root.number).map(|p| RootSize {
+            partition: p.size,
+            filesystem: p.filesystem.size,
+        })
     });
     let probe = probe::parse(&run.log);
     let failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
@@ -314,10 +295,7 @@ pub fn judge(
     match probe {
         Some(p) if p.complete => {
             if p.multi_user != "active" {
-                f.push(format!(
-                    "multi-user.target is `{}`, not `active`",
-                    p.multi_user
-                ));
+                f.push(format!("multi-user.target is `{}`, not `active`", p.multi_user));
             }
             if !p.failed_units.is_empty() {
                 f.push(format!("failed units: {}", p.failed_units.join(", ")));
@@ -326,10 +304,7 @@ pub fn judge(
                 f.push(format!("systemd's state is `{}`, not `running`", p.state));
             }
         }
-        Some(_) => f.push(format!(
-            "the boot probe's report is incomplete ({})",
-            why_no_report()
-        )),
+        Some(_) => f.push(format!("the boot probe's report is incomplete ({})", why_no_report())),
         None => f.push(format!(
             "systemd never finished starting up: the boot probe did not report ({})",
             why_no_report()
@@ -372,9 +347,7 @@ pub fn render(r: &BootReport) -> String {
     match &r.probe {
         Some(p) if p.complete => {
             let uptime = p.uptime.map_or("?".into(), |u| format!("{u:.1} s"));
-            let wall = r
-                .to_probe
-                .map_or("?".into(), |d| format!("{:.1} s", d.as_secs_f64()));
+            let wall = r.to_probe.map_or("?".into(), |d| format!("{:.1} s", d.as_secs_f64()));
             s.push_str(&format!(
                 "multi-user:  {} after {uptime} of guest uptime ({wall} from QEMU's start)\n",
                 p.multi_user
@@ -416,10 +389,7 @@ pub fn render(r: &BootReport) -> String {
             size(p.root_fs_bytes)
         ));
     }
-    s.push_str(&format!(
-        "time:        {:.1} s in QEMU\n",
-        r.elapsed.as_secs_f64()
-    ));
+    s.push_str(&format!("time:        {:.1} s in QEMU\n", r.elapsed.as_secs_f64()));
     s.push_str(&format!("serial log:  {}\n", r.serial_log.display()));
     if let Some(k) = &r.kept_copy {
         s.push_str(&format!("booted copy: {}\n", k.display()));

@@ -12,8 +12,7 @@ pub const MARKER: &str = "@@imgbuild-probe ";
 pub const SCRIPT_PATH: &str = "/usr/local/sbin/imgbuild-boot-probe";
 /// The unit, and the link that makes multi-user.target pull it in.
 pub const UNIT_PATH: &str = "/etc/systemd/system/imgbuild-boot-probe.service";
-pub const UNIT_LINK: &str =
-    "/etc/systemd/system/multi-user.target.wants/imgbuild-boot-probe.service";
+pub const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/imgbuild-boot-probe.service";
 /// The probe also leaves its report in the copy, for when the console loses lines.
 pub const REPORT_PATH: &str = "/var/log/imgbuild-boot-probe.log";
 
@@ -121,9 +120,7 @@ pub fn parse(log: &str) -> Option<ProbeReport> {
 
 /// The kernel said it is about to power off or halt: the guest has shut down.
 pub fn powered_off(log: &str) -> bool {
-    log.contains("reboot: Power down")
-        || log.contains("reboot: System halted")
-        || log.contains("System halted.")
+    log.contains("reboot: Power down") || log.contains("reboot: System halted") || log.contains("System halted.")
 }
 
 /// A sign in the log that the boot is stuck for good — it waits for a person at a
@@ -132,18 +129,9 @@ pub fn powered_off(log: &str) -> bool {
 pub fn stuck(log: &str) -> Option<&'static str> {
     const STUCK: &[(&str, &str)] = &[
         ("Kernel panic - not syncing", "the kernel panicked"),
-        (
-            "Dropping to a shell!",
-            "the initramfs gave up and dropped to a shell",
-        ),
-        (
-            "You are in emergency mode",
-            "systemd entered emergency mode",
-        ),
-        (
-            "Give root password for maintenance",
-            "systemd entered emergency mode",
-        ),
+        ("Dropping to a shell!", "the initramfs gave up and dropped to a shell"),
+        ("You are in emergency mode", "systemd entered emergency mode"),
+        ("Give root password for maintenance", "systemd entered emergency mode"),
     ];
     STUCK
         .iter()
@@ -160,10 +148,7 @@ pub fn hints(log: &str) -> Vec<String> {
             "the initramfs did not find the root device: its module list may lack the \
              SD/disk driver for this machine, or root= does not match the image",
         ),
-        (
-            "ALERT!",
-            "the initramfs dropped to a shell: root file system not found",
-        ),
+        ("ALERT!", "the initramfs dropped to a shell: root file system not found"),
         (
             "VFS: Unable to mount root fs",
             "the kernel could not mount the root file system",

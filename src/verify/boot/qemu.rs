@@ -46,16 +46,7 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
             "qemu-system-arm"
         }
         Machine::Virt => {
-            push(&[
-                "-M",
-                "virt",
-                "-cpu",
-                "cortex-a72",
-                "-smp",
-                "2",
-                "-m",
-                "2048",
-            ]);
+            push(&["-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048"]);
             "qemu-system-aarch64"
         }
     };
@@ -226,8 +217,7 @@ fn watch(
     let mut stuck: Option<(Instant, &'static str)> = None;
     loop {
         // Read what QEMU appended since the last poll.
-        file.read_to_end(&mut log)
-            .context("reading the serial log")?;
+        file.read_to_end(&mut log).context("reading the serial log")?;
         let text = String::from_utf8_lossy(&log);
         if to_probe.is_none() && text.contains(&format!("{}begin", probe::MARKER)) {
             to_probe = Some(started.elapsed());
@@ -277,8 +267,7 @@ fn watch(
 
 /// Fails early, with the package to install, when the QEMU program is missing.
 pub fn require(program: &str) -> Result<()> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
     if !found {
         bail!(crate::process::ProcessError::NotFound {
             program: program.to_string()
