@@ -151,6 +151,25 @@ fn check_archive(mirror: &str, suite: &str, field: &str) -> Result<()> {
     }
 }
 
+/// Reports each new `I: ` line of mmdebstrap's log until `done`.
+fn follow_phases(log: &Path, done: &std::sync::atomic::AtomicBool, reporter: &dyn crate::report::Reporter) {
+    let mut seen = 0usize;
+    loop {
+        let finished = done.load(std::sync::atomic::Ordering::Relaxed);
+        if let Ok(text) = std::fs::read_to_string(log) {
+            let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("I: ")).collect();
+            for l in lines.iter().skip(seen) {
+                reporter.step(&format!("  mmdebstrap: {}", l.trim_start_matches("I: ")));
+            }
+            seen = seen.max(lines.len());
+        }
+        if finished {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 fn write_exec(path: &Path, body: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
@@ -266,7 +285,14 @@ fn run(
     let log = ctx.log_dir.join("mmdebstrap.log");
     ctx.reporter.detail(&format!("running {cmd}"));
     let started = std::time::Instant::now();
-    let result = crate::process::run_logged(&cmd, &log);
+    // mmdebstrap runs for minutes: show its phases ("I: ..." lines) as it reaches them.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| follow_phases(&log, &done, ctx.reporter));
+        let r = crate::process::run_logged(&cmd, &log);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        r
+    });
     match result {
         Ok(()) => {
             ctx.reporter.detail(&format!(
