@@ -275,11 +275,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         qemu_command,
         serial_log,
         kept_copy,
-        hints: if failures.is_empty() {
-            Vec::new()
-        } else {
-            probe::hints(&run.log)
-        },
+        hints: hints(machine, &failures, &run.log),
         log_tail: probe::tail(&run.log, TAIL_LINES),
         ending: run.ending,
         to_probe: run.to_probe,
@@ -433,6 +429,22 @@ pub fn render(r: &BootReport) -> String {
         }
     }
     s
+}
+
+/// Known failure signs in the log, with what they mean on this machine.
+fn hints(machine: Machine, failures: &[String], log: &str) -> Vec<String> {
+    if failures.is_empty() {
+        return Vec::new();
+    }
+    let mut h = probe::hints(log);
+    if machine == Machine::Virt && log.contains("Gave up waiting for root") {
+        h.push(
+            "on virt the disk is virtio: the initramfs needs virtio_pci and virtio_blk \
+             (add them to /etc/initramfs-tools/modules with MODULES=list)"
+                .to_string(),
+        );
+    }
+    h
 }
 
 /// The first FAT partition, preferring a bootable one.
