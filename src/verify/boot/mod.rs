@@ -22,7 +22,7 @@ use crate::report::{Reporter, human_bytes, step};
 use crate::verify::inspect::{FoundPartition, Inspection, inspect};
 use anyhow::{Context, Result, anyhow, bail};
 use config::FirmwareConfig;
-use detect::{KERNEL_HEAD, Machine};
+use detect::Machine;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -90,98 +90,19 @@ const TAIL_LINES: usize = 40;
 pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<BootReport> {
     qemu::install_interrupt_flag();
     let before = inspect(image)?;
-    let boot_part = boot_partition(&before).ok_or_else(|| anyhow!("{}: no FAT boot partition", image.display()))?;
-    let file = fs_err::File::open(image)?.into_parts().0;
-    let mut fat = FatReader::open(file, boot_part.start, boot_part.size)
-        .with_context(|| format!("{}: reading the boot partition", image.display()))?;
-    let names: Vec<String> = fat
-        .list("")
-        .context("listing the boot partition")?
-        .into_iter()
-        .filter(|e| !e.is_dir)
-        .map(|e| e.name)
-        .collect();
-    let dtbs: Vec<String> = names
-        .iter()
-        .filter(|n| n.to_ascii_lowercase().ends_with(".dtb"))
-        .cloned()
-        .collect();
-    let cfg = match fat.read_file("config.txt") {
-        Ok(b) => FirmwareConfig::parse(&String::from_utf8_lossy(&b)),
-        Err(_) => FirmwareConfig::default(),
-    };
-    let exists = |n: &str| names.iter().any(|m| m.eq_ignore_ascii_case(n));
-
-    // The machine: from the kernel's header and the device trees, unless given.
-    let first_kernel = cfg.kernel(None, &exists).ok_or_else(|| {
-        anyhow!("config.txt names no kernel and none of the firmware's default kernel names is in the boot partition")
-    })?;
     let work = tempfile::Builder::new()
         .prefix("imgbuild-boot-test-")
         .tempdir()
         .context("creating a temporary directory")?;
-    let mut kernel = extract(&mut fat, &first_kernel, work.path())?;
-    let mut head = Vec::with_capacity(KERNEL_HEAD);
-    fs_err::File::open(&kernel)?.take(1 << 16).read_to_end(&mut head)?;
-    let kind = detect::kernel_kind(&head);
-    let (machine, reason) = match opts.machine {
-        Some(m) => {
-            if kind != m.kernel_kind() {
-                bail!(
-                    "--machine {m} boots a {} but {first_kernel} is a {kind}",
-                    m.kernel_kind()
-                );
-            }
-            (m, format!("chosen with --machine ({kind} {first_kernel})"))
-        }
-        None => detect::choose(kind, &first_kernel, &dtbs).map_err(|e| anyhow!("{e}"))?,
-    };
-
-    // The files the firmware would load on that board (a `[pi3]` section may name
-    // others than the unconditional lines).
-    let model = Some(machine.model_filter());
-    let kernel_name = cfg.kernel(model, &exists).unwrap_or(first_kernel.clone());
-    if kernel_name != first_kernel {
-        kernel = extract(&mut fat, &kernel_name, work.path())?;
-    }
-    let initrd = match cfg.initramfs(model, &kernel_name) {
-        Some(n) => Some(extract(&mut fat, &n, work.path())?),
-        None => None,
-    };
-    let dtb = match machine {
-        Machine::Virt => None,
-        m => {
-            let name = detect::dtb_for(m, &dtbs).ok_or_else(|| {
-                anyhow!(
-                    "the boot partition has no device tree for {m} (found: {})",
-                    dtbs.join(", ")
-                )
-            })?;
-            let path = extract(&mut fat, &name, work.path())?;
-            if m == Machine::Raspi0 {
-                disable_pi0_watchdog(&path)?;
-            }
-            Some(path)
-        }
-    };
-    let cmdline_file = cfg.cmdline_file(model);
-    let mut cmdline = config::parse_cmdline(&String::from_utf8_lossy(&read_boot_file(&mut fat, &cmdline_file)?));
-    if machine == Machine::Virt {
-        // virt's serial port is a PL011; the Pi's console names mean nothing there.
-        cmdline = config::replace_consoles(&cmdline, "ttyAMA0");
-    }
-    let root_spec = config::cmdline_param(&cmdline, "root")
-        .ok_or_else(|| anyhow!("{cmdline_file} has no root= parameter: {cmdline}"))?;
-    let root = config::root_partition(root_spec, &before.partitions)
-        .ok_or_else(|| anyhow!("root={root_spec} in {cmdline_file} matches no partition of the image"))?
-        .clone();
-    if !root.filesystem.kind.starts_with("ext") {
-        bail!(
-            "root={root_spec} is partition {} with {}; boot-test needs an ext4 root",
-            root.number,
-            root.filesystem.kind
-        );
-    }
+    let Prepared {
+        machine,
+        reason,
+        kernel,
+        initrd,
+        dtb,
+        cmdline,
+        root,
+    } = prepare(image, &before, opts.machine, work.path())?;
     let root_before = RootSize {
         partition: root.size,
         filesystem: root.filesystem.size,
@@ -256,11 +177,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         qemu_command,
         serial_log,
         kept_copy,
-        hints: if failures.is_empty() {
-            Vec::new()
-        } else {
-            probe::hints(&run.log)
-        },
+        hints: hints(machine, &failures, &run.log),
         log_tail: probe::tail(&run.log, TAIL_LINES),
         ending: run.ending,
         to_probe: run.to_probe,
@@ -269,6 +186,121 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         root_before,
         root_after,
         failures,
+    })
+}
+
+/// The machine and what it boots, taken from the image's boot partition.
+struct Prepared {
+    machine: Machine,
+    reason: String,
+    kernel: PathBuf,
+    initrd: Option<PathBuf>,
+    dtb: Option<PathBuf>,
+    cmdline: String,
+    /// The partition `root=` names.
+    root: FoundPartition,
+}
+
+/// Reads config.txt and cmdline.txt, picks the machine (unless `forced`), and extracts
+/// the kernel, initramfs and device tree it boots into `work`.
+fn prepare(image: &Path, before: &Inspection, forced: Option<Machine>, work: &Path) -> Result<Prepared> {
+    let boot_part = boot_partition(before).ok_or_else(|| anyhow!("{}: no FAT boot partition", image.display()))?;
+    let file = fs_err::File::open(image)?.into_parts().0;
+    let mut fat = FatReader::open(file, boot_part.start, boot_part.size)
+        .with_context(|| format!("{}: reading the boot partition", image.display()))?;
+    let names: Vec<String> = fat
+        .list("")
+        .context("listing the boot partition")?
+        .into_iter()
+        .filter(|e| !e.is_dir)
+        .map(|e| e.name)
+        .collect();
+    let dtbs: Vec<String> = names
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".dtb"))
+        .cloned()
+        .collect();
+    let cfg = match fat.read_file("config.txt") {
+        Ok(b) => FirmwareConfig::parse(&String::from_utf8_lossy(&b)),
+        Err(_) => FirmwareConfig::default(),
+    };
+    let exists = |n: &str| names.iter().any(|m| m.eq_ignore_ascii_case(n));
+
+    // The machine: from the kernel's header and the device trees, unless given.
+    let first_kernel = cfg.kernel(None, &exists).ok_or_else(|| {
+        anyhow!("config.txt names no kernel and none of the firmware's default kernel names is in the boot partition")
+    })?;
+    let mut kernel = extract(&mut fat, &first_kernel, work)?;
+    // A compressed kernel needs more than its first bytes to show its header.
+    let mut head = Vec::new();
+    fs_err::File::open(&kernel)?.take(1 << 16).read_to_end(&mut head)?;
+    let kind = detect::kernel_kind(&head);
+    let (machine, reason) = match forced {
+        Some(m) => {
+            if kind != m.kernel_kind() {
+                bail!(
+                    "--machine {m} boots a {} but {first_kernel} is a {kind}",
+                    m.kernel_kind()
+                );
+            }
+            (m, format!("chosen with --machine ({kind} {first_kernel})"))
+        }
+        None => detect::choose(kind, &first_kernel, &dtbs).map_err(|e| anyhow!("{e}"))?,
+    };
+
+    // The files the firmware would load on that board (a `[pi3]` section may name
+    // others than the unconditional lines).
+    let model = Some(machine.model_filter());
+    let kernel_name = cfg.kernel(model, &exists).unwrap_or(first_kernel.clone());
+    if kernel_name != first_kernel {
+        kernel = extract(&mut fat, &kernel_name, work)?;
+    }
+    let initrd = match cfg.initramfs(model, &kernel_name) {
+        Some(n) => Some(extract(&mut fat, &n, work)?),
+        None => None,
+    };
+    let dtb = match machine {
+        Machine::Virt => None,
+        m => {
+            let name = detect::dtb_for(m, &dtbs).ok_or_else(|| {
+                anyhow!(
+                    "the boot partition has no device tree for {m} (found: {})",
+                    dtbs.join(", ")
+                )
+            })?;
+            let path = extract(&mut fat, &name, work)?;
+            if m == Machine::Raspi0 {
+                disable_pi0_watchdog(&path)?;
+            }
+            Some(path)
+        }
+    };
+    let cmdline_file = cfg.cmdline_file(model);
+    let mut cmdline = config::parse_cmdline(&String::from_utf8_lossy(&read_boot_file(&mut fat, &cmdline_file)?));
+    if machine == Machine::Virt {
+        // virt's serial port is a PL011; the Pi's console names mean nothing there.
+        cmdline = config::replace_consoles(&cmdline, "ttyAMA0");
+    }
+    let root_spec = config::cmdline_param(&cmdline, "root")
+        .ok_or_else(|| anyhow!("{cmdline_file} has no root= parameter: {cmdline}"))?;
+    let root = config::root_partition(root_spec, &before.partitions)
+        .ok_or_else(|| anyhow!("root={root_spec} in {cmdline_file} matches no partition of the image"))?
+        .clone();
+    if !root.filesystem.kind.starts_with("ext") {
+        bail!(
+            "root={root_spec} is partition {} with {}; boot-test needs an ext4 root",
+            root.number,
+            root.filesystem.kind
+        );
+    }
+    Ok(Prepared {
+        machine,
+        reason,
+        kernel,
+        initrd,
+        dtb,
+        cmdline,
+        root,
     })
 }
 
@@ -403,6 +435,22 @@ pub fn render(r: &BootReport) -> String {
         }
     }
     s
+}
+
+/// Known failure signs in the log, with what they mean on this machine.
+fn hints(machine: Machine, failures: &[String], log: &str) -> Vec<String> {
+    if failures.is_empty() {
+        return Vec::new();
+    }
+    let mut h = probe::hints(log);
+    if machine == Machine::Virt && log.contains("Gave up waiting for root") {
+        h.push(
+            "on virt the disk is virtio: the initramfs needs virtio_pci and virtio_blk \
+             (add them to /etc/initramfs-tools/modules with MODULES=list)"
+                .to_string(),
+        );
+    }
+    h
 }
 
 /// The first FAT partition, preferring a bootable one.
