@@ -13,7 +13,7 @@ recipes=("$@")
 for r in "${recipes[@]}"; do
   name=$(basename "$r" .yaml)
   echo "== build $r"
-  target/release/imgbuild "$r"
+  target/release/imgbuild --set compression=none "$r"
   echo "== boot-test images/$name/$name.img"
   target/release/imgbuild boot-test "images/$name/$name.img"
 done

@@ -72,9 +72,21 @@ pub fn parse_file(path: &Path, text: &str) -> Result<(Recipe, Value), RecipeErro
     if text.trim().is_empty() {
         return Ok((Recipe::default(), Value::Mapping(Default::default())));
     }
-    let recipe: Recipe = serde_norway::from_str(text).map_err(parse_error)?;
     let value: Value = serde_norway::from_str(text).map_err(parse_error)?;
+    let recipe: Recipe = match serde_norway::from_str(text) {
+        Ok(r) => r,
+        // A templated value (`compression: "{{ compression }}"`) has its type only once
+        // rendered; the merged, rendered recipe is checked again as a whole.
+        Err(e) if e.to_string().contains("{{") => lenient_parse(&value),
+        Err(e) => return Err(parse_error(e)),
+    };
     Ok((recipe, value))
+}
+
+/// The parts of a file with a templated value that matter before templating: `extends`.
+fn lenient_parse(value: &Value) -> Recipe {
+    let extends = value.get("extends").and_then(|v| serde_norway::from_value(v.clone()).ok());
+    Recipe { extends, ..Recipe::default() }
 }
 
 /// serde_norway appends " at line L column C"; we print the position in front instead.

@@ -133,9 +133,9 @@ fn set_key(value: &mut Value, key: &str, v: Value) {
 /// Converts the merged tree to the typed model. Each file was already checked on its own,
 /// so a failure here comes from templating (e.g. a number field rendered from text).
 fn typed(value: &Value, origins: &Origins, file: &Path) -> Result<Recipe, RecipeError> {
-    serde_norway::from_value(value.clone()).map_err(|e| {
-        let text = e.to_string();
-        let field = text.split(": ").next().unwrap_or_default().to_string();
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let field = e.path().to_string();
+        let text = e.into_inner().to_string();
         RecipeError::Field {
             file: merge::origin_of(origins, &field, file),
             field,

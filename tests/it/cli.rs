@@ -132,3 +132,14 @@ fn example_recipes_check() {
         ok(imgbuild().arg("check").arg(root.join(r)));
     }
 }
+
+#[test]
+fn templated_typed_fields_are_checked_after_rendering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = write(tmp.path(), "r.yaml", "vars: {c: xz}\nimage: {table: gpt, partitions: {root: {filesystem: ext4}}}\noutput: {compression: '{{ c }}'}\n");
+    let out = text(&ok(imgbuild().args(["check", "--set", "c=zstd"]).arg(&r)));
+    assert!(out.contains("compression: zstd"), "{out}");
+    let (code, err) = fails(imgbuild().args(["check", "--set", "c=zip"]).arg(&r));
+    assert_eq!(code, 2);
+    assert!(err.contains("r.yaml: output.compression: unknown value `zip`"), "{err}");
+}
