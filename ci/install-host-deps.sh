@@ -44,8 +44,8 @@ done
 
 # Ubuntu before 24.10 (and Debian before bookworm-backports) ship an e2fsprogs whose
 # mke2fs cannot read a tar archive: say so plainly rather than fail later.
-version=$(mke2fs -V 2>&1 | head -1 | awk '{print $2}')
-if [ "$(printf '%s\n' 1.47.1 "$version" | sort -V | head -1)" != "1.47.1" ]; then
+version=$(mke2fs -V 2>&1 | awk 'NR==1{print $2}')
+if [ "$(printf '%s\n' 1.47.1 "$version" | sort -V | awk 'NR==1')" != "1.47.1" ]; then
   echo "ci/install-host-deps.sh: e2fsprogs $version is too old: imgbuild needs 1.47.1 or newer" >&2
   echo "  (Debian bookworm-backports or trixie, Ubuntu 24.10 or newer, or run in a debian:trixie container)" >&2
   exit 1
