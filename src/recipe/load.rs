@@ -85,8 +85,13 @@ pub fn parse_file(path: &Path, text: &str) -> Result<(Recipe, Value), RecipeErro
 
 /// The parts of a file with a templated value that matter before templating: `extends`.
 fn lenient_parse(value: &Value) -> Recipe {
-    let extends = value.get("extends").and_then(|v| serde_norway::from_value(v.clone()).ok());
-    Recipe { extends, ..Recipe::default() }
+    let extends = value
+        .get("extends")
+        .and_then(|v| serde_norway::from_value(v.clone()).ok());
+    Recipe {
+        extends,
+        ..Recipe::default()
+    }
 }
 
 /// serde_norway appends " at line L column C"; we print the position in front instead.

@@ -136,7 +136,11 @@ fn example_recipes_check() {
 #[test]
 fn templated_typed_fields_are_checked_after_rendering() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = write(tmp.path(), "r.yaml", "vars: {c: xz}\nimage: {table: gpt, partitions: {root: {filesystem: ext4}}}\noutput: {compression: '{{ c }}'}\n");
+    let r = write(
+        tmp.path(),
+        "r.yaml",
+        "vars: {c: xz}\nimage: {table: gpt, partitions: {root: {filesystem: ext4}}}\noutput: {compression: '{{ c }}'}\n",
+    );
     let out = text(&ok(imgbuild().args(["check", "--set", "c=zstd"]).arg(&r)));
     assert!(out.contains("compression: zstd"), "{out}");
     let (code, err) = fails(imgbuild().args(["check", "--set", "c=zip"]).arg(&r));
