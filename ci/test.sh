@@ -8,4 +8,4 @@ bash ci/install-host-deps.sh
 . ci/ensure-rust.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+cargo test --locked --all-targets
