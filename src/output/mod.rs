@@ -97,5 +97,15 @@ pub fn publish(
     names.push(sums_name);
     names.push("manifest.json".into());
     let files = staging.publish(&names)?;
+    // An earlier build's outputs that this one does not replace (another compression,
+    // or the raw image with `keep_raw: false`) would be stale next to the new ones.
+    if let Some(dir) = files.first().and_then(|f| f.parent()) {
+        for ext in ["", ".xz", ".zst", ".gz"] {
+            let name = format!("{raw_name}{ext}");
+            if !names.contains(&name) {
+                let _ = fs_err::remove_file(dir.join(&name));
+            }
+        }
+    }
     Ok(Published { files, manifest })
 }

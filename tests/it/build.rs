@@ -429,3 +429,22 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
     );
     assert!(left.is_empty(), "left {left:?}");
 }
+
+#[test]
+fn a_rebuild_with_other_compression_removes_the_stale_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = mbr_recipe(tmp.path());
+    let out = tmp.path().join("out");
+    ok(imgbuild().arg("-q").arg("--out").arg(&out).arg(&recipe));
+    assert!(out.join("mbr.img.xz").is_file());
+    let text = std::fs::read_to_string(&recipe)
+        .unwrap()
+        .replace("compression: xz", "compression: zstd");
+    std::fs::write(&recipe, text).unwrap();
+    ok(imgbuild().arg("-q").arg("--out").arg(&out).arg(&recipe));
+    assert!(out.join("mbr.img.zst").is_file());
+    assert!(
+        !out.join("mbr.img.xz").exists(),
+        "a stale .xz stayed next to the new image"
+    );
+}
