@@ -4,10 +4,10 @@
 #
 #   bench/pi4-build.sh            # needs root, network to the Debian archive, ~30-40 min
 #
-# Prints: cold build to the uncompressed image (empty stage cache, warm .deb cache — the
-# downloads are the same for both tools and are not what this measures), a rebuild after
-# an overlay-only change, and plain mmdebstrap (which runs update-initramfs after every
-# package that triggers it, under qemu-user).
+# Prints: a cold build to the uncompressed image (empty stage cache, nothing downloaded
+# yet, like the plain mmdebstrap), a rebuild after an overlay-only change, and plain
+# mmdebstrap (which runs update-initramfs after every package that triggers it, under
+# qemu-user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q
@@ -27,11 +27,7 @@ YAML
 
 packages=$("$bin" check "$work/recipes/pi4.yaml" | awk '/^  packages:/{p=1;next} p&&/^  - /{print $2;next} p{exit}' | paste -sd, -)
 cache=$work/cache
-mkdir -p "$cache/debs-v1"
-# Share downloaded packages with the normal cache so neither tool is timed downloading.
-if [ -d "${IMGBUILD_CACHE_DIR:-$HOME/.cache/imgbuild}/debs-v1/bookworm-arm64" ]; then
-  cp -r "${IMGBUILD_CACHE_DIR:-$HOME/.cache/imgbuild}/debs-v1/bookworm-arm64" "$cache/debs-v1/"
-fi
+# Both tools start cold: an empty stage cache and no downloaded packages.
 
 t() { local s=$(date +%s.%N); "$@" >/dev/null 2>"$work/last.log" || { tail -20 "$work/last.log"; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
