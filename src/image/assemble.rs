@@ -438,15 +438,7 @@ fn write_image(
 
 fn empty_root(epoch: i64) -> PartContent {
     PartContent {
-        entries: vec![crate::rootfs::Entry {
-            path: String::new(),
-            kind: crate::rootfs::EntryKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: epoch,
-            xattrs: vec![],
-        }],
+        entries: vec![crate::rootfs::Entry::new_dir("", epoch)],
     }
 }
 

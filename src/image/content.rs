@@ -114,15 +114,7 @@ pub fn split(
         if mount.is_empty() || seen_mounts.contains(mount) {
             continue;
         }
-        let dir = |path: String| Entry {
-            path,
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: epoch,
-            xattrs: vec![],
-        };
+        let dir = |path: String| Entry::new_dir(path, epoch);
         let idx = by_depth.iter().position(|(n, _)| n == name).unwrap_or(0);
         let (pidx, prel) = parent_owner(&by_depth, idx, mount);
         if let Some((pname, _)) = by_depth.get(pidx) {

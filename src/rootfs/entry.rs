@@ -46,6 +46,19 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A directory imgbuild creates itself (a missing parent or mount point): root's, 0755.
+    pub fn new_dir(path: impl Into<String>, mtime: i64) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime,
+            xattrs: vec![],
+        }
+    }
+
     pub fn is_dir(&self) -> bool {
         self.kind == EntryKind::Dir
     }

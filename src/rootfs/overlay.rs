@@ -134,15 +134,7 @@ fn put(tree: &mut RootTree, index: &mut HashMap<String, usize>, entry: Entry, ep
     }
     for dir in missing.into_iter().rev() {
         index.insert(dir.clone(), tree.entries.len());
-        tree.entries.push(Entry {
-            path: dir,
-            kind: EntryKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: epoch,
-            xattrs: vec![],
-        });
+        tree.entries.push(Entry::new_dir(dir, epoch));
     }
     match index.get(&entry.path) {
         // An existing directory keeps its attributes; an overlay only adds to it.
