@@ -128,9 +128,25 @@ fn no_recipe_is_a_usage_error() {
 #[test]
 fn example_recipes_check() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for r in ["recipes/example-mbr.yaml", "recipes/example-gpt.yaml"] {
+    for r in [
+        "recipes/example-mbr.yaml",
+        "recipes/example-gpt.yaml",
+        "recipes/pi-zero.yaml",
+        "recipes/pi4.yaml",
+        "recipes/pi5.yaml",
+    ] {
         ok(imgbuild().arg("check").arg(root.join(r)));
     }
+    // The Pi recipes point the firmware and fstab at the image's own root partition.
+    let pi4 = text(&ok(imgbuild().arg("check").arg(root.join("recipes/pi4.yaml"))));
+    let v: serde_norway::Value = serde_norway::from_str(&pi4).unwrap();
+    assert_eq!(v["image"]["table"].as_str(), Some("mbr"));
+    assert_eq!(v["image"]["partitions"]["boot"]["type"].as_str(), Some("fat32-lba"));
+    assert_eq!(
+        v["image"]["partitions"]["boot"]["mount"].as_str(),
+        Some("/boot/firmware")
+    );
+    assert_eq!(v["rootfs"]["architecture"].as_str(), Some("arm64"));
 }
 
 #[test]
