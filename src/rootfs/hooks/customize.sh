@@ -9,6 +9,10 @@ if [ -n "${IMGBUILD_INITRAMFS_MODULES:-}" ]; then
     mkdir -p "$root/etc/initramfs-tools/conf.d"
     echo "MODULES=list" > "$root/etc/initramfs-tools/conf.d/imgbuild-modules"
     cp "$IMGBUILD_INITRAMFS_MODULES" "$root/etc/initramfs-tools/modules"
+    if ! [ -x "$root/usr/sbin/update-initramfs" ]; then
+        echo "imgbuild: rootfs.initramfs_modules needs initramfs-tools: add it to rootfs.packages" >&2
+        exit 1
+    fi
     if ls "$root"/boot/vmlinu* >/dev/null 2>&1; then
         chroot "$root" update-initramfs -c -k all
     fi
