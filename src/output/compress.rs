@@ -134,6 +134,19 @@ fn pump(raw: &Path, w: &mut dyn Write, task: &mut dyn Task) -> Result<(String, u
     Ok((hex::encode(hasher.finalize()), total))
 }
 
+/// The compression a file starts with, from its magic bytes (None: not compressed).
+pub fn detect(magic: &[u8]) -> Option<Compression> {
+    if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some(Compression::Xz)
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Compression::Zstd)
+    } else if magic.starts_with(&[0x1f, 0x8b]) {
+        Some(Compression::Gz)
+    } else {
+        None
+    }
+}
+
 /// The sha256 of a byte slice, as hex.
 pub fn sha256_bytes(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

@@ -141,14 +141,13 @@ fn decompress_if_needed(path: &Path, staging: &Staging) -> Result<PathBuf> {
             bail!("rootfs.tar: {} is not a tar archive (too short)", path.display());
         }
     }
-    let reader: Box<dyn std::io::Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(fs_err::File::open(path)?))
-    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(fs_err::File::open(path)?))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::Decoder::new(fs_err::File::open(path)?)?)
-    } else {
-        return Ok(path.to_path_buf());
+    use crate::recipe::model::Compression;
+    let file = || fs_err::File::open(path);
+    let reader: Box<dyn std::io::Read> = match crate::output::compress::detect(&magic) {
+        Some(Compression::Gz) => Box::new(flate2::read::MultiGzDecoder::new(file()?)),
+        Some(Compression::Xz) => Box::new(liblzma::read::XzDecoder::new_multi_decoder(file()?)),
+        Some(Compression::Zstd) => Box::new(zstd::Decoder::new(file()?)?),
+        Some(Compression::None) | None => return Ok(path.to_path_buf()),
     };
     let dest = staging.path("rootfs.tar");
     let mut out = std::io::BufWriter::new(fs_err::File::create(&dest)?);

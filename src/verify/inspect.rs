@@ -244,11 +244,7 @@ fn open_image(path: &Path) -> Result<File> {
     let mut magic = [0u8; 6];
     let n = f.read(&mut magic)?;
     f.seek(SeekFrom::Start(0))?;
-    if n >= 6
-        && (magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
-            || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-            || magic.starts_with(&[0x1f, 0x8b]))
-    {
+    if n >= 6 && crate::output::compress::detect(&magic).is_some() {
         bail!(
             "{} is compressed; inspect the raw `.img` (or decompress it first, e.g. `xz -dk`)",
             path.display()
