@@ -46,12 +46,26 @@ pub struct Global {
     /// The stage cache (default: $IMGBUILD_CACHE_DIR, else ~/.cache/imgbuild).
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Content: use only the lock file and the cache; never touch the network.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Content: fail instead of changing the recipe's lock file.
+    #[arg(long, global = true)]
+    pub locked: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the recipe's image.
     Build { recipe: PathBuf },
+    /// Fetch the recipe's `content:` (mirrors, sites, installers) into a directory
+    /// (--out, default images/<name>/content) without building an image.
+    Fetch {
+        recipe: PathBuf,
+        /// Resolve every source again and rewrite the lock file.
+        #[arg(long)]
+        update: bool,
+    },
     /// Validate a recipe and print it fully resolved (parents merged, templates rendered).
     Check { recipe: PathBuf },
     /// Show an image's partitions and file systems, or print a file from inside it.
@@ -140,6 +154,11 @@ impl Global {
             cache_dir: self.cache_dir.clone(),
             out_dir: self.out.clone(),
             sets: self.sets.clone(),
+            fetch: crate::fetch::FetchOptions {
+                update: false,
+                offline: self.offline,
+                locked: self.locked,
+            },
         }
     }
 }
@@ -149,6 +168,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match (cli.command, cli.recipe) {
         (Some(Command::Build { recipe }), _) | (None, Some(recipe)) => build(g, &recipe),
+        (Some(Command::Fetch { recipe, update }), _) => fetch(g, &recipe, update),
         (Some(Command::Check { recipe }), _) => {
             let resolved = recipe::resolve(&recipe, &g.sets)?;
             let yaml = serde_norway::to_string(&resolved.recipe).context("printing the recipe")?;
@@ -269,6 +289,39 @@ fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
         for f in &published.files {
             println!("{}", f.display());
         }
+    }
+    Ok(())
+}
+
+fn fetch(g: &Global, recipe_path: &std::path::Path, update: bool) -> Result<()> {
+    crate::interrupt::install();
+    let reporter = report::for_stderr(g.verbosity());
+    let started = std::time::Instant::now();
+    let resolved = recipe::resolve(recipe_path, &g.sets)?;
+    let plan = crate::fetch::publish::require(resolved.plan.content.as_ref(), recipe_path)?;
+    let out = g
+        .out
+        .clone()
+        .unwrap_or_else(|| std::path::Path::new("images").join(&resolved.plan.name).join("content"));
+    let cache = crate::cache::Cache::open(
+        g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
+        true,
+    )?;
+    let mut opts = g.build_options().fetch;
+    opts.update = update;
+    let lock = crate::fetch::lock::path_for(recipe_path);
+    let stats = crate::fetch::publish::fetch_to_dir(&plan, &lock, opts, &cache, &out, reporter.as_ref())?;
+    if g.verbosity() > Verbosity::Quiet {
+        use crate::report::human_bytes;
+        eprintln!(
+            "imgbuild: fetched {} files ({}) into {} in {:.1}s; {} downloaded; lock {}",
+            stats.files,
+            human_bytes(stats.bytes),
+            out.display(),
+            started.elapsed().as_secs_f64(),
+            human_bytes(stats.downloaded),
+            lock.display()
+        );
     }
     Ok(())
 }

@@ -2,12 +2,13 @@
 //! YAML recipes without root, loop devices or mounts.
 //!
 //! The pipeline, one module per stage, data flowing one way:
-//! [`recipe`] (YAML → plan) → [`rootfs`] (root file system as a tar archive) →
+//! [`recipe`] (YAML → plan) → [`fetch`] (mirror content, lock, content store) → [`rootfs`] (root file system as a tar archive) →
 //! [`image`] (layout, partition table, file systems) → [`output`] (compress, checksum,
 //! manifest, publish) → [`verify`] (inspect). [`pipeline`] calls them in order.
 
 pub mod cache;
 pub mod cli;
+pub mod fetch;
 pub mod fsx;
 pub mod image;
 pub mod interrupt;

@@ -24,6 +24,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// Cache directory (default: [`Cache::default_dir`]).
     pub cache_dir: Option<PathBuf>,
+    /// How content sources use the lock file and the network.
+    pub fetch: crate::fetch::FetchOptions,
 }
 
 /// Where a recipe's outputs go.
@@ -39,6 +41,14 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
         recipe::resolve(path, &opts.sets)
     })?;
     let plan = &resolved.plan;
+    if plan.partitions.is_empty() {
+        anyhow::bail!(crate::recipe::RecipeError::Field {
+            file: plan.recipe_file.clone(),
+            field: "image".into(),
+            message: "missing; this recipe only has `content:`, which `imgbuild fetch RECIPE` writes to a directory"
+                .into(),
+        });
+    }
     let out = out_dir(&resolved, opts);
     let staging = Staging::create(&out)?;
     interrupt::remove_on_interrupt(staging.dir().to_path_buf());

@@ -50,6 +50,9 @@ pub struct Recipe {
     /// architecture), in order, after the bootstrap and before the overlays.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<MergeList<StepSpec>>,
+    /// Mirrors and downloads fetched on the build host and served from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<super::model_content::ContentSpec>,
 }
 
 /// Mode and owner of one path.

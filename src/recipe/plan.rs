@@ -120,6 +120,7 @@ pub struct Plan {
     pub steps: Vec<super::plan_rootfs::StepPlan>,
     pub overlays: Vec<PathBuf>,
     pub files: Vec<super::plan_rootfs::FilePlan>,
+    pub content: Option<super::plan_content::ContentPlan>,
 }
 
 /// Context for checking: which file each field came from.
@@ -172,12 +173,20 @@ pub struct PartitionIds {
 
 /// The table kind, or an error saying how to choose one.
 pub fn table_of(recipe: &Recipe, ck: &Checker) -> Result<TableKind, RecipeError> {
+    if content_only(recipe) {
+        return Ok(TableKind::Mbr);
+    }
     recipe.image.as_ref().and_then(|i| i.table).ok_or_else(|| {
         ck.err(
             "image.table",
             "missing; write `table: mbr` (Raspberry Pi) or `table: gpt`",
         )
     })
+}
+
+/// A recipe with `content:` and no `image:` only feeds `imgbuild fetch`.
+pub fn content_only(recipe: &Recipe) -> bool {
+    recipe.image.is_none() && recipe.content.is_some()
 }
 
 /// Derives or parses the disk ID and each partition's IDs.
@@ -371,7 +380,9 @@ pub fn plan(
             defined_in: origin_of(ck.origins, &field, ck.main_file),
         });
     }
-    check_partitions(&partitions, table, rootfs.is_some(), ck)?;
+    if !content_only(recipe) {
+        check_partitions(&partitions, table, rootfs.is_some(), ck)?;
+    }
     let blobs = blobs(&image, ck)?;
     let out = recipe.output.clone().unwrap_or_default();
     let output = OutputPlan {
@@ -402,6 +413,7 @@ pub fn plan(
         steps: super::plan_rootfs::steps(recipe, ck)?,
         overlays: super::plan_rootfs::overlays(recipe, ck),
         files: super::plan_rootfs::files(recipe, ck)?,
+        content: super::plan_content::content(recipe, ck)?,
     })
 }
 
@@ -448,7 +460,7 @@ fn check_label(label: &str, fs: FsKind, field: &str, ck: &Checker) -> Result<(),
     }
 }
 
-fn normalize_mount(m: &str) -> Result<String, String> {
+pub(crate) fn normalize_mount(m: &str) -> Result<String, String> {
     if !m.starts_with('/') {
         return Err(format!(
             "mount point `{m}` must be an absolute path such as `/boot/firmware`"

@@ -7,5 +7,6 @@ mod build;
 mod cli;
 mod common;
 mod errors;
+mod http_fixture;
 mod inspect;
 mod rootfs;

@@ -1,0 +1,367 @@
+//! Downloads into the content store: parallel-safe, resumable (HTTP Range with If-Range),
+//! retried with exponential backoff on network errors and 5xx answers, and hashed while
+//! the bytes arrive. A file reaches the store only after its SHA-256 (and size, and any
+//! digest the upstream index publishes) matched.
+
+use super::store::Store;
+use anyhow::Result;
+use fs_err as fs;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why a download failed; callers branch on `NotFound` (e.g. to try an archive URL).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: not found (HTTP {status})")]
+    NotFound { url: String, status: u16 },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error(
+        "{url}: {what} mismatch: expected {expected}, got {got}; the upstream file changed or the download was corrupted"
+    )]
+    Mismatch {
+        url: String,
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
+    #[error("{url}: {message} (after {attempts} attempts)")]
+    Network {
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+}
+
+/// What a download must turn out to be.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    /// The MD5 a CRAN `PACKAGES` index publishes.
+    pub md5: Option<String>,
+}
+
+/// A file now in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub sha256: String,
+    pub size: u64,
+    /// The URL after redirects.
+    pub final_url: String,
+}
+
+/// The HTTP client of the fetch stage; shareable between download threads.
+pub struct Client {
+    agent: ureq::Agent,
+    retries: u32,
+    backoff: Duration,
+    downloaded: AtomicU64,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+enum Attempt {
+    Done,
+    /// Worth another try (network error, 5xx, 429), after a pause.
+    Retry(String),
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Client {
+    pub fn new() -> Client {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .max_redirects(10)
+            .user_agent(concat!("imgbuild/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        // Tests shorten the pause between retries; nothing else needs to.
+        let ms = std::env::var("IMGBUILD_RETRY_BACKOFF_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500);
+        Client {
+            agent,
+            retries: 4,
+            backoff: Duration::from_millis(ms),
+            downloaded: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes received from the network so far (resumed parts are not counted twice).
+    pub fn downloaded(&self) -> u64 {
+        self.downloaded.load(Ordering::Relaxed)
+    }
+
+    /// A small document (index page, PACKAGES file) into memory, with retries.
+    pub fn get(&self, url: &str) -> Result<(Vec<u8>, String), FetchError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self.agent.get(url).call() {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    let final_url = final_url(&resp, url);
+                    match status {
+                        200..=299 => match resp.body_mut().with_config().limit(256 << 20).read_to_vec() {
+                            Ok(body) => {
+                                self.downloaded.fetch_add(body.len() as u64, Ordering::Relaxed);
+                                return Ok((body, final_url));
+                            }
+                            Err(e) => e.to_string(),
+                        },
+                        404 | 410 => {
+                            return Err(FetchError::NotFound {
+                                url: url.into(),
+                                status,
+                            });
+                        }
+                        429 | 500..=599 => format!("HTTP {status}"),
+                        _ => {
+                            return Err(FetchError::Status {
+                                url: url.into(),
+                                status,
+                            });
+                        }
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if attempt > self.retries {
+                return Err(FetchError::Network {
+                    url: url.into(),
+                    message: err,
+                    attempts: attempt,
+                });
+            }
+            std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+        }
+    }
+
+    /// Downloads `url` into the store unless the expected content is already there.
+    /// A partial download from an earlier run is resumed.
+    pub fn download(&self, store: &Store, url: &str, expect: &Expect) -> Result<Fetched, FetchError> {
+        if let Some(sha) = &expect.sha256
+            && let Some(size) = store.size(sha)
+        {
+            return Ok(Fetched {
+                sha256: sha.clone(),
+                size,
+                final_url: url.into(),
+            });
+        }
+        let partial = store.partial_dir().join(sha256_hex(url.as_bytes()));
+        let mut final_url = url.to_string();
+        let mut attempt = 0;
+        let mut restarted = false;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(url, &partial, expect, &mut final_url);
+            match outcome {
+                Ok(Attempt::Done) => match self.finish(store, url, &partial, expect) {
+                    Ok(f) => {
+                        return Ok(Fetched { final_url, ..f });
+                    }
+                    // A resumed file may have joined two different versions: once more,
+                    // from the start.
+                    Err(e @ FetchError::Mismatch { .. }) if !restarted && attempt <= self.retries => {
+                        let _ = std::fs::remove_file(&partial);
+                        restarted = true;
+                        let _ = e;
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&partial);
+                        return Err(e);
+                    }
+                },
+                Ok(Attempt::Retry(message)) => {
+                    if attempt > self.retries {
+                        return Err(FetchError::Network {
+                            url: url.into(),
+                            message,
+                            attempts: attempt,
+                        });
+                    }
+                    std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One request: resumes from the partial file's length when there is one.
+    fn attempt(
+        &self,
+        url: &str,
+        partial: &std::path::Path,
+        expect: &Expect,
+        final_out: &mut String,
+    ) -> Result<Attempt, FetchError> {
+        let have = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+        let validator_file = partial.with_extension("validator");
+        let validator = std::fs::read_to_string(&validator_file).ok();
+        // Resume only when the server can tell us the file is unchanged, or when the
+        // final hash will catch a change anyway.
+        let resume = have > 0 && (validator.is_some() || expect.sha256.is_some());
+        let mut req = self.agent.get(url);
+        if resume {
+            req = req.header("Range", &format!("bytes={have}-"));
+            if let Some(v) = &validator {
+                req = req.header("If-Range", v.trim());
+            }
+        }
+        let mut resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => return Ok(Attempt::Retry(e.to_string())),
+        };
+        let status = resp.status().as_u16();
+        *final_out = final_url(&resp, url);
+        let append = match status {
+            206 if resume => true,
+            200..=299 => false,
+            416 if resume => return Ok(Attempt::Done),
+            404 | 410 => {
+                return Err(FetchError::NotFound {
+                    url: url.into(),
+                    status,
+                });
+            }
+            429 | 500..=599 => return Ok(Attempt::Retry(format!("HTTP {status}"))),
+            _ => {
+                return Err(FetchError::Status {
+                    url: url.into(),
+                    status,
+                });
+            }
+        };
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match header("etag")
+            .filter(|e| !e.starts_with("W/"))
+            .or_else(|| header("last-modified"))
+        {
+            Some(v) => {
+                let _ = std::fs::write(&validator_file, v);
+            }
+            None => {
+                let _ = std::fs::remove_file(&validator_file);
+            }
+        }
+        let io = |e: std::io::Error| FetchError::Network {
+            url: url.into(),
+            message: format!("writing {}: {e}", partial.display()),
+            attempts: 1,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(partial)
+            .map_err(io)?;
+        let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    file.write_all(&buf[..n]).map_err(io)?;
+                    self.downloaded.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => return Ok(Attempt::Retry(format!("connection broke: {e}"))),
+            }
+        }
+        file.flush().map_err(io)?;
+        Ok(Attempt::Done)
+    }
+
+    /// Checks the finished partial file and moves it into the store.
+    fn finish(
+        &self,
+        store: &Store,
+        url: &str,
+        partial: &std::path::Path,
+        expect: &Expect,
+    ) -> Result<Fetched, FetchError> {
+        let io = |e: std::io::Error| FetchError::Network {
+            url: url.into(),
+            message: format!("reading {}: {e}", partial.display()),
+            attempts: 1,
+        };
+        let (sha256, md5, size) = digest_file(partial).map_err(io)?;
+        let mismatch = |what, expected: String, got: String| FetchError::Mismatch {
+            url: url.into(),
+            what,
+            expected,
+            got,
+        };
+        if let Some(want) = expect.size
+            && want != size
+        {
+            return Err(mismatch("size", want.to_string(), size.to_string()));
+        }
+        if let Some(want) = &expect.sha256
+            && !want.eq_ignore_ascii_case(&sha256)
+        {
+            return Err(mismatch("sha256", want.clone(), sha256));
+        }
+        if let Some(want) = &expect.md5
+            && !want.eq_ignore_ascii_case(&md5)
+        {
+            return Err(mismatch("MD5", want.clone(), md5));
+        }
+        store.insert(partial, &sha256).map_err(|e| FetchError::Network {
+            url: url.into(),
+            message: format!("{e:#}"),
+            attempts: 1,
+        })?;
+        let _ = fs::remove_file(partial.with_extension("validator"));
+        Ok(Fetched {
+            sha256,
+            size,
+            final_url: url.into(),
+        })
+    }
+}
+
+fn final_url(resp: &ureq::http::Response<ureq::Body>, asked: &str) -> String {
+    use ureq::ResponseExt;
+    let uri = resp.get_uri().to_string();
+    if uri.is_empty() { asked.to_string() } else { uri }
+}
+
+/// SHA-256, MD5 and length of a file, read once.
+fn digest_file(path: &std::path::Path) -> std::io::Result<(String, String, u64)> {
+    use md5::Digest as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut sha = Sha256::new();
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        md5.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(sha.finalize()), hex::encode(md5.finalize()), size))
+}

@@ -1,0 +1,242 @@
+//! The fetch stage: mirror content (PyPI, CRAN, web sites, single files, Git
+//! repositories) resolved and downloaded on the build host, verified, kept in a
+//! content-addressed store shared by every recipe, pinned by a lock file beside the recipe,
+//! and laid out as a directory tree that the rootfs stage adds to the image (or that
+//! `imgbuild fetch --out DIR` publishes).
+//!
+//! Per source: when the lock holds an entry resolved from the same recipe settings, its
+//! files are used exactly; otherwise the source is resolved afresh (online) and the lock
+//! is rewritten. Then every locked file missing from the store is downloaded in parallel,
+//! and the tree is written from the store alone.
+
+pub mod cran;
+pub mod git;
+pub mod help;
+pub mod http;
+pub mod lock;
+pub mod pool;
+pub mod publish;
+pub mod pypi;
+pub mod site;
+pub mod store;
+pub mod url_file;
+
+use crate::cache::{Cache, Key};
+use crate::recipe::plan_content::{ContentPlan, SourcePlan};
+use crate::report::{Reporter, human_bytes, step};
+use anyhow::{Context, Result, bail};
+use lock::{LockFile, LockedSource};
+use std::path::{Path, PathBuf};
+
+/// How the lock may be used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Resolve every source again, ignoring the lock (`--update`).
+    pub update: bool,
+    /// Use only the lock and the store; never touch the network (`--offline`).
+    pub offline: bool,
+    /// Fail instead of changing the lock (`--locked`).
+    pub locked: bool,
+}
+
+/// What every source needs while resolving and writing.
+pub struct Cx<'a> {
+    pub client: &'a http::Client,
+    pub store: &'a store::Store,
+    pub cache: &'a Cache,
+    pub reporter: &'a dyn Reporter,
+    /// Scratch space for resolver output and the like.
+    pub scratch: &'a Path,
+}
+
+/// Figures for the summary line and the benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub files: usize,
+    /// Bytes of the files the tree serves (each stored once).
+    pub bytes: u64,
+    /// Bytes received from the network during this run.
+    pub downloaded: u64,
+    /// Sources resolved afresh (not taken from the lock).
+    pub resolved: Vec<String>,
+}
+
+/// Fetches everything `plan` names and writes the tree into `out` (which must not exist
+/// yet). The lock at `lock_path` is read, and rewritten when a source was resolved.
+pub fn fetch(
+    plan: &ContentPlan,
+    lock_path: &Path,
+    opts: FetchOptions,
+    cache: &Cache,
+    out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Stats> {
+    let store = store::Store::open(cache.root())?;
+    let client = http::Client::new();
+    let scratch = tempfile::tempdir_in(store.partial_dir()).context("creating a scratch directory in the cache")?;
+    let cx = Cx {
+        client: &client,
+        store: &store,
+        cache,
+        reporter,
+        scratch: scratch.path(),
+    };
+    let old = LockFile::read(lock_path)?;
+    let mut lock = LockFile {
+        version: lock::VERSION,
+        sources: Default::default(),
+    };
+    let mut stats = Stats::default();
+    for source in &plan.sources {
+        let id = source.id();
+        let inputs = Key::new("content-inputs-v1", source).hex;
+        let entry = match old.sources.get(&id) {
+            Some(e) if e.inputs == inputs && !opts.update => e.clone(),
+            found => {
+                let why = if found.is_some() && !opts.update {
+                    "its recipe settings changed since the lock was written"
+                } else if opts.update {
+                    "--update"
+                } else {
+                    "it is not in the lock"
+                };
+                if opts.offline {
+                    bail!(
+                        "content `{id}` must be resolved ({why}), which needs the network; run `imgbuild fetch --update {}` online first",
+                        plan_recipe_hint(lock_path)
+                    );
+                }
+                if opts.locked && !opts.update {
+                    bail!(
+                        "content `{id}`: the lock {} is out of date ({why}); run `imgbuild fetch --update` or drop --locked",
+                        lock_path.display()
+                    );
+                }
+                let mut e = step(reporter, &format!("resolve {id}"), || resolve(source, &cx))
+                    .with_context(|| format!("content `{id}`"))?;
+                e.inputs = inputs;
+                stats.resolved.push(id.clone());
+                e
+            }
+        };
+        lock.sources.insert(id, entry);
+    }
+    ensure_stored(plan, &lock, &cx, opts.offline)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    step(reporter, "write content tree", || -> Result<()> {
+        for source in &plan.sources {
+            let id = source.id();
+            let entry = &lock.sources[&id];
+            materialize(source, entry, &cx, out)
+                .with_context(|| format!("content `{id}`: writing {}", source.path()))?;
+        }
+        help::write(plan, &lock, out)
+    })?;
+    for e in lock.sources.values() {
+        for f in e.files.iter().filter(|f| f.path.is_some()) {
+            stats.files += 1;
+            stats.bytes += f.size;
+        }
+    }
+    if lock != old {
+        if opts.locked {
+            bail!(
+                "the lock {} would change; run `imgbuild fetch --update` or drop --locked",
+                lock_path.display()
+            );
+        }
+        lock.write(lock_path)?;
+        reporter.detail(&format!("wrote {}", lock_path.display()));
+    }
+    stats.downloaded = client.downloaded();
+    reporter.detail(&format!(
+        "content: {} files, {} served, {} downloaded",
+        stats.files,
+        human_bytes(stats.bytes),
+        human_bytes(stats.downloaded)
+    ));
+    Ok(stats)
+}
+
+fn plan_recipe_hint(lock_path: &Path) -> String {
+    lock_path.with_extension("yaml").display().to_string()
+}
+
+fn resolve(source: &SourcePlan, cx: &Cx) -> Result<LockedSource> {
+    match source {
+        SourcePlan::Pypi(p) => pypi::resolve(p, cx),
+        SourcePlan::Cran(c) => cran::resolve(c, cx),
+        SourcePlan::Site(s) => site::resolve(s, cx),
+        SourcePlan::File(f) => url_file::resolve(f, cx),
+        SourcePlan::Git(g) => git::resolve(g, cx),
+    }
+}
+
+fn materialize(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
+    match source {
+        SourcePlan::Pypi(p) => pypi::materialize(p, entry, cx, out),
+        SourcePlan::Cran(c) => cran::materialize(c, entry, cx, out),
+        SourcePlan::Site(s) => site::materialize(s, entry, cx, out),
+        SourcePlan::File(_) => place_files(entry, cx, out),
+        SourcePlan::Git(g) => git::materialize(g, entry, cx, out),
+    }
+}
+
+/// Links every locked file that has a destination into the tree.
+pub fn place_files(entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
+    for f in &entry.files {
+        if let Some(p) = &f.path {
+            cx.store.materialize(&f.sha256, &safe_join(out, p)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// `root/rel`, refusing anything that would leave `root` (a lock file is input too).
+pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
+    let bad = rel.is_empty()
+        || rel.starts_with('/')
+        || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        || rel.contains('\0');
+    if bad {
+        bail!("`{rel}` is not a safe relative path");
+    }
+    Ok(root.join(rel))
+}
+
+/// Downloads every locked file missing from the store (all of them checked by hash);
+/// offline, lists exactly what is missing instead.
+fn ensure_stored(plan: &ContentPlan, lock: &LockFile, cx: &Cx, offline: bool) -> Result<()> {
+    let mut jobs = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for source in &plan.sources {
+        let id = source.id();
+        for f in &lock.sources[&id].files {
+            if !cx.store.has(&f.sha256) && seen.insert(f.sha256.clone()) {
+                jobs.push((id.clone(), f.clone()));
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    if offline {
+        let total: u64 = jobs.iter().map(|(_, f)| f.size).sum();
+        let list: Vec<String> = jobs
+            .iter()
+            .map(|(id, f)| format!("  {id}: {} ({})", f.url, human_bytes(f.size)))
+            .collect();
+        bail!(
+            "--offline: {} files ({}) are not in the cache:\n{}\nhint: run the same command without --offline where the network is reachable",
+            jobs.len(),
+            human_bytes(total),
+            list.join("\n")
+        );
+    }
+    let total: u64 = jobs.iter().map(|(_, f)| f.size).sum();
+    step(
+        cx.reporter,
+        &format!("download {} files ({})", jobs.len(), human_bytes(total)),
+        || pool::download_all(cx, &jobs, total),
+    )
+}
