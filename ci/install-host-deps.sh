@@ -33,7 +33,15 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates curl \
   build-essential pkg-config liblzma-dev libzstd-dev \
   mmdebstrap debian-archive-keyring binfmt-support arch-test uidmap gpg device-tree-compiler \
+  git python3 python3-venv python3-pip r-base-core \
   "$@"
+# uv resolves PyPI content (`content.pypi`); pinned, in its own virtual environment.
+UV_VERSION=0.13.9
+if ! command -v uv >/dev/null || [ "$(uv --version | awk '{print $2}')" != "$UV_VERSION" ]; then
+  $SUDO python3 -m venv /opt/imgbuild-uv
+  $SUDO /opt/imgbuild-uv/bin/pip install -q "uv==$UV_VERSION"
+  $SUDO ln -sf /opt/imgbuild-uv/bin/uv /usr/local/bin/uv
+fi
 # Foreign-architecture builds run the target's programs through qemu-user-static.
 if [ -d /proc/sys/fs/binfmt_misc ] && ! [ -e /proc/sys/fs/binfmt_misc/status ]; then
   $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true

@@ -4,8 +4,17 @@
 use anyhow::{Context, Result};
 use std::time::Duration;
 
+/// The TLS settings every client uses: the system's trust store (with `SSL_CERT_FILE`),
+/// so hosts behind a company or CI proxy with its own CA work as they do for curl.
+pub fn tls() -> ureq::tls::TlsConfig {
+    ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build()
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(tls())
         .timeout_global(Some(Duration::from_secs(60)))
         .timeout_connect(Some(Duration::from_secs(15)))
         .http_status_as_error(false)

@@ -80,6 +80,7 @@ impl Default for Client {
 impl Client {
     pub fn new() -> Client {
         let agent = ureq::Agent::config_builder()
+            .tls_config(crate::net::tls())
             .timeout_connect(Some(Duration::from_secs(20)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
@@ -107,10 +108,19 @@ impl Client {
 
     /// A small document (index page, PACKAGES file) into memory, with retries.
     pub fn get(&self, url: &str) -> Result<(Vec<u8>, String), FetchError> {
+        self.get_accept(url, None)
+    }
+
+    /// Like [`Client::get`], asking for a media type (e.g. PEP 691 JSON).
+    pub fn get_accept(&self, url: &str, accept: Option<&str>) -> Result<(Vec<u8>, String), FetchError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let err = match self.agent.get(url).call() {
+            let mut req = self.agent.get(url);
+            if let Some(a) = accept {
+                req = req.header("Accept", a);
+            }
+            let err = match req.call() {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let final_url = final_url(&resp, url);
@@ -136,6 +146,13 @@ impl Client {
                             });
                         }
                     }
+                }
+                Err(e) if !transient(&e) => {
+                    return Err(FetchError::Network {
+                        url: url.into(),
+                        message: e.to_string(),
+                        attempts: attempt,
+                    });
                 }
                 Err(e) => e.to_string(),
             };
@@ -224,6 +241,13 @@ impl Client {
         }
         let mut resp = match req.call() {
             Ok(r) => r,
+            Err(e) if !transient(&e) => {
+                return Err(FetchError::Network {
+                    url: url.into(),
+                    message: e.to_string(),
+                    attempts: 1,
+                });
+            }
             Err(e) => return Ok(Attempt::Retry(e.to_string())),
         };
         let status = resp.status().as_u16();
@@ -338,6 +362,15 @@ impl Client {
             final_url: url.into(),
         })
     }
+}
+
+/// Errors a second try can cure (a dropped or refused connection, a timeout); a bad
+/// certificate or URL will fail the same way again.
+fn transient(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound
+    )
 }
 
 fn final_url(resp: &ureq::http::Response<ureq::Body>, asked: &str) -> String {

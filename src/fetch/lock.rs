@@ -31,7 +31,7 @@ pub struct LockedSource {
     pub refs: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedFile {
     pub url: String,
@@ -44,6 +44,10 @@ pub struct LockedFile {
     /// A crawled URL that redirected: where it led.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
+    /// PyPI: the file's `Requires-Python`, served as `data-requires-python` so pip skips
+    /// files made for other Python versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
 }
 
 /// The lock file that belongs to a recipe.
@@ -111,6 +115,7 @@ mod tests {
                     sha256: "00".into(),
                     path: Some("pypi/y/y.whl".into()),
                     redirect: None,
+                    requires_python: None,
                 }],
                 refs: Default::default(),
             },
