@@ -56,7 +56,7 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
         opts.cache_dir.clone().unwrap_or_else(Cache::default_dir),
         !opts.no_cache,
     )?;
-    let result = build_in(&resolved, &cache, &out.join("logs"), staging, reporter);
+    let result = build_in(&resolved, &cache, &out.join("logs"), staging, opts.fetch, reporter);
     interrupt::forget(&out.join(crate::fsx::STAGING_DIR));
     let published = result?;
     reporter.detail(&format!("{} published to {}", plan.name, out.display()));
@@ -68,11 +68,22 @@ fn build_in(
     cache: &Cache,
     log_dir: &Path,
     staging: Staging,
+    fetch_opts: crate::fetch::FetchOptions,
     reporter: &dyn Reporter,
 ) -> Result<Published> {
     let plan = &resolved.plan;
     let epoch = pinned_epoch(plan)?;
     let template = template_context(resolved, epoch);
+    // Content first: a bad package name fails in seconds, not after the bootstrap.
+    let content = match &plan.content {
+        Some(c) => {
+            let dir = staging.path("content");
+            let lock = crate::fetch::lock::path_for(&plan.recipe_file);
+            crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, reporter)?;
+            Some((dir, c.dest.clone()))
+        }
+        None => None,
+    };
     let tree = match &plan.rootfs {
         Some(src) => {
             let ctx = rootfs::Ctx {
@@ -81,6 +92,7 @@ fn build_in(
                 reporter,
                 template: &template,
                 log_dir: log_dir.to_path_buf(),
+                content,
             };
             Some(rootfs::prepare(plan, src, &ctx, epoch)?)
         }

@@ -4,7 +4,7 @@
 //! temporary directory and renamed into place when complete, under a lock, so an
 //! interrupted or concurrent build never sees half an entry.
 
-mod lock;
+pub mod lock;
 
 use anyhow::{Context, Result};
 use fs_err as fs;

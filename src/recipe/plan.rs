@@ -397,6 +397,12 @@ pub fn plan(
             "with `compression: none` the raw image is the only output; remove `keep_raw: false`",
         ));
     }
+    if recipe.content.is_some() && rootfs.is_none() && !content_only(recipe) {
+        return Err(ck.err(
+            "content",
+            "content goes into the root file system, and this recipe has no `rootfs`; add one, or drop `image` to use the recipe with `imgbuild fetch`",
+        ));
+    }
     Ok(Plan {
         name,
         recipe_file: ck.main_file.to_path_buf(),

@@ -32,6 +32,8 @@ pub struct Ctx<'a> {
     pub template: &'a serde_json::Value,
     /// Where step and mmdebstrap logs go (kept after a failure).
     pub log_dir: PathBuf,
+    /// Fetched content: the tree on the host and where it goes in the root file system.
+    pub content: Option<(PathBuf, String)>,
 }
 
 /// The root file system: an index of entries whose file data lives in `sources`.
@@ -109,6 +111,11 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
         std::fs::create_dir_all(&scratch)?;
         step(ctx.reporter, "apply overlays", || {
             overlay::apply(&mut tree, &plan.overlays, &plan.files, ctx.template, &scratch, epoch)
+        })?;
+    }
+    if let Some((dir, dest)) = &ctx.content {
+        step(ctx.reporter, &format!("add content at /{dest}"), || {
+            overlay::add_tree(&mut tree, dir, dest, epoch)
         })?;
     }
     Ok(tree)

@@ -27,68 +27,7 @@ pub fn apply(
         .map(|(i, e)| (e.path.clone(), i))
         .collect();
     for (n, dir) in overlays.iter().enumerate() {
-        if !dir.is_dir() {
-            bail!(
-                "overlays: {} is not a directory; paths are relative to the recipe",
-                dir.display()
-            );
-        }
-        for host in render::walk(dir)? {
-            let rel_host = host.strip_prefix(dir).unwrap_or(&host).to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(&host)?;
-            let (rel_text, template) = match rel_host.strip_suffix(".j2") {
-                Some(stem) if meta.is_file() => (stem.to_string(), true),
-                _ => (rel_host.clone(), false),
-            };
-            let rel = normalize(&rel_text).map_err(|m| anyhow!("overlay {}: {m}", dir.display()))?;
-            check_no_symlink_parent(tree, &index, &rel)
-                .map_err(|m| anyhow!("overlay {}: `/{rel}` {m}", dir.display()))?;
-            let kind = if meta.is_dir() {
-                EntryKind::Dir
-            } else if meta.file_type().is_symlink() {
-                EntryKind::Symlink {
-                    target: std::fs::read_link(&host)?.to_string_lossy().into_owned(),
-                }
-            } else if meta.is_file() {
-                let (path, size) = if template {
-                    let text = std::fs::read_to_string(&host)
-                        .with_context(|| format!("reading template {}", host.display()))?;
-                    let out = scratch.join(format!("overlay-{n}-{}", tree.sources.len()));
-                    std::fs::write(&out, render::render_text(&text, ctx, &host)?)?;
-                    let size = std::fs::metadata(&out)?.len();
-                    (out, size)
-                } else {
-                    (host.clone(), meta.len())
-                };
-                tree.sources.push(path);
-                EntryKind::File {
-                    size,
-                    data_offset: 0,
-                    source: (tree.sources.len() - 1) as u32,
-                }
-            } else {
-                bail!(
-                    "overlay {}: `{rel_host}` is not a file, directory or symlink",
-                    dir.display()
-                );
-            };
-            // The repository's owner means nothing in the image: overlays are root's.
-            let mode = if meta.file_type().is_symlink() {
-                0o777
-            } else {
-                meta.permissions().mode() & 0o7777
-            };
-            let entry = Entry {
-                path: rel.clone(),
-                kind,
-                mode,
-                uid: 0,
-                gid: 0,
-                mtime: meta.mtime().min(epoch),
-                xattrs: vec![],
-            };
-            put(tree, &mut index, entry, epoch)?;
-        }
+        add_dir(tree, &mut index, dir, "", Some((ctx, scratch, n)), epoch)?;
     }
     for f in files {
         let i = *index
@@ -106,6 +45,100 @@ pub fn apply(
     if !overlays.is_empty() || !files.is_empty() {
         tree.pristine = false;
     }
+    Ok(())
+}
+
+/// Adds the files below `dir` at `prefix` (relative to the root) — rendering `*.j2`
+/// templates when `templates` (context, scratch directory, overlay number) is given.
+fn add_dir(
+    tree: &mut RootTree,
+    index: &mut HashMap<String, usize>,
+    dir: &Path,
+    prefix: &str,
+    templates: Option<(&serde_json::Value, &Path, usize)>,
+    epoch: i64,
+) -> Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "overlays: {} is not a directory; paths are relative to the recipe",
+            dir.display()
+        );
+    }
+    for host in render::walk(dir)? {
+        let rel_host = host.strip_prefix(dir).unwrap_or(&host).to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&host)?;
+        let (rel_text, template) = match (rel_host.strip_suffix(".j2"), templates) {
+            (Some(stem), Some(_)) if meta.is_file() => (stem.to_string(), true),
+            _ => (rel_host.clone(), false),
+        };
+        let rel_text = if prefix.is_empty() {
+            rel_text
+        } else {
+            format!("{prefix}/{rel_text}")
+        };
+        let rel = normalize(&rel_text).map_err(|m| anyhow!("overlay {}: {m}", dir.display()))?;
+        check_no_symlink_parent(tree, index, &rel).map_err(|m| anyhow!("overlay {}: `/{rel}` {m}", dir.display()))?;
+        let kind = if meta.is_dir() {
+            EntryKind::Dir
+        } else if meta.file_type().is_symlink() {
+            EntryKind::Symlink {
+                target: std::fs::read_link(&host)?.to_string_lossy().into_owned(),
+            }
+        } else if meta.is_file() {
+            let (path, size) = if let (true, Some((ctx, scratch, n))) = (template, templates) {
+                let text =
+                    std::fs::read_to_string(&host).with_context(|| format!("reading template {}", host.display()))?;
+                let out = scratch.join(format!("overlay-{n}-{}", tree.sources.len()));
+                std::fs::write(&out, render::render_text(&text, ctx, &host)?)?;
+                let size = std::fs::metadata(&out)?.len();
+                (out, size)
+            } else {
+                (host.clone(), meta.len())
+            };
+            tree.sources.push(path);
+            EntryKind::File {
+                size,
+                data_offset: 0,
+                source: (tree.sources.len() - 1) as u32,
+            }
+        } else {
+            bail!(
+                "overlay {}: `{rel_host}` is not a file, directory or symlink",
+                dir.display()
+            );
+        };
+        // The repository's owner means nothing in the image: overlays are root's.
+        let mode = if meta.file_type().is_symlink() {
+            0o777
+        } else {
+            meta.permissions().mode() & 0o7777
+        };
+        let entry = Entry {
+            path: rel.clone(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: meta.mtime().min(epoch),
+            xattrs: vec![],
+        };
+        put(tree, index, entry, epoch)?;
+    }
+    Ok(())
+}
+
+/// Adds a finished directory tree (fetched content) at `dest` in the root file system,
+/// files as they are: nothing is rendered, owners are root's.
+pub fn add_tree(tree: &mut RootTree, dir: &Path, dest: &str, epoch: i64) -> Result<()> {
+    let mut index: HashMap<String, usize> = tree
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.clone(), i))
+        .collect();
+    let prefix = normalize(dest).map_err(|m| anyhow!("content.dest: {m}"))?;
+    add_dir(tree, &mut index, dir, &prefix, None, epoch)?;
+    tree.pristine = false;
     Ok(())
 }
 

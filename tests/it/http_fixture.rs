@@ -23,7 +23,6 @@ struct Faults {
 
 pub struct Server {
     pub base: String,
-    root: PathBuf,
     faults: Arc<Mutex<Faults>>,
 }
 
@@ -44,19 +43,15 @@ impl Server {
         });
         Server {
             base: format!("http://127.0.0.1:{port}"),
-            root: root.to_path_buf(),
             faults,
         }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
+    #[allow(dead_code)]
     pub fn redirect(&self, from: &str, to: &str) {
         self.faults.lock().unwrap().redirects.insert(from.into(), to.into());
     }

@@ -6,6 +6,7 @@ mod boot;
 mod build;
 mod cli;
 mod common;
+mod content;
 mod content_pypi;
 mod errors;
 mod http_fixture;
