@@ -14,8 +14,7 @@ use std::path::PathBuf;
 #[command(
     name = "imgbuild",
     version,
-    about = "Builds flashable disk images for offline teaching servers from YAML recipes",
-    args_conflicts_with_subcommands = true
+    about = "Builds flashable disk images for offline teaching servers from YAML recipes"
 )]
 pub struct Cli {
     #[command(flatten)]
