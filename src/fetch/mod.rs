@@ -130,10 +130,24 @@ pub fn fetch(
             materialize(source, entry, &cx, out)
                 .with_context(|| format!("content `{id}`: writing {}", source.path()))?;
         }
+        let sites: Vec<&crate::recipe::plan_content::SitePlan> = plan
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                SourcePlan::Site(site) => Some(site),
+                _ => None,
+            })
+            .collect();
+        if !sites.is_empty() {
+            site::write_index(&sites, out)?;
+        }
         help::write(plan, &lock, out)
     })?;
-    for e in lock.sources.values() {
-        for f in e.files.iter().filter(|f| f.path.is_some()) {
+    for (id, e) in &lock.sources {
+        // Crawled pages are placed by URL rather than by a locked path; a redirect is
+        // only a pointer to another entry. Other sources' path-less files are indexes.
+        let site = id.starts_with("site/");
+        for f in e.files.iter().filter(|f| f.path.is_some() || (site && f.redirect.is_none())) {
             stats.files += 1;
             stats.bytes += f.size;
         }

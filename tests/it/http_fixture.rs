@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -23,6 +23,7 @@ struct Faults {
 
 pub struct Server {
     pub base: String,
+    root: PathBuf,
     faults: Arc<Mutex<Faults>>,
 }
 
@@ -43,15 +44,19 @@ impl Server {
         });
         Server {
             base: format!("http://127.0.0.1:{port}"),
+            root: root.to_path_buf(),
             faults,
         }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
-    #[allow(dead_code)]
     pub fn redirect(&self, from: &str, to: &str) {
         self.faults.lock().unwrap().redirects.insert(from.into(), to.into());
     }
