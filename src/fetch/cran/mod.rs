@@ -1,5 +1,8 @@
 //! (being written)
 
+pub mod closure;
+pub mod dcf;
+
 use super::Cx;
 use super::lock::LockedSource;
 use crate::recipe::plan_content::*;
