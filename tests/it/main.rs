@@ -6,6 +6,7 @@ mod boot;
 mod build;
 mod cli;
 mod common;
+mod content_cran;
 mod errors;
 mod http_fixture;
 mod inspect;
