@@ -147,7 +147,11 @@ pub fn fetch(
         // Crawled pages are placed by URL rather than by a locked path; a redirect is
         // only a pointer to another entry. Other sources' path-less files are indexes.
         let site = id.starts_with("site/");
-        for f in e.files.iter().filter(|f| f.path.is_some() || (site && f.redirect.is_none())) {
+        for f in e
+            .files
+            .iter()
+            .filter(|f| f.path.is_some() || (site && f.redirect.is_none()))
+        {
             stats.files += 1;
             stats.bytes += f.size;
         }

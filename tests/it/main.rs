@@ -7,6 +7,7 @@ mod build;
 mod cli;
 mod common;
 mod content;
+mod content_cran;
 mod content_pypi;
 mod content_site;
 mod errors;
