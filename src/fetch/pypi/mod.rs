@@ -28,33 +28,15 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
             })
         })
         .collect();
-    // uv is mostly waiting on the network: a few resolves at once.
-    let results: Vec<Result<Vec<uv::Chosen>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = targets
-            .chunks(targets.len().div_ceil(4).max(1))
-            .enumerate()
-            .map(|(n, chunk)| {
-                let uv_cache = &uv_cache;
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let work = cx.scratch.join(format!("uv-{n}-{i}"));
-                            uv::compile(&plan.requirements, &plan.index_url, t, &work, uv_cache)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err(anyhow!("a resolver thread panicked"))])
-            })
-            .collect()
-    });
+    // The first resolve fills uv's cache with the metadata every other target shares;
+    // the rest then run a few at a time.
+    let compile = |i: usize, t: &uv::Target| {
+        let work = cx.scratch.join(format!("uv-{i}"));
+        uv::compile(&plan.requirements, &plan.index_url, t, &work, &uv_cache)
+    };
+    let mut results = vec![compile(0, &targets[0])];
+    let rest: Vec<(usize, &uv::Target)> = targets.iter().enumerate().skip(1).collect();
+    results.extend(parallel_map(&rest, |(i, t)| Ok(compile(*i, t)))?);
     let mut chosen: BTreeMap<String, uv::Chosen> = BTreeMap::new();
     let mut errors = Vec::new();
     for r in results {
@@ -80,7 +62,7 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
             chosen.entry(sdist.url.clone()).or_insert(sdist);
         }
     }
-    let requires = requires_python(plan, cx, &chosen)?;
+    let requires = requires_python(cx, &chosen)?;
     let mut files = Vec::new();
     for c in chosen.values() {
         let size = match c.size {
@@ -111,36 +93,31 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
     })
 }
 
-/// The project pages of the upstream index (PEP 691 JSON), fetched in parallel, give
-/// each file's `requires-python`.
-fn requires_python(
-    plan: &PypiPlan,
-    cx: &Cx,
-    chosen: &BTreeMap<String, uv::Chosen>,
-) -> Result<BTreeMap<String, Option<String>>> {
-    let projects: Vec<String> = {
-        let mut v: Vec<String> = chosen.values().map(|c| index::normalize(&c.project)).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let pages = parallel_map(&projects, |p| project_page(plan, cx, p))?;
-    let mut by_filename: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    for (project, page) in projects.iter().zip(pages) {
-        for f in page.files {
-            by_filename.insert(
-                (project.clone(), f.filename),
-                f.requires_python.filter(|r| !r.trim().is_empty()),
-            );
-        }
-    }
-    Ok(chosen
-        .values()
-        .map(|c| {
-            let key = (index::normalize(&c.project), c.filename.clone());
-            (c.url.clone(), by_filename.get(&key).cloned().flatten())
+/// Each wheel's `Requires-Python`, from its PEP 658 metadata file (`<wheel URL>.metadata`,
+/// a few kilobytes) fetched in parallel; a file without one is served without the
+/// attribute, which pip accepts.
+fn requires_python(cx: &Cx, chosen: &BTreeMap<String, uv::Chosen>) -> Result<BTreeMap<String, Option<String>>> {
+    let urls: Vec<&String> = chosen.keys().collect();
+    let found = parallel_map(&urls, |url| {
+        Ok(match cx.client.get(&format!("{url}.metadata")) {
+            Ok((body, _)) => metadata_field(&String::from_utf8_lossy(&body), "Requires-Python"),
+            Err(super::http::FetchError::NotFound { .. }) => None,
+            Err(e) => return Err(anyhow!("{e}")),
         })
-        .collect())
+    })?;
+    Ok(urls.into_iter().cloned().zip(found).collect())
+}
+
+/// A header field of core metadata (an email-style header block).
+fn metadata_field(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .filter(|v| !v.is_empty())
 }
 
 #[derive(serde::Deserialize)]
@@ -154,8 +131,6 @@ struct PageFile {
     url: String,
     #[serde(default)]
     hashes: BTreeMap<String, String>,
-    #[serde(default, rename = "requires-python")]
-    requires_python: Option<String>,
     #[serde(default)]
     size: Option<u64>,
 }
@@ -222,4 +197,14 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Syn
 pub fn materialize(plan: &PypiPlan, entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
     super::place_files(entry, cx, out)?;
     index::write(&super::safe_join(out, &plan.path)?, &plan.path, &entry.files)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_requires_python_from_core_metadata() {
+        let text = "Metadata-Version: 2.1\nName: x\nRequires-Python: >=3.9\n\nRequires-Python: body\n";
+        assert_eq!(super::metadata_field(text, "requires-python").as_deref(), Some(">=3.9"));
+        assert_eq!(super::metadata_field("Name: x\n", "Requires-Python"), None);
+    }
 }
