@@ -47,6 +47,8 @@ pub struct Expect {
 /// A file now in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
+    /// The URL asked for (with [`super::pool::Job::fallback`], the one that answered).
+    pub url: String,
     pub sha256: String,
     pub size: u64,
     /// The URL after redirects.
@@ -174,6 +176,7 @@ impl Client {
             && let Some(size) = store.size(sha)
         {
             return Ok(Fetched {
+                url: url.into(),
                 sha256: sha.clone(),
                 size,
                 final_url: url.into(),
@@ -193,10 +196,9 @@ impl Client {
                     }
                     // A resumed file may have joined two different versions: once more,
                     // from the start.
-                    Err(e @ FetchError::Mismatch { .. }) if !restarted && attempt <= self.retries => {
+                    Err(FetchError::Mismatch { .. }) if !restarted && attempt <= self.retries => {
                         let _ = std::fs::remove_file(&partial);
                         restarted = true;
-                        let _ = e;
                     }
                     Err(e) => {
                         let _ = std::fs::remove_file(&partial);
@@ -357,6 +359,7 @@ impl Client {
         })?;
         let _ = fs::remove_file(partial.with_extension("validator"));
         Ok(Fetched {
+            url: url.into(),
             sha256,
             size,
             final_url: url.into(),

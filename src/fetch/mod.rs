@@ -102,8 +102,7 @@ pub fn fetch(
                 };
                 if opts.offline {
                     bail!(
-                        "content `{id}` must be resolved ({why}), which needs the network; run `imgbuild fetch --update {}` online first",
-                        plan_recipe_hint(lock_path)
+                        "content `{id}` must be resolved ({why}), which needs the network; run the same command without --offline first"
                     );
                 }
                 if opts.locked && !opts.update {
@@ -176,10 +175,6 @@ pub fn fetch(
     Ok(stats)
 }
 
-fn plan_recipe_hint(lock_path: &Path) -> String {
-    lock_path.with_extension("yaml").display().to_string()
-}
-
 fn resolve(source: &SourcePlan, cx: &Cx) -> Result<LockedSource> {
     match source {
         SourcePlan::Pypi(p) => pypi::resolve(p, cx),
@@ -238,8 +233,8 @@ fn ensure_stored(plan: &ContentPlan, lock: &LockFile, cx: &Cx, offline: bool) ->
     if jobs.is_empty() {
         return Ok(());
     }
+    let total: u64 = jobs.iter().map(|(_, f)| f.size).sum();
     if offline {
-        let total: u64 = jobs.iter().map(|(_, f)| f.size).sum();
         let list: Vec<String> = jobs
             .iter()
             .map(|(id, f)| format!("  {id}: {} ({})", f.url, human_bytes(f.size)))

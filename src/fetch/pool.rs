@@ -3,7 +3,7 @@
 //! names every URL that could not be fetched.
 
 use super::Cx;
-use super::http::{Expect, Fetched};
+use super::http::{Expect, FetchError, Fetched};
 use super::lock::LockedFile;
 use anyhow::{Result, bail};
 use std::sync::Mutex;
@@ -17,6 +17,8 @@ pub struct Job {
     pub label: String,
     pub url: String,
     pub expect: Expect,
+    /// Tried when `url` answers 404 (CRAN moves superseded sources to its archive).
+    pub fallback: Option<String>,
 }
 
 /// Downloads every job into the store, in parallel; results in the order of `jobs`.
@@ -32,7 +34,15 @@ pub fn fetch_many(cx: &Cx, jobs: &[Job], total: u64) -> Result<Vec<Fetched>> {
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.next());
                     let Some((i, job)) = next else { break };
-                    match cx.client.download(cx.store, &job.url, &job.expect) {
+                    let (got, tried) = match (cx.client.download(cx.store, &job.url, &job.expect), &job.fallback) {
+                        // Say where it looked first, then why the fallback failed too.
+                        (Err(FetchError::NotFound { .. }), Some(other)) => (
+                            cx.client.download(cx.store, other, &job.expect),
+                            format!("{} → {other}: ", job.url),
+                        ),
+                        (result, _) => (result, String::new()),
+                    };
+                    match got {
                         Ok(f) => {
                             if let Ok(mut t) = task.lock() {
                                 t.advance(f.size);
@@ -43,7 +53,7 @@ pub fn fetch_many(cx: &Cx, jobs: &[Job], total: u64) -> Result<Vec<Fetched>> {
                         }
                         Err(e) => {
                             if let Ok(mut errs) = errors.lock() {
-                                errs.push(format!("{}: {e}", job.label));
+                                errs.push(format!("{}: {tried}{e}", job.label));
                             }
                         }
                     }
@@ -74,6 +84,7 @@ pub fn download_all(cx: &Cx, files: &[(String, LockedFile)], total: u64) -> Resu
                 size: Some(f.size),
                 md5: None,
             },
+            fallback: None,
         })
         .collect();
     fetch_many(cx, &jobs, total).map(|_| ())

@@ -123,12 +123,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
 
 /// Refuses archive entries that sit below a symlink (they would be written through it).
 fn check_paths(tree: &RootTree) -> Result<()> {
-    let index: std::collections::HashMap<String, usize> = tree
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.path.clone(), i))
-        .collect();
+    let index = overlay::index_of(tree);
     for e in &tree.entries {
         overlay::check_no_symlink_parent(tree, &index, &e.path)
             .map_err(|m| anyhow::anyhow!("{}: archive entry `/{}` {m}", tree.sources[0].display(), e.path))?;

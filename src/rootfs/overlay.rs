@@ -20,12 +20,7 @@ pub fn apply(
     scratch: &Path,
     epoch: i64,
 ) -> Result<()> {
-    let mut index: HashMap<String, usize> = tree
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.path.clone(), i))
-        .collect();
+    let mut index = index_of(tree);
     for (n, dir) in overlays.iter().enumerate() {
         add_dir(tree, &mut index, dir, "", Some((ctx, scratch, n)), epoch)?;
     }
@@ -130,16 +125,20 @@ fn add_dir(
 /// Adds a finished directory tree (fetched content) at `dest` in the root file system,
 /// files as they are: nothing is rendered, owners are root's.
 pub fn add_tree(tree: &mut RootTree, dir: &Path, dest: &str, epoch: i64) -> Result<()> {
-    let mut index: HashMap<String, usize> = tree
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.path.clone(), i))
-        .collect();
+    let mut index = index_of(tree);
     let prefix = normalize(dest).map_err(|m| anyhow!("content.dest: {m}"))?;
     add_dir(tree, &mut index, dir, &prefix, None, epoch)?;
     tree.pristine = false;
     Ok(())
+}
+
+/// Path → position of every entry, for lookups while entries are added.
+pub fn index_of(tree: &RootTree) -> HashMap<String, usize> {
+    tree.entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.clone(), i))
+        .collect()
 }
 
 /// Refuses a path whose parent directories include a symlink: writing through it would

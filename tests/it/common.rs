@@ -327,3 +327,46 @@ fn header(kind: tar::EntryType, mode: u32, uid: u64, size: u64) -> tar::Header {
     h.set_size(size);
     h
 }
+
+/// `imgbuild fetch RECIPE --out OUT --cache-dir CACHE`, with retries made fast.
+pub fn fetch_cmd(recipe: &Path, out: &Path, cache: &Path) -> Command {
+    let mut c = imgbuild();
+    c.env("IMGBUILD_RETRY_BACKOFF_MS", "1")
+        .arg("fetch")
+        .arg(recipe)
+        .arg("--out")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(cache);
+    c
+}
+
+/// Every file below `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Relative path → SHA-256 of every file below `dir`.
+pub fn digests(dir: &Path) -> Vec<(String, String)> {
+    use sha2::Digest;
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            (rel, hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap())))
+        })
+        .collect()
+}

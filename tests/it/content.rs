@@ -2,8 +2,7 @@
 //! here): pinned and `latest` files, resumed and retried downloads, hash mismatches,
 //! 404s, `--offline` with a cold cache, Git mirrors, and content inside a built image.
 
-use crate::common::*;
-use crate::content_pypi::digests;
+use crate::common::{fetch_cmd as fetch, *};
 use crate::http_fixture::Server;
 use sha2::Digest;
 use std::path::Path;
@@ -27,18 +26,6 @@ fn installer_site(root: &Path) -> Vec<u8> {
     .unwrap();
     std::fs::write(root.join("python.pkg"), b"python installer").unwrap();
     big
-}
-
-fn fetch(recipe: &Path, out: &Path, cache: &Path) -> Command {
-    let mut c = imgbuild();
-    c.arg("fetch")
-        .arg(recipe)
-        .arg("--out")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(cache)
-        .env("IMGBUILD_RETRY_BACKOFF_MS", "1");
-    c
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Checks the dependency closure, the filtered indexes, the lock, the CRAN archive
 //! fallback, offline re-fetches and the errors.
 
-use crate::common::{fails, imgbuild, ok, write};
+use crate::common::{fails, fetch_cmd as fetch, ok, write};
 use crate::http_fixture::Server;
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -259,19 +259,6 @@ fn cran_repo(faults: Faults) -> Repo {
     }
     let server = Server::start(&root);
     Repo { tmp, server, stanzas }
-}
-
-/// `imgbuild fetch` of the repo's recipe into `out` with `cache`.
-fn fetch(recipe: &Path, out: &Path, cache: &Path) -> Command {
-    let mut c = imgbuild();
-    c.env("IMGBUILD_RETRY_BACKOFF_MS", "1")
-        .arg("fetch")
-        .arg(recipe)
-        .arg("--out")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(cache);
-    c
 }
 
 /// Every file under `dir`, relative path → SHA-256.

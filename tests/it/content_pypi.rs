@@ -2,9 +2,8 @@
 //! platforms and Python versions must let `pip download --platform ...` and
 //! `pip install` work from the mirror alone; resolver failures name the package.
 
-use crate::common::{fails, imgbuild, ok};
+use crate::common::{digests, fails, fetch_cmd as fetch, ok, walk};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 /// The build host's `python3` version, `X.Y` (pip in the tests runs on it).
@@ -35,17 +34,6 @@ fn pip() -> Command {
     c.args(["-m", "pip"])
         .env_remove("PIP_FIND_LINKS")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1");
-    c
-}
-
-fn fetch(recipe: &Path, out: &Path, cache: &Path) -> Command {
-    let mut c = imgbuild();
-    c.arg("fetch")
-        .arg(recipe)
-        .arg("--out")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(cache);
     c
 }
 
@@ -170,33 +158,4 @@ fn resolver_failures_name_the_package_and_platform() {
         err.contains("requests") && err.contains("urllib3") && err.contains("manylinux_x86_64"),
         "{err}"
     );
-}
-
-pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Relative path → SHA-256 of every file below `dir`.
-pub fn digests(dir: &Path) -> Vec<(String, String)> {
-    use sha2::Digest;
-    walk(dir)
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            (rel, hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap())))
-        })
-        .collect()
 }

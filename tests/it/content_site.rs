@@ -70,16 +70,7 @@ fn recipe(dir: &Path, url: &str) -> PathBuf {
 }
 
 fn fetch(recipe: &Path, out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
-    let mut c = imgbuild();
-    c.env("IMGBUILD_RETRY_BACKOFF_MS", "1")
-        .arg("fetch")
-        .arg(recipe)
-        .arg("--out")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(extra);
-    ok(&mut c)
+    ok(fetch_cmd(recipe, out, cache).args(extra))
 }
 
 /// Every file below `dir`, by relative path, with its bytes.

@@ -142,8 +142,6 @@ fn fetch_index(plan: &CranPlan, layout: &Layout, cx: &Cx) -> Result<(Vec<u8>, St
 struct Want {
     /// Relative to the source's directory: `{layout.dir}/{file}`.
     rel: String,
-    /// For source packages: where CRAN keeps the file once a newer version replaced it.
-    archive: Option<String>,
     job: Job,
 }
 
@@ -181,26 +179,28 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
             };
             wants.push(Want {
                 rel: format!("{}/{file}", layout.dir),
-                archive: (kind == "source").then(|| format!("{}/src/contrib/Archive/{pkg}/{file}", plan.repo)),
                 job: Job {
                     label: format!("CRAN {kind} {pkg} {version}"),
                     url: format!("{}/{}/{file}", plan.repo, layout.dir),
                     expect,
+                    // CRAN keeps a source package here once a newer version replaced it.
+                    fallback: (kind == "source").then(|| format!("{}/src/contrib/Archive/{pkg}/{file}", plan.repo)),
                 },
             });
         }
     }
     wants.sort_by(|a, b| a.rel.cmp(&b.rel));
-    let fetched = download(cx, &mut wants)?;
+    let jobs: Vec<Job> = wants.iter().map(|w| w.job.clone()).collect();
+    let fetched = pool::fetch_many(cx, &jobs, 0)?;
     indexes.sort_by(|a, b| a.url.cmp(&b.url));
     let mut files = indexes;
     for (w, f) in wants.iter().zip(fetched) {
         files.push(LockedFile {
-            url: w.job.url.clone(),
+            redirect: (f.final_url != f.url).then_some(f.final_url),
+            url: f.url,
             size: f.size,
             sha256: f.sha256,
             path: Some(format!("{}/{}", plan.path, w.rel)),
-            redirect: (f.final_url != w.job.url).then_some(f.final_url),
             requires_python: None,
         });
     }
@@ -208,47 +208,6 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
         inputs: String::new(),
         files,
         refs: Default::default(),
-    })
-}
-
-/// Whether a download error (as `pool::fetch_many` reports it) says `url` was not found.
-fn says_not_found(message: &str, url: &str) -> bool {
-    message.contains(&format!("{url}: not found (HTTP "))
-}
-
-/// Downloads every wanted file in parallel. Source packages that are gone from
-/// `src/contrib` (CRAN moves a version to its archive when a newer one arrives) are
-/// fetched from the archive instead; `wants` then names the URL that served them.
-fn download(cx: &Cx, wants: &mut [Want]) -> Result<Vec<super::http::Fetched>> {
-    let jobs: Vec<Job> = wants.iter().map(|w| w.job.clone()).collect();
-    let err = match pool::fetch_many(cx, &jobs, 0) {
-        Ok(f) => return Ok(f),
-        Err(e) => e,
-    };
-    let message = format!("{err:#}");
-    let mut moved = Vec::new();
-    for w in wants.iter_mut() {
-        if let Some(archive) = &w.archive
-            && says_not_found(&message, &w.job.url)
-        {
-            moved.push(format!("{} → {archive}", w.job.url));
-            w.job.url = archive.clone();
-            w.job.label.push_str(" (CRAN archive)");
-        }
-    }
-    if moved.is_empty() {
-        return Err(err);
-    }
-    cx.reporter.detail(&format!(
-        "{} source packages are not in src/contrib; trying the CRAN archive",
-        moved.len()
-    ));
-    let jobs: Vec<Job> = wants.iter().map(|w| w.job.clone()).collect();
-    pool::fetch_many(cx, &jobs, 0).with_context(|| {
-        format!(
-            "not found in src/contrib, so looked for in the CRAN archive:\n  {}",
-            moved.join("\n  ")
-        )
     })
 }
 
@@ -383,22 +342,5 @@ mod tests {
         assert_eq!(decode(&gz.finish().unwrap()).unwrap(), "Package: a\n");
         assert_eq!(decode(b"Package: b\n").unwrap(), "Package: b\n");
         assert!(decode(&[0x1f, 0x8b, 0, 1]).is_err());
-    }
-
-    #[test]
-    fn not_found_is_recognised_in_pool_errors() {
-        let url = "http://r.example/src/contrib/a_1.tar.gz";
-        let e = FetchError::NotFound {
-            url: url.into(),
-            status: 404,
-        };
-        let message = format!("1 of 3 downloads failed:\n  CRAN source a 1: {e}");
-        assert!(says_not_found(&message, url));
-        assert!(!says_not_found(&message, "http://r.example/src/contrib/a_1.tar"));
-        let e = FetchError::Status {
-            url: url.into(),
-            status: 403,
-        };
-        assert!(!says_not_found(&e.to_string(), url));
     }
 }
