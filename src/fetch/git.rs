@@ -25,11 +25,20 @@ fn git() -> Cmd {
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
 }
 
+/// git's own form of `content.fetch_from`, so the mirror's remote stays the upstream URL.
+fn git_via(cx: &Cx) -> Cmd {
+    let mut cmd = git();
+    for (from, to) in cx.client.rewrites() {
+        cmd = cmd.arg("-c").arg(format!("url.{to}.insteadOf={from}"));
+    }
+    cmd
+}
+
 pub fn resolve(plan: &GitPlan, cx: &Cx) -> Result<LockedSource> {
     let dir = mirror_dir(plan, cx)?;
     let _lock = crate::cache::lock::Lock::exclusive(&dir.with_extension("lock"))?;
     if dir.join("HEAD").is_file() {
-        git()
+        git_via(cx)
             .arg("--git-dir")
             .arg(&dir)
             .args(["remote", "update", "--prune"])
@@ -38,7 +47,7 @@ pub fn resolve(plan: &GitPlan, cx: &Cx) -> Result<LockedSource> {
     } else {
         let tmp = dir.with_extension("partial");
         let _ = std::fs::remove_dir_all(&tmp);
-        git()
+        git_via(cx)
             .args(["clone", "--mirror", "--quiet", "--", &plan.url])
             .arg(&tmp)
             .run()

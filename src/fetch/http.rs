@@ -61,6 +61,8 @@ pub struct Client {
     retries: u32,
     backoff: Duration,
     downloaded: AtomicU64,
+    /// `content.fetch_from`: (upstream prefix, replacement), longest upstream first.
+    rewrites: Vec<(String, String)>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -75,12 +77,14 @@ enum Attempt {
 
 impl Default for Client {
     fn default() -> Self {
-        Self::new()
+        Self::new(Vec::new())
     }
 }
 
 impl Client {
-    pub fn new() -> Client {
+    /// A client that downloads upstream URLs from the `rewrites` replacements instead
+    /// (`content.fetch_from`); callers and their results only ever see upstream URLs.
+    pub fn new(rewrites: Vec<(String, String)>) -> Client {
         let agent = ureq::Agent::config_builder()
             .tls_config(crate::net::tls())
             .timeout_connect(Some(Duration::from_secs(20)))
@@ -100,6 +104,40 @@ impl Client {
             retries: 4,
             backoff: Duration::from_millis(ms),
             downloaded: AtomicU64::new(0),
+            rewrites,
+        }
+    }
+
+    /// The `content.fetch_from` pairs: (upstream prefix, replacement).
+    pub fn rewrites(&self) -> &[(String, String)] {
+        &self.rewrites
+    }
+
+    /// Where `url` is really downloaded from (`content.fetch_from`).
+    pub fn via(&self, url: &str) -> String {
+        for (from, to) in &self.rewrites {
+            if let Some(rest) = url.strip_prefix(from.as_str()) {
+                return format!("{to}{rest}");
+            }
+        }
+        url.to_string()
+    }
+
+    /// The upstream URL of an address [`Client::via`] produced (e.g. after a redirect).
+    pub fn upstream(&self, url: &str) -> String {
+        for (from, to) in &self.rewrites {
+            if let Some(rest) = url.strip_prefix(to.as_str()) {
+                return format!("{from}{rest}");
+            }
+        }
+        url.to_string()
+    }
+
+    /// How errors name a URL: upstream, and where it really came from when rewritten.
+    fn label(&self, url: &str) -> String {
+        match self.via(url) {
+            real if real != url => format!("{url} (from {real})"),
+            _ => url.to_string(),
         }
     }
 
@@ -115,17 +153,18 @@ impl Client {
 
     /// Like [`Client::get`], asking for a media type (e.g. PEP 691 JSON).
     pub fn get_accept(&self, url: &str, accept: Option<&str>) -> Result<(Vec<u8>, String), FetchError> {
+        let real = self.via(url);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self.agent.get(url);
+            let mut req = self.agent.get(&real);
             if let Some(a) = accept {
                 req = req.header("Accept", a);
             }
             let err = match req.call() {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
-                    let final_url = final_url(&resp, url);
+                    let final_url = self.upstream(&final_url(&resp, &real));
                     match status {
                         200..=299 => match resp.body_mut().with_config().limit(256 << 20).read_to_vec() {
                             Ok(body) => {
@@ -136,14 +175,14 @@ impl Client {
                         },
                         404 | 410 => {
                             return Err(FetchError::NotFound {
-                                url: url.into(),
+                                url: self.label(url),
                                 status,
                             });
                         }
                         429 | 500..=599 => format!("HTTP {status}"),
                         _ => {
                             return Err(FetchError::Status {
-                                url: url.into(),
+                                url: self.label(url),
                                 status,
                             });
                         }
@@ -151,7 +190,7 @@ impl Client {
                 }
                 Err(e) if !transient(&e) => {
                     return Err(FetchError::Network {
-                        url: url.into(),
+                        url: self.label(url),
                         message: e.to_string(),
                         attempts: attempt,
                     });
@@ -160,7 +199,7 @@ impl Client {
             };
             if attempt > self.retries {
                 return Err(FetchError::Network {
-                    url: url.into(),
+                    url: self.label(url),
                     message: err,
                     attempts: attempt,
                 });
@@ -208,7 +247,7 @@ impl Client {
                 Ok(Attempt::Retry(message)) => {
                     if attempt > self.retries {
                         return Err(FetchError::Network {
-                            url: url.into(),
+                            url: self.label(url),
                             message,
                             attempts: attempt,
                         });
@@ -234,7 +273,8 @@ impl Client {
         // Resume only when the server can tell us the file is unchanged, or when the
         // final hash will catch a change anyway.
         let resume = have > 0 && (validator.is_some() || expect.sha256.is_some());
-        let mut req = self.agent.get(url);
+        let real = self.via(url);
+        let mut req = self.agent.get(&real);
         if resume {
             req = req.header("Range", &format!("bytes={have}-"));
             if let Some(v) = &validator {
@@ -245,7 +285,7 @@ impl Client {
             Ok(r) => r,
             Err(e) if !transient(&e) => {
                 return Err(FetchError::Network {
-                    url: url.into(),
+                    url: self.label(url),
                     message: e.to_string(),
                     attempts: 1,
                 });
@@ -253,21 +293,21 @@ impl Client {
             Err(e) => return Ok(Attempt::Retry(e.to_string())),
         };
         let status = resp.status().as_u16();
-        *final_out = final_url(&resp, url);
+        *final_out = self.upstream(&final_url(&resp, &real));
         let append = match status {
             206 if resume => true,
             200..=299 => false,
             416 if resume => return Ok(Attempt::Done),
             404 | 410 => {
                 return Err(FetchError::NotFound {
-                    url: url.into(),
+                    url: self.label(url),
                     status,
                 });
             }
             429 | 500..=599 => return Ok(Attempt::Retry(format!("HTTP {status}"))),
             _ => {
                 return Err(FetchError::Status {
-                    url: url.into(),
+                    url: self.label(url),
                     status,
                 });
             }
@@ -290,7 +330,7 @@ impl Client {
             }
         }
         let io = |e: std::io::Error| FetchError::Network {
-            url: url.into(),
+            url: self.label(url),
             message: format!("writing {}: {e}", partial.display()),
             attempts: 1,
         };
@@ -326,13 +366,13 @@ impl Client {
         expect: &Expect,
     ) -> Result<Fetched, FetchError> {
         let io = |e: std::io::Error| FetchError::Network {
-            url: url.into(),
+            url: self.label(url),
             message: format!("reading {}: {e}", partial.display()),
             attempts: 1,
         };
         let (sha256, md5, size) = digest_file(partial).map_err(io)?;
         let mismatch = |what, expected: String, got: String| FetchError::Mismatch {
-            url: url.into(),
+            url: self.label(url),
             what,
             expected,
             got,
@@ -353,7 +393,7 @@ impl Client {
             return Err(mismatch("MD5", want.clone(), md5));
         }
         store.insert(partial, &sha256).map_err(|e| FetchError::Network {
-            url: url.into(),
+            url: self.label(url),
             message: format!("{e:#}"),
             attempts: 1,
         })?;

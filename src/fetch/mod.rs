@@ -72,7 +72,7 @@ pub fn fetch(
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
     let store = store::Store::open(cache.root())?;
-    let client = http::Client::new();
+    let client = http::Client::new(plan.fetch_from.clone());
     let scratch = tempfile::tempdir_in(store.partial_dir()).context("creating a scratch directory in the cache")?;
     let cx = Cx {
         client: &client,

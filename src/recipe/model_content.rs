@@ -36,6 +36,12 @@ pub struct ContentSpec {
     /// Git repositories mirrored bare, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git: Option<IndexMap<String, Option<GitSpec>>>,
+    /// Where to download from instead of upstream: URL prefix → replacement prefix
+    /// (`"https://cloud.r-project.org/": "http://cran.lan/"`), for a local mirror or a
+    /// test fixture. The lock, the mirror's layout and its links keep the upstream URLs,
+    /// so a lock written either way serves the same content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch_from: Option<IndexMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

@@ -111,6 +111,8 @@ pub struct ContentPlan {
     pub dest: String,
     pub base_url: String,
     pub sources: Vec<SourcePlan>,
+    /// (upstream prefix, prefix to download from instead), longest upstream first.
+    pub fetch_from: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -253,7 +255,26 @@ pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, Rec
         dest: dest.trim_start_matches('/').to_string(),
         base_url: base_url.trim_end_matches('/').to_string(),
         sources,
+        fetch_from: fetch_from(spec, ck)?,
     }))
+}
+
+/// Checks `content.fetch_from`: whole-directory prefixes (ending in `/`), so
+/// `https://example.org/` can't also match `https://example.org.evil/`.
+fn fetch_from(spec: &ContentSpec, ck: &Checker) -> Result<Vec<(String, String)>, RecipeError> {
+    let mut out = Vec::new();
+    for (from, to) in spec.fetch_from.iter().flatten() {
+        let field = format!("content.fetch_from.{from}");
+        for u in [from, to] {
+            check_url(u, &field, ck)?;
+            if !u.ends_with('/') {
+                return Err(ck.err(&field, format!("`{u}` must end with `/` (a directory prefix)")));
+            }
+        }
+        out.push((from.clone(), to.clone()));
+    }
+    out.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
 }
 
 fn expand_sets(

@@ -370,3 +370,18 @@ pub fn digests(dir: &Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// `git ARGS` in `dir` with a fixed identity and default branch `main`, for fixtures.
+pub fn git_in(dir: &Path, args: &[&str]) -> Output {
+    ok(Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.org",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir))
+}

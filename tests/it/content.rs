@@ -2,7 +2,7 @@
 //! here): pinned and `latest` files, resumed and retried downloads, hash mismatches,
 //! 404s, `--offline` with a cold cache, Git mirrors, and content inside a built image.
 
-use crate::common::{fetch_cmd as fetch, *};
+use crate::common::{fetch_cmd as fetch, git_in, *};
 use crate::http_fixture::Server;
 use sha2::Digest;
 use std::path::Path;
@@ -167,19 +167,7 @@ fn bad_downloads_are_clear_errors_and_keep_the_old_mirror() {
 fn git_repositories_are_mirrored_bare_at_the_locked_commits() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("lesson");
-    let git = |args: &[&str]| {
-        ok(Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.org",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .args(args)
-            .current_dir(&repo))
-    };
+    let git = |args: &[&str]| git_in(&repo, args);
     std::fs::create_dir_all(&repo).unwrap();
     git(&["init", "-q"]);
     std::fs::write(repo.join("README.md"), "lesson\n").unwrap();

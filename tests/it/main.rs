@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod content;
 mod content_cran;
+mod content_default;
 mod content_pypi;
 mod content_site;
 mod errors;

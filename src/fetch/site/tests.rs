@@ -121,7 +121,7 @@ impl Fixture {
         Fixture {
             store: Store::open(cache.root()).unwrap(),
             cache,
-            client: crate::fetch::http::Client::new(),
+            client: crate::fetch::http::Client::default(),
             out: dir.path().join("out"),
             _dir: dir,
         }
