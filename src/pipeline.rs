@@ -73,17 +73,22 @@ fn build_in(
 ) -> Result<Published> {
     let plan = &resolved.plan;
     let epoch = pinned_epoch(plan)?;
-    let template = template_context(resolved, epoch);
+    let mut template = template_context(resolved, epoch);
     // Content first: a bad package name fails in seconds, not after the bootstrap.
-    let content = match &plan.content {
+    let (content, summary) = match &plan.content {
         Some(c) => {
             let dir = staging.path("content");
             let lock = crate::fetch::lock::path_for(&plan.recipe_file);
             crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, reporter)?;
-            Some((dir, c.dest.clone()))
+            let locked = crate::fetch::lock::LockFile::read(&lock)?;
+            (Some((dir, c.dest.clone())), crate::fetch::summary::of(Some(c), &locked))
         }
-        None => None,
+        None => (None, crate::fetch::summary::of(None, &Default::default())),
     };
+    // Templates (the landing page) list what was actually mirrored.
+    if let Some(ctx) = template.as_object_mut() {
+        ctx.insert("content".into(), summary);
+    }
     let tree = match &plan.rootfs {
         Some(src) => {
             let ctx = rootfs::Ctx {
@@ -116,7 +121,8 @@ fn pinned_epoch(plan: &crate::recipe::Plan) -> Result<Option<i64>> {
 
 /// What `*.j2` overlay and preseed files can use: the recipe's variables at the top
 /// level and under `vars`, `partitions.<name>.{uuid,partuuid,label,number,mount}`,
-/// `image.disk_id`, `recipe.name` and `build.{version,date,epoch}`.
+/// `image.disk_id`, `recipe.name`, `build.{version,date,epoch}` and (added once fetched)
+/// `content` (see [`crate::fetch::summary`]).
 pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::Value {
     let plan = &resolved.plan;
     let mut ctx = resolved.vars.clone();

@@ -19,6 +19,7 @@ pub mod publish;
 pub mod pypi;
 pub mod site;
 pub mod store;
+pub mod summary;
 pub mod url_file;
 
 use crate::cache::{Cache, Key};

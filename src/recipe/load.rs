@@ -78,6 +78,23 @@ pub fn parse_file(path: &Path, text: &str) -> Result<(Recipe, Value), RecipeErro
         // A templated value (`compression: "{{ compression }}"`) has its type only once
         // rendered; the merged, rendered recipe is checked again as a whole.
         Err(e) if e.to_string().contains("{{") => lenient_parse(&value),
+        // `when:` / `then:` are not fields of the model: check the file with every
+        // branch kept (positions are lost, the field path names the place instead).
+        Err(_) if super::when::any(&value) => {
+            let mut flat = value.clone();
+            super::when::flatten(&mut flat);
+            match serde_path_to_error::deserialize::<_, Recipe>(flat) {
+                Ok(r) => r,
+                Err(e) if e.inner().to_string().contains("{{") => lenient_parse(&value),
+                Err(e) => {
+                    return Err(RecipeError::Field {
+                        file: path.to_path_buf(),
+                        field: e.path().to_string(),
+                        message: suggest_in_message(&e.into_inner().to_string()),
+                    });
+                }
+            }
+        }
         Err(e) => return Err(parse_error(e)),
     };
     Ok((recipe, value))

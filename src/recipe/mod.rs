@@ -14,6 +14,7 @@ pub mod plan_content;
 pub mod plan_rootfs;
 pub mod size;
 pub mod template;
+pub mod when;
 
 pub use error::RecipeError;
 pub use model::Recipe;
@@ -90,6 +91,7 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
     // from cannot sensibly use them.
     let lenient = template::lenient_environment();
     render_all(&lenient, &mut pre, &ctx)?;
+    conditions(&mut pre, &origins, &file)?;
     let pre_recipe = typed(&pre, &origins, &file)?;
     let ids = plan::derive_ids(&name, &pre_recipe, &ck)?;
 
@@ -101,10 +103,20 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
     ctx.insert("image".into(), serde_json::json!({"disk_id": ids.0.to_string()}));
     ctx.insert("partitions".into(), serde_json::to_value(&ids.1).unwrap_or_default());
     render_all(&env, &mut value, &ctx)?;
+    conditions(&mut value, &origins, &file)?;
     let mut recipe = typed(&value, &origins, &file)?;
     let plan = plan::plan(name, &recipe, files, &ck, ids.clone())?;
     fill_derived(&mut recipe, &plan);
     Ok(Resolved { recipe, plan, vars })
+}
+
+/// Keeps or drops the recipe's `when:` parts (see [`when`]), now that they are rendered.
+fn conditions(value: &mut Value, origins: &Origins, file: &Path) -> Result<(), RecipeError> {
+    when::apply(value).map_err(|(field, message)| RecipeError::Field {
+        file: merge::origin_of(origins, &field, file),
+        field,
+        message,
+    })
 }
 
 fn builtin_context(file: &Path) -> serde_json::Map<String, serde_json::Value> {

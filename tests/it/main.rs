@@ -15,3 +15,4 @@ mod errors;
 mod http_fixture;
 mod inspect;
 mod rootfs;
+mod server;

@@ -1,0 +1,197 @@
+//! The workshop server layer (`recipes/layers/carpentries-server.yaml`) as the Pi recipes
+//! use it: its overlay rendered with the recipe's real variables, then checked by the
+//! tools that will read it (`dnsmasq --test`, `nft -c`) or, for hostapd, which has no
+//! check mode, by its rules; the landing page rendered from a content summary; the
+//! variables that switch parts on and off; and the Wi-Fi passphrase step's refusals.
+
+use crate::common::tool;
+use imgbuild::fetch::lock::LockFile;
+use imgbuild::recipe::{Resolved, resolve};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn sets(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// A lock with one installer, so the landing page has a download to list.
+fn lock_with_installer() -> LockFile {
+    serde_json::from_value(
+        serde_json::json!({"version": 1, "sources": {"file/r-windows": {"inputs": "x",
+        "files": [{"url": "https://cloud.r-project.org/bin/windows/base/R-4.5.2-win.exe", "size": 94_371_840u64,
+                   "sha256": "0".repeat(64), "path": "R/windows/R-4.5.2-win.exe"}]}}}),
+    )
+    .unwrap()
+}
+
+/// The server overlay rendered for `resolved`, as the build renders it.
+fn render(resolved: &Resolved, dest: &Path) {
+    let mut ctx = imgbuild::pipeline::template_context(resolved, Some(1_763_769_600));
+    // Two services as service layers declare them, one switched off.
+    ctx["services"] = serde_json::json!({
+        "gitea": {"title": "Gitea", "path": "/gitea/", "description": "Git hosting", "enabled": "true"},
+        "etherpad": {"title": "Etherpad", "path": "/pad/", "description": "Shared notes", "enabled": false}});
+    let summary = imgbuild::fetch::summary::of(resolved.plan.content.as_ref(), &lock_with_installer());
+    ctx.as_object_mut().unwrap().insert("content".into(), summary);
+    imgbuild::rootfs::render::render_dir(&repo("overlays/carpentries-server"), dest, &ctx).unwrap();
+}
+
+fn key_values(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn server_configs_render_and_pass_their_tools_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    let root = tmp.path().join("root");
+    render(&resolved, &root);
+
+    let dnsmasq = root.join("etc/dnsmasq.d/carpentries.conf");
+    let out = crate::common::ok(tool("dnsmasq", "dnsmasq-base").arg("--test").arg("-C").arg(&dnsmasq));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("syntax check OK"));
+    let conf = std::fs::read_to_string(&dnsmasq).unwrap();
+    assert!(conf.contains("address=/carpentriesoffline.org/192.168.1.1"), "{conf}");
+    assert!(conf.contains("dhcp-range=192.168.1.100,192.168.1.250,12h"), "{conf}");
+
+    crate::common::ok(
+        tool("nft", "nftables")
+            .arg("-c")
+            .arg("-f")
+            .arg(root.join("etc/nftables.conf")),
+    );
+
+    // hostapd has no check mode: the rules it would apply at start-up.
+    let ap = key_values(&std::fs::read_to_string(root.join("etc/hostapd/hostapd.conf")).unwrap());
+    assert_eq!(ap["interface"], "wlan0");
+    assert_eq!(ap["ssid"], "CarpentriesOffline");
+    assert_eq!(ap["wpa"], "2", "WPA2 unless the recipe asks for an open network");
+    assert_eq!(ap["wpa_key_mgmt"], "WPA-PSK");
+    assert_eq!(ap["wpa_psk_file"], "/etc/hostapd/wpa_psk");
+    assert!(ap["country_code"].len() == 2 && ap["country_code"].chars().all(|c| c.is_ascii_uppercase()));
+    let channel: u32 = ap["channel"].parse().unwrap();
+    assert!((1..=13).contains(&channel) && ap["hw_mode"] == "g");
+
+    let network = std::fs::read_to_string(root.join("etc/systemd/network/10-learners.network")).unwrap();
+    assert!(network.contains("Name=wlan0") && network.contains("Address=192.168.1.1/24"));
+    let hosts = std::fs::read_to_string(root.join("etc/hosts")).unwrap();
+    assert!(hosts.contains("192.168.1.1\tcarpentriesoffline.org www.carpentriesoffline.org"));
+}
+
+#[test]
+fn an_open_network_only_when_asked_and_wifi_parts_only_with_wifi() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = resolve(&repo("recipes/pi4.yaml"), &sets(&[("wifi_open", "true")])).unwrap();
+    render(&open, tmp.path());
+    let ap = key_values(&std::fs::read_to_string(tmp.path().join("etc/hostapd/hostapd.conf")).unwrap());
+    assert_eq!(ap["wpa"], "0");
+    assert!(!ap.contains_key("wpa_psk_file"));
+
+    let wired = resolve(&repo("recipes/pi4.yaml"), &sets(&[("wifi", "false")])).unwrap();
+    let packages = &wired.recipe.rootfs.as_ref().unwrap().packages;
+    let names: Vec<&String> = packages.iter().flat_map(|p| p.items.iter()).collect();
+    assert!(!names.iter().any(|p| *p == "hostapd"), "{names:?}");
+    assert!(names.iter().any(|p| *p == "dnsmasq"), "{names:?}");
+    let steps: Vec<&str> = wired.plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        !steps.contains(&"wifi-passphrase") && steps.contains(&"server-services"),
+        "{steps:?}"
+    );
+
+    let with_wifi = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    let steps: Vec<&str> = with_wifi.plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert!(steps.contains(&"wifi-passphrase"), "{steps:?}");
+
+    // A condition that is not a boolean names its field.
+    let err = resolve(&repo("recipes/pi4.yaml"), &sets(&[("wifi", "maybe")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("when: `maybe` is not true or false"), "{err}");
+}
+
+#[test]
+fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    render(&resolved, tmp.path());
+    let page = std::fs::read_to_string(tmp.path().join("var/www/html/index.html")).unwrap();
+    for (_, _, names) in imgbuild::recipe::plan_content::LESSONS {
+        for n in *names {
+            assert!(page.contains(&format!("/{n}/\"")), "lesson {n} not linked");
+        }
+    }
+    for want in [
+        "<h3>Software Carpentry</h3>",
+        "<h3>Windows</h3>",
+        "href=\"/R/windows/R-4.5.2-win.exe\"",
+        "90.0 MiB",
+        "href=\"/mirrors.html\"",
+        "pip install --index-url",
+        "install.packages(",
+        "built 2025-11-22",
+        "name=\"viewport\"",
+        "href=\"/gitea/\">Gitea</a>",
+        "--trusted-host <span class=\"host\">carpentriesoffline.org</span>",
+    ] {
+        assert!(page.contains(want), "landing page lacks {want}");
+    }
+    // Nothing is loaded from elsewhere: no absolute src/href, no @import or url().
+    assert!(!page.contains("Etherpad"), "a service switched off is listed");
+    for bad in ["src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!page.contains(bad), "landing page loads {bad}…");
+    }
+
+    // Without mirrors it still renders, with no empty sections.
+    let bare = resolve(&repo("recipes/pi4.yaml"), &sets(&[("mirrors", "false")])).unwrap();
+    let dir = tmp.path().join("bare");
+    let mut ctx = imgbuild::pipeline::template_context(&bare, Some(0));
+    let summary = imgbuild::fetch::summary::of(bare.plan.content.as_ref(), &LockFile::default());
+    ctx.as_object_mut().unwrap().insert("content".into(), summary);
+    imgbuild::rootfs::render::render_dir(&repo("overlays/carpentries-server"), &dir, &ctx).unwrap();
+    let page = std::fs::read_to_string(dir.join("var/www/html/index.html")).unwrap();
+    assert!(!page.contains("id=\"lessons\"") && !page.contains("id=\"packages\""));
+    assert!(!page.contains("id=\"services\""), "no service enabled, no section");
+}
+
+#[test]
+fn the_wifi_passphrase_step_refuses_an_accidental_open_network_or_a_bad_length() {
+    let script = repo("recipes/layers/scripts/wifi-passphrase.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let psk = tmp.path().join("hostapd/wpa_psk");
+    let run = |pass: &str, open: &str| {
+        Command::new("sh")
+            .arg(&script)
+            .env_remove("IMGBUILD_WIFI_PASSPHRASE")
+            .env("PSK_FILE", &psk)
+            .env("PASSPHRASE", pass)
+            .env("OPEN", open)
+            .output()
+            .unwrap()
+    };
+    let out = run("", "false");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set IMGBUILD_WIFI_PASSPHRASE"));
+    let out = run("short", "false");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has 5 characters; WPA2 needs 8 to 63"));
+    assert!(!psk.exists());
+    assert!(run("correct horse battery", "false").status.success());
+    assert_eq!(
+        std::fs::read_to_string(&psk).unwrap(),
+        "00:00:00:00:00:00 correct horse battery\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&psk).unwrap().permissions().mode() & 0o777, 0o600);
+    // An open network asked for explicitly is fine, and keeps no passphrase.
+    assert!(run("", "true").status.success());
+    assert!(!psk.exists());
+}
