@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
-# Builds a Raspberry Pi recipe and boots it in QEMU with `imgbuild boot-test`: systemd
-# must reach multi-user.target with no failed unit, and the root file system must grow.
-#   ci/boot-test.sh [RECIPE...]     (default: recipes/pi4.yaml)
-# Needs root (the recipes run steps in the target) and the Debian archive.
+# Builds a Raspberry Pi workshop-server recipe and boots it in QEMU with `imgbuild
+# boot-test`: systemd must reach multi-user.target with no failed unit, the root file
+# system must grow, and the server must answer from the host (port 80 forwarded): the
+# landing page, a lesson page, the PyPI index and the mirrors' help page.
+#   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml)
+# Needs root (the recipes run steps in the target), the Debian archive and PyPI. The
+# lesson site comes from ci/fixtures/ through a local web server (`lesson_fixture`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-host-deps.sh >/dev/null
 . ci/ensure-rust.sh >/dev/null
 cargo build --release --locked -q
 recipes=("$@")
-[ ${#recipes[@]} -gt 0 ] || recipes=(recipes/pi4.yaml)
+[ ${#recipes[@]} -gt 0 ] || recipes=(ci/pi4-server.yaml)
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory ci/fixtures "$port" >/dev/null 2>&1 &
+fixture=$!
+trap 'kill $fixture 2>/dev/null || true' EXIT
+
 for r in "${recipes[@]}"; do
   name=$(basename "$r" .yaml)
+  if [ "$r" = ci/pi4-server.yaml ]; then
+    sets=(--set "lesson_fixture=http://127.0.0.1:$port/")
+    http=(--http / --http /lessons/software-carpentry/shell-novice/
+          --http /lessons/software-carpentry/shell-novice/episodes/02-filedir.html
+          --http /pypi/six/ --http /mirrors.html)
+  else
+    # A Pi recipe: the server without the mirrors CI can't fetch.
+    sets=(--set mirrors=false)
+    http=(--http /)
+  fi
   echo "== build $r"
-  target/release/imgbuild --set compression=none "$r"
+  # A test passphrase: the image is thrown away.
+  IMGBUILD_WIFI_PASSPHRASE=boot-test-only target/release/imgbuild --set compression=none "${sets[@]}" "$r"
   echo "== boot-test images/$name/$name.img"
-  target/release/imgbuild boot-test "images/$name/$name.img"
+  target/release/imgbuild boot-test "images/$name/$name.img" "${http[@]}"
 done

@@ -95,6 +95,10 @@ pub enum Command {
         /// Keep the booted copy as IMAGE.boot-test.img.
         #[arg(long)]
         keep: bool,
+        /// Also check that the guest's web server answers PATH with 200, from the host
+        /// through a forwarded port (repeatable: `--http / --http /pypi/`).
+        #[arg(long, value_name = "PATH", value_parser = http_path)]
+        http: Vec<String>,
     },
     /// List or prune the stage cache.
     Cache {
@@ -220,9 +224,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 machine,
                 timeout,
                 keep,
+                http,
             }),
             _,
-        ) => boot_test(g, &image, &machine, timeout, keep),
+        ) => boot_test(g, &image, &machine, timeout, keep, http),
         (None, None) => {
             use clap::CommandFactory;
             Cli::command().print_help().context("printing help")?;
@@ -325,7 +330,23 @@ fn fetch(g: &Global, recipe_path: &std::path::Path, update: bool) -> Result<()> 
     Ok(())
 }
 
-fn boot_test(g: &Global, image: &std::path::Path, machine: &str, timeout: u64, keep_copy: bool) -> Result<()> {
+/// A `--http` path: absolute, no scheme or host (the host is the guest).
+fn http_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.chars().any(char::is_whitespace) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a path such as `/` or `/pypi/`"))
+    }
+}
+
+fn boot_test(
+    g: &Global,
+    image: &std::path::Path,
+    machine: &str,
+    timeout: u64,
+    keep_copy: bool,
+    http: Vec<String>,
+) -> Result<()> {
     use crate::verify::boot;
     let reporter = report::for_stderr(g.verbosity());
     let opts = boot::BootOptions {
@@ -333,6 +354,7 @@ fn boot_test(g: &Global, image: &std::path::Path, machine: &str, timeout: u64, k
         machine: machine.parse().ok(),
         timeout: std::time::Duration::from_secs(timeout),
         keep_copy,
+        http,
     };
     let r = match boot::run(image, &opts, reporter.as_ref()) {
         Err(e) if e.downcast_ref::<boot::Interrupted>().is_some() => {

@@ -156,7 +156,9 @@ pub fn fetch(
             stats.bytes += f.size;
         }
     }
-    if lock != old {
+    // Nothing to pin (every source switched off) writes no lock beside the recipe.
+    let nothing = lock.sources.is_empty() && old.sources.is_empty();
+    if lock != old && !nothing {
         if opts.locked {
             bail!(
                 "the lock {} would change; run `imgbuild fetch --update` or drop --locked",

@@ -199,6 +199,7 @@ fn files(dtb: bool) -> BootFiles {
         cmdline: "console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw".into(),
         disk: "/images/a,b.img".into(),
         serial_log: "/images/x.log".into(),
+        http_port: None,
     }
 }
 
@@ -247,6 +248,26 @@ fn qemu_arguments_per_machine() {
         assert!(joined.contains(want), "{want} missing: {joined}");
     }
     assert!(!joined.contains("-dtb") && !joined.contains("if=sd"), "{joined}");
+    assert!(
+        joined.contains("-nic none"),
+        "no network unless HTTP is checked: {joined}"
+    );
+
+    // `--http`: the guest's port 80 forwarded from a localhost port.
+    let with_http = BootFiles {
+        http_port: Some(18080),
+        ..files(true)
+    };
+    let joined = strings(&qemu::command(Machine::Raspi3b, &with_http).1).join(" ");
+    assert!(
+        joined.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:18080-:80 -device usb-net,netdev=net0"),
+        "{joined}"
+    );
+    let joined = strings(&qemu::command(Machine::Virt, &with_http).1).join(" ");
+    assert!(
+        joined.contains("-nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:18080-:80"),
+        "{joined}"
+    );
 }
 
 // ---- the serial log and the verdict ----
@@ -605,4 +626,21 @@ fn real_boot(var: &str, machine: &str) {
     assert!(report.contains("result:      PASS"), "{report}");
     assert!(report.contains("failed:      none"), "{report}");
     assert_eq!(sha256(&img), sum, "the image itself is never modified");
+}
+
+#[test]
+fn http_checks_pass_on_200_and_do_not_wait_out_a_404() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("index.html"), "<h1>landing</h1>").unwrap();
+    let srv = crate::http_fixture::Server::start(tmp.path());
+    let port: u16 = srv.base.rsplit(':').next().unwrap().parse().unwrap();
+    let started = std::time::Instant::now();
+    let got = imgbuild::verify::boot::http::check(port, &["/".to_string(), "/missing/".to_string()]);
+    assert!(got[0].passed() && got[0].bytes == 16, "{got:?}");
+    assert_eq!(got[1].status, Some(404));
+    assert!(!got[1].passed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a 404 is an answer, not worth waiting on"
+    );
 }

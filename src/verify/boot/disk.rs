@@ -57,22 +57,25 @@ pub fn sparse_copy(src: &Path, dst: &File, size: u64, reporter: &dyn Reporter) -
 
 /// Writes the probe script and unit into the ext4 file system of partition `root` of
 /// `disk`, enables the unit, and reads everything back to be sure it landed.
-pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path) -> Result<()> {
-    let script = workdir.join("probe.sh");
-    let unit = workdir.join("probe.service");
-    fs_err::write(&script, probe::script())?;
-    fs_err::write(&unit, probe::unit())?;
+pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bool) -> Result<()> {
+    let mut files: Vec<(String, &str, &str)> = vec![
+        (probe::script(), probe::SCRIPT_PATH, "0100755"),
+        (probe::unit(), probe::UNIT_PATH, "0100644"),
+    ];
+    if hold {
+        files.push(("hold\n".into(), probe::HOLD_PATH, "0100644"));
+        files.push((probe::NETWORK.into(), probe::NETWORK_PATH, "0100644"));
+    }
     let mut cmds = String::new();
     // debugfs has no `mkdir -p`; an existing directory only makes it complain.
-    for path in [probe::SCRIPT_PATH, probe::UNIT_LINK] {
+    for path in files.iter().map(|f| f.1).chain([probe::UNIT_LINK]) {
         for dir in ancestors(path) {
             cmds.push_str(&format!("mkdir {dir}\n"));
         }
     }
-    for (src, dst, mode) in [
-        (&script, probe::SCRIPT_PATH, "0100755"),
-        (&unit, probe::UNIT_PATH, "0100644"),
-    ] {
+    for (i, (text, dst, mode)) in files.iter().enumerate() {
+        let src = workdir.join(format!("probe-file-{i}"));
+        fs_err::write(&src, text)?;
         let src = src.to_str().ok_or_else(|| anyhow!("{} is not UTF-8", src.display()))?;
         if src.contains(char::is_whitespace) || src.contains('"') {
             bail!("debugfs cannot take the path {src:?}; set TMPDIR to a plain path");
@@ -105,8 +108,9 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path) -> Resul
         }
         Ok(())
     };
-    check(probe::SCRIPT_PATH, &probe::script())?;
-    check(probe::UNIT_PATH, &probe::unit())?;
+    for (text, dst, _) in &files {
+        check(dst, text)?;
+    }
     // Read through the link: it resolves inside the file system to the unit.
     check(probe::UNIT_LINK, &probe::unit())?;
     Ok(())

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod detect;
 pub mod disk;
+pub mod http;
 pub mod probe;
 pub mod qemu;
 
@@ -36,6 +37,9 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// Keep the booted copy as `<image>.boot-test.img`.
     pub keep_copy: bool,
+    /// Paths the guest's port 80 must answer with 200, checked from the host through a
+    /// forwarded port once the probe has reported (empty: no network at all).
+    pub http: Vec<String>,
 }
 
 /// The user interrupted the test; QEMU was stopped and the copy removed.
@@ -58,6 +62,8 @@ pub struct BootReport {
     /// Why this machine (auto) or "chosen with --machine".
     pub reason: String,
     pub image_size: u64,
+    /// The `--http` checks, in the order asked.
+    pub http: Vec<http::HttpCheck>,
     pub disk_size: u64,
     pub qemu_command: String,
     pub serial_log: PathBuf,
@@ -125,9 +131,15 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         &format!("copy image ({} → {})", human_bytes(before.size), human_bytes(disk_size)),
         || disk::sparse_copy(image, copy.as_file(), disk_size, reporter),
     )?;
+    let hold = !opts.http.is_empty();
     step(reporter, "write boot probe into the copy", || {
-        disk::inject_probe(copy.path(), &root, work.path())
+        disk::inject_probe(copy.path(), &root, work.path(), hold)
     })?;
+    let http_port = if hold {
+        Some(http::free_port().context("finding a free port for QEMU's HTTP forward")?)
+    } else {
+        None
+    };
 
     let serial_log = sidecar(image, "boot-test.log");
     let files = qemu::BootFiles {
@@ -137,15 +149,21 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         cmdline,
         disk: copy.path().to_path_buf(),
         serial_log: serial_log.clone(),
+        http_port,
     };
     let (program, args) = qemu::command(machine, &files);
     qemu::require(program)?;
     let qemu_command = Cmd::new(program).args(&args).to_string();
     reporter.detail(&qemu_command);
+    let mut http_checks = Vec::new();
+    let mut after_report = |port: u16| http_checks = http::check(port, &opts.http);
     let run = step(
         reporter,
         &format!("boot {machine} (up to {} s)", opts.timeout.as_secs()),
-        || qemu::run(program, &args, &serial_log, opts.timeout),
+        || {
+            let hook = http_port.map(|p| (p, &mut after_report as &mut dyn FnMut(u16)));
+            qemu::run(program, &args, &serial_log, opts.timeout, hook)
+        },
     )?;
     if run.ending == qemu::Ending::Interrupted {
         bail!(Interrupted);
@@ -159,7 +177,12 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         })
     });
     let probe = probe::parse(&run.log);
-    let failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
+    let mut failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
+    if hold && probe.as_ref().is_some_and(|p| p.complete) {
+        for c in http_checks.iter().filter(|c| !c.passed()) {
+            failures.push(format!("http {}: {}", c.path, c.error.as_deref().unwrap_or("failed")));
+        }
+    }
     let kept_copy = if opts.keep_copy {
         let to = sidecar(image, "boot-test.img");
         copy.persist(&to)
@@ -185,6 +208,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         probe,
         root_before,
         root_after,
+        http: http_checks,
         failures,
     })
 }
@@ -419,6 +443,14 @@ pub fn render(r: &BootReport) -> String {
             p.root_dev,
             size(p.root_part_bytes),
             size(p.root_fs_bytes)
+        ));
+    }
+    for c in &r.http {
+        let status = c.status.map_or("no answer".to_string(), |s| format!("HTTP {s}"));
+        s.push_str(&format!(
+            "http:        {} → {status}, {}\n",
+            c.path,
+            human_bytes(c.bytes)
         ));
     }
     s.push_str(&format!("time:        {:.1} s in QEMU\n", r.elapsed.as_secs_f64()));

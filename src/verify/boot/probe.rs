@@ -15,6 +15,13 @@ pub const UNIT_PATH: &str = "/etc/systemd/system/imgbuild-boot-probe.service";
 pub const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/imgbuild-boot-probe.service";
 /// The probe also leaves its report in the copy, for when the console loses lines.
 pub const REPORT_PATH: &str = "/var/log/imgbuild-boot-probe.log";
+/// With this file in the copy the probe keeps the guest up after its report, so the
+/// host can check its services over the network (`boot-test --http`).
+pub const HOLD_PATH: &str = "/etc/imgbuild-boot-probe.hold";
+/// DHCP on QEMU's network adapter (a USB adapter is `usb0` on the emulated Pis), in
+/// the copy only.
+pub const NETWORK_PATH: &str = "/etc/systemd/network/99-imgbuild-boot-test.network";
+pub const NETWORK: &str = "[Match]\nName=usb* en* eth*\n\n[Network]\nDHCP=yes\n";
 
 /// The probe script. `is-system-running --wait` returns once no start-up job is left
 /// (state `running`, or `degraded` when a unit failed); root sizes come from the
@@ -40,10 +47,13 @@ state=$(systemctl is-system-running --wait 2>&1)
   echo "${{m}}end"
 }} 2>&1 | tee {report}
 sync
+# The host checks services over the network, then stops QEMU.
+if [ -e {hold} ]; then sleep 1800; fi
 systemctl poweroff
 "#,
         marker = MARKER,
-        report = REPORT_PATH
+        report = REPORT_PATH,
+        hold = HOLD_PATH
     )
 }
 

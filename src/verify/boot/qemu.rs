@@ -23,6 +23,8 @@ pub struct BootFiles {
     pub cmdline: String,
     pub disk: PathBuf,
     pub serial_log: PathBuf,
+    /// Forward this localhost port to the guest's port 80 (user-mode networking).
+    pub http_port: Option<u16>,
 }
 
 /// QEMU's `-opt key=value,...` syntax doubles commas inside a value.
@@ -67,16 +69,26 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
         Machine::Raspi3b | Machine::Raspi0 => {
             a.push("-drive".into());
             a.push(format!("file={disk},if=sd,format=raw").into());
+            // The emulated Pis have no Ethernet of their own: a USB network adapter.
+            if let Some(port) = files.http_port {
+                a.push("-netdev".into());
+                a.push(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:80").into());
+                a.push("-device".into());
+                a.push("usb-net,netdev=net0".into());
+            }
         }
         Machine::Virt => {
             a.push("-drive".into());
             a.push(format!("file={disk},if=none,format=raw,id=disk0").into());
             a.push("-device".into());
             a.push("virtio-blk-pci,drive=disk0".into());
-            // No network: the test needs none, and QEMU's default NIC would add a device
+            // No network unless HTTP is checked: QEMU's default NIC would add a device
             // the image's units may wait for.
             a.push("-nic".into());
-            a.push("none".into());
+            match files.http_port {
+                Some(port) => a.push(format!("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{port}-:80").into()),
+                None => a.push("none".into()),
+            }
         }
     }
     a.push("-chardev".into());
@@ -138,7 +150,15 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Runs QEMU and watches the serial log until one of the endings; QEMU is never left
 /// running.
-pub fn run(program: &str, args: &[OsString], log_path: &Path, timeout: Duration) -> Result<Run> {
+/// `after_report`: (forwarded port, checks to run once the probe has reported, while the
+/// guest holds; QEMU is stopped when they return).
+pub fn run(
+    program: &str,
+    args: &[OsString],
+    log_path: &Path,
+    timeout: Duration,
+    after_report: Option<(u16, &mut dyn FnMut(u16))>,
+) -> Result<Run> {
     fs_err::write(log_path, b"")?;
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -178,7 +198,7 @@ pub fn run(program: &str, args: &[OsString], log_path: &Path, timeout: Duration)
         }
         buf
     });
-    let watched = watch(&mut child, log_path, timeout, started);
+    let watched = watch(&mut child, log_path, timeout, started, after_report);
     // Whatever happened, QEMU is gone before we go on.
     let exit = match child.try_wait() {
         Ok(Some(status)) => Some(status),
@@ -208,6 +228,7 @@ fn watch(
     log_path: &Path,
     timeout: Duration,
     started: Instant,
+    mut after_report: Option<(u16, &mut dyn FnMut(u16))>,
 ) -> Result<(Ending, Option<Duration>)> {
     let mut log = Vec::new();
     let mut file = fs_err::File::open(log_path)?;
@@ -225,6 +246,12 @@ fn watch(
         let reported = probe::parse(&text).is_some_and(|r| r.complete);
         if reported && reported_at.is_none() {
             reported_at = Some(Instant::now());
+            // The guest holds after its report (the probe waits): check it now, then
+            // stop QEMU; the copy is thrown away.
+            if let Some((port, checks)) = after_report.take() {
+                checks(port);
+                return Ok((Ending::Reported, to_probe));
+            }
         }
         if reported && off_at.is_none() && probe::powered_off(&text) {
             off_at = Some(Instant::now());
