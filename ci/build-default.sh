@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # The main job: installs what the host needs, then builds the default image into
 # images/<name>/ (the raw .img, the compressed image, .sha256 and manifest.json).
-#   ci/build-default.sh [RECIPE]     (default: recipes/pi-zero.yaml, the Raspberry Pi Zero/1 image)
+#   ci/build-default.sh [RECIPE] [IMGBUILD OPTIONS...]
+# Default: recipes/pi-zero.yaml, the Raspberry Pi Zero/1 workshop server with its mirrors
+# (PyPI, CRAN, the lessons, the installers: the network must reach them). Behind a
+# firewall, `ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false` builds the
+# server without them.
+# The Wi-Fi passphrase is IMGBUILD_WIFI_PASSPHRASE; without it one is made up for this
+# build and printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-host-deps.sh
 . ci/ensure-rust.sh
-cargo run --release --locked -- "${1:-recipes/pi-zero.yaml}"
+recipe="${1:-recipes/pi-zero.yaml}"
+shift || true
+made_up=""
+if [ -z "${IMGBUILD_WIFI_PASSPHRASE:-}" ]; then
+  IMGBUILD_WIFI_PASSPHRASE=$(python3 -c 'import secrets; print("-".join(secrets.token_hex(3) for _ in range(3)))')
+  made_up=1
+fi
+export IMGBUILD_WIFI_PASSPHRASE
+cargo run --release --locked -- "$recipe" "$@"
+if [ -n "$made_up" ]; then
+  echo "Wi-Fi passphrase of this image: $IMGBUILD_WIFI_PASSPHRASE (set IMGBUILD_WIFI_PASSPHRASE to choose it)"
+fi
