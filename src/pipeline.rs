@@ -75,15 +75,22 @@ fn build_in(
     let epoch = pinned_epoch(plan)?;
     let mut template = template_context(resolved, epoch);
     // Content first: a bad package name fails in seconds, not after the bootstrap.
-    let (content, summary) = match &plan.content {
+    let (content, downloads, summary) = match &plan.content {
         Some(c) => {
             let dir = staging.path("content");
+            let root_files = staging.path("rootfs-files");
             let lock = crate::fetch::lock::path_for(&plan.recipe_file);
-            crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, reporter)?;
+            crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, Some(&root_files), reporter)?;
             let locked = crate::fetch::lock::LockFile::read(&lock)?;
-            (Some((dir, c.dest.clone())), crate::fetch::summary::of(Some(c), &locked))
+            // `files:` downloads alone make no web root.
+            let served = c.sources.iter().any(|s| !s.is_root_file());
+            (
+                served.then(|| (dir, c.dest.clone())),
+                root_files.is_dir().then_some(root_files),
+                crate::fetch::summary::of(Some(c), &locked),
+            )
         }
-        None => (None, crate::fetch::summary::of(None, &Default::default())),
+        None => (None, None, crate::fetch::summary::of(None, &Default::default())),
     };
     // Templates (the landing page) list what was actually mirrored.
     if let Some(ctx) = template.as_object_mut() {
@@ -98,6 +105,7 @@ fn build_in(
                 template: &template,
                 log_dir: log_dir.to_path_buf(),
                 content,
+                downloads,
             };
             Some(rootfs::prepare(plan, src, &ctx, epoch)?)
         }

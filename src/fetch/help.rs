@@ -56,7 +56,7 @@ pub fn write(plan: &ContentPlan, lock: &LockFile, out: &Path) -> Result<()> {
         .sources
         .iter()
         .filter_map(|s| match s {
-            SourcePlan::File(f) => lock
+            SourcePlan::File(f) if f.target.is_none() => lock
                 .sources
                 .get(&s.id())
                 .and_then(|e| e.files.first())

@@ -63,13 +63,16 @@ pub struct Stats {
 }
 
 /// Fetches everything `plan` names and writes the tree into `out` (which must not exist
-/// yet). The lock at `lock_path` is read, and rewritten when a source was resolved.
+/// yet); downloads for the root file system (`files:` with a `url`) go below `root_out`
+/// (with `imgbuild fetch`, None: they are only locked and cached). The lock at
+/// `lock_path` is read, and rewritten when a source was resolved.
 pub fn fetch(
     plan: &ContentPlan,
     lock_path: &Path,
     opts: FetchOptions,
     cache: &Cache,
     out: &Path,
+    root_out: Option<&Path>,
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
     let store = store::Store::open(cache.root())?;
@@ -127,7 +130,14 @@ pub fn fetch(
         for source in &plan.sources {
             let id = source.id();
             let entry = &lock.sources[&id];
-            materialize(source, entry, &cx, out)
+            let dest = match source {
+                SourcePlan::File(f) if f.target.is_some() => match root_out {
+                    Some(r) => r,
+                    None => continue,
+                },
+                _ => out,
+            };
+            materialize(source, entry, &cx, dest)
                 .with_context(|| format!("content `{id}`: writing {}", source.path()))?;
         }
         let sites: Vec<&crate::recipe::plan_content::SitePlan> = plan

@@ -31,7 +31,7 @@ pub fn fetch_to_dir(
         }
     }
     crate::interrupt::remove_on_interrupt(new.clone());
-    let result = super::fetch(plan, lock_path, opts, cache, &new, reporter);
+    let result = super::fetch(plan, lock_path, opts, cache, &new, None, reporter);
     crate::interrupt::forget(&new);
     let stats = match result {
         Ok(s) => s,

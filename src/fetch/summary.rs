@@ -29,6 +29,8 @@ pub fn of(plan: Option<&ContentPlan>, lock: &LockFile) -> Value {
             }
             SourcePlan::Site(site) => lessons.push(json!({"name": site.name, "group": site.group,
                 "title": site.title, "path": format!("{}/", site.path)})),
+            // Downloads into the root file system are not served.
+            SourcePlan::File(f) if f.target.is_some() => {}
             SourcePlan::File(f) => {
                 for lf in files.iter().filter(|lf| lf.path.is_some()) {
                     let path = lf.path.clone().unwrap_or_default();

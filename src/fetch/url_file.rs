@@ -28,7 +28,11 @@ pub fn resolve(plan: &FilePlan, cx: &Cx) -> Result<LockedSource> {
             url,
             size: got.size,
             sha256: got.sha256,
-            path: Some(format!("{}/{name}", plan.path)),
+            // A `files:` download keeps the recipe's name for it; an installer keeps its own.
+            path: Some(match &plan.target {
+                Some(t) => t.clone(),
+                None => format!("{}/{name}", plan.path),
+            }),
             ..Default::default()
         }],
         refs: Default::default(),

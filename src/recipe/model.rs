@@ -43,7 +43,8 @@ pub struct Recipe {
     /// steps; `*.j2` files are rendered with the recipe's variables and lose the suffix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overlays: Option<MergeList<String>>,
-    /// Modes and owners for paths in the root file system, applied after the overlays.
+    /// Modes and owners for paths in the root file system, applied after the overlays;
+    /// with `url` (or `latest`), a file downloaded on the build host and put there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<IndexMap<String, Option<FileAttrs>>>,
     /// Commands run inside the target root file system (chroot; qemu-user for a foreign
@@ -55,7 +56,7 @@ pub struct Recipe {
     pub content: Option<super::model_content::ContentSpec>,
 }
 
-/// Mode and owner of one path.
+/// Mode and owner of one path, and where its content comes from when it is downloaded.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileAttrs {
@@ -65,6 +66,16 @@ pub struct FileAttrs {
     /// `UID:GID` (numbers: the build host's names mean nothing in the image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Download the file from here (fetched and verified on the build host, cached and
+    /// pinned in the recipe's lock like `content.files`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The expected SHA-256 of `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Or find the file on an index page; the lock pins what was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest: Option<super::model_content::LatestSpec>,
 }
 
 /// One command run inside the target.

@@ -124,7 +124,7 @@ pub struct UrlSpec {
     pub path: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatestSpec {
     /// The page that links every version.

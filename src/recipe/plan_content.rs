@@ -163,6 +163,9 @@ pub struct FilePlan {
     pub latest: Option<(String, String)>,
     /// Directory under the content root.
     pub path: String,
+    /// Instead, this exact path in the root file system (no leading `/`): a `files:`
+    /// entry with a `url`, e.g. a service's binary.
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,9 +182,17 @@ impl SourcePlan {
             SourcePlan::Pypi(_) => "pypi".into(),
             SourcePlan::Cran(_) => "cran".into(),
             SourcePlan::Site(s) => format!("site/{}", s.name),
-            SourcePlan::File(f) => format!("file/{}", f.name),
+            SourcePlan::File(f) => match &f.target {
+                Some(t) => format!("rootfs/{t}"),
+                None => format!("file/{}", f.name),
+            },
             SourcePlan::Git(g) => format!("git/{}", g.name),
         }
+    }
+
+    /// A `files:` download into the root file system rather than served content.
+    pub fn is_root_file(&self) -> bool {
+        matches!(self, SourcePlan::File(f) if f.target.is_some())
     }
 
     /// The directory the source fills, relative to the content root.
@@ -202,8 +213,12 @@ fn items(list: &Option<MergeList<String>>) -> Vec<String> {
 
 /// Checks the `content:` section; None when the recipe has none.
 pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, RecipeError> {
-    let Some(spec) = &recipe.content else {
-        return Ok(None);
+    let downloads = root_files(recipe, ck)?;
+    let none = ContentSpec::default();
+    let spec = match &recipe.content {
+        Some(spec) => spec,
+        None if downloads.is_empty() => return Ok(None),
+        None => &none,
     };
     let dest = match &spec.dest {
         Some(d) => super::plan::normalize_mount(d).map_err(|m| ck.err("content.dest", m))?,
@@ -241,6 +256,7 @@ pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, Rec
             path: rel_path(&path, &format!("{field}.path"), ck)?,
         }));
     }
+    sources.extend(downloads);
     // Two sources filling one directory would overwrite each other (files share theirs).
     let mut seen = BTreeSet::new();
     for s in &sources {
@@ -475,6 +491,11 @@ fn sites(spec: &ContentSpec, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeErro
 fn file(name: &str, f: &UrlSpec, ck: &Checker) -> Result<FilePlan, RecipeError> {
     let field = format!("content.files.{name}");
     check_name(name, &field, ck)?;
+    file_at(&field, name, f, ck)
+}
+
+fn file_at(field: &str, name: &str, f: &UrlSpec, ck: &Checker) -> Result<FilePlan, RecipeError> {
+    let field = field.to_string();
     if let Some(u) = &f.url {
         check_url(u, &format!("{field}.url"), ck)?;
     }
@@ -523,8 +544,36 @@ fn file(name: &str, f: &UrlSpec, ck: &Checker) -> Result<FilePlan, RecipeError> 
         url: f.url.clone(),
         sha256: f.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
         latest,
-        path: rel_path(&f.path, &format!("{field}.path"), ck)?,
+        path: if f.path == "." {
+            String::new()
+        } else {
+            rel_path(&f.path, &format!("{field}.path"), ck)?
+        },
+        target: None,
     })
+}
+
+/// `files:` entries with a `url` or `latest`: downloads into the root file system.
+fn root_files(recipe: &Recipe, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeError> {
+    let mut out = Vec::new();
+    for (path, attrs) in recipe.files.iter().flatten() {
+        let Some(a) = attrs.as_ref().filter(|a| a.url.is_some() || a.latest.is_some()) else {
+            continue;
+        };
+        let field = format!("files.{path}");
+        let target = crate::rootfs::entry::normalize(path).map_err(|m| ck.err(&field, m))?;
+        let parent = target.rsplit_once('/').map_or("", |(d, _)| d);
+        let spec = UrlSpec {
+            url: a.url.clone(),
+            sha256: a.sha256.clone(),
+            latest: a.latest.clone(),
+            path: if parent.is_empty() { ".".into() } else { parent.into() },
+        };
+        let mut plan = file_at(&field, &target, &spec, ck)?;
+        plan.target = Some(target);
+        out.push(SourcePlan::File(plan));
+    }
+    Ok(out)
 }
 
 fn check_name(name: &str, field: &str, ck: &Checker) -> Result<(), RecipeError> {

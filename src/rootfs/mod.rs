@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub log_dir: PathBuf,
     /// Fetched content: the tree on the host and where it goes in the root file system.
     pub content: Option<(PathBuf, String)>,
+    /// `files:` downloads: a tree laid out like the root file system.
+    pub downloads: Option<PathBuf>,
 }
 
 /// The root file system: an index of entries whose file data lives in `sources`.
@@ -110,7 +112,15 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
         let scratch = ctx.staging.path("overlays");
         std::fs::create_dir_all(&scratch)?;
         step(ctx.reporter, "apply overlays", || {
-            overlay::apply(&mut tree, &plan.overlays, &plan.files, ctx.template, &scratch, epoch)
+            overlay::apply(
+                &mut tree,
+                &plan.overlays,
+                ctx.downloads.as_deref(),
+                &plan.files,
+                ctx.template,
+                &scratch,
+                epoch,
+            )
         })?;
     }
     if let Some((dir, dest)) = &ctx.content {

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-/// Applies overlay directories in order, then the `files` attributes.
+/// Applies overlay directories in order, then the `files:` downloads (a tree laid out
+/// like the root), then the `files` attributes.
 pub fn apply(
     tree: &mut RootTree,
     overlays: &[std::path::PathBuf],
+    downloads: Option<&Path>,
     files: &[FilePlan],
     ctx: &serde_json::Value,
     scratch: &Path,
@@ -23,6 +25,9 @@ pub fn apply(
     let mut index = index_of(tree);
     for (n, dir) in overlays.iter().enumerate() {
         add_dir(tree, &mut index, dir, "", Some((ctx, scratch, n)), epoch)?;
+    }
+    if let Some(dir) = downloads {
+        add_dir(tree, &mut index, dir, "", None, epoch)?;
     }
     for f in files {
         let i = *index
@@ -237,7 +242,16 @@ mod tests {
             mode: Some(0o600),
             owner: Some((0, 42)),
         }];
-        apply(&mut t, &[ov.path().to_path_buf()], &files, &ctx, scratch.path(), 100).unwrap();
+        apply(
+            &mut t,
+            &[ov.path().to_path_buf()],
+            None,
+            &files,
+            &ctx,
+            scratch.path(),
+            100,
+        )
+        .unwrap();
         let get = |p: &str| t.entries.iter().find(|e| e.path == p).unwrap().clone();
         assert_eq!(get("etc").mode, 0o700, "an existing directory keeps its mode");
         let EntryKind::File { source, .. } = get("etc/hostname").kind else {
@@ -258,11 +272,11 @@ mod tests {
         let ctx = serde_json::json!({});
         let mut t = tree();
         let ov = overlay(&[("lib/evil.so", "x")]);
-        let err = apply(&mut t, &[ov.path().to_path_buf()], &[], &ctx, scratch.path(), 1).unwrap_err();
+        let err = apply(&mut t, &[ov.path().to_path_buf()], None, &[], &ctx, scratch.path(), 1).unwrap_err();
         assert!(err.to_string().contains("`/lib` is a symlink to `/usr/lib`"), "{err}");
         let mut t = tree();
         let ov = overlay(&[("etc", "not a dir")]);
-        let err = apply(&mut t, &[ov.path().to_path_buf()], &[], &ctx, scratch.path(), 1).unwrap_err();
+        let err = apply(&mut t, &[ov.path().to_path_buf()], None, &[], &ctx, scratch.path(), 1).unwrap_err();
         assert!(err.to_string().contains("would replace a directory"), "{err}");
         let mut t = tree();
         let files = [FilePlan {
@@ -270,7 +284,7 @@ mod tests {
             mode: Some(0o600),
             owner: None,
         }];
-        let err = apply(&mut t, &[], &files, &ctx, scratch.path(), 1).unwrap_err();
+        let err = apply(&mut t, &[], None, &files, &ctx, scratch.path(), 1).unwrap_err();
         assert!(err.to_string().contains("files./etc/missing: no such path"), "{err}");
     }
 
@@ -282,6 +296,7 @@ mod tests {
         let err = apply(
             &mut t,
             &[ov.path().to_path_buf()],
+            None,
             &[],
             &serde_json::json!({}),
             scratch.path(),

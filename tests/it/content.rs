@@ -253,3 +253,83 @@ content:
         "a build without a lock writes one"
     );
 }
+
+#[test]
+fn files_with_a_url_are_downloaded_into_the_root_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let big = installer_site(&site);
+    let server = Server::start(&site);
+    rootfs_tar(&tmp.path().join("rootfs.tar"));
+    let recipe = write(
+        tmp.path(),
+        "bin.yaml",
+        &format!(
+            "rootfs: {{tar: rootfs.tar}}
+source_date_epoch: 1700000000
+image:
+  table: mbr
+  partitions:
+    root: {{type: linux, filesystem: ext4, size: auto, mount: /}}
+output: {{compression: none}}
+files:
+  /usr/bin/tool: {{url: \"{}\", sha256: \"{}\", mode: \"0755\"}}
+  /usr/bin/newest:
+    latest: {{index: \"{}\", pattern: 'R-(?P<version>[0-9.]+)-win\\.exe$'}}
+    mode: \"0700\"
+    owner: \"1000:1000\"
+",
+            server.url("/python.pkg"),
+            sha(b"python installer"),
+            server.url("/bin/windows/base/"),
+        ),
+    );
+    let out = tmp.path().join("out");
+    let build = |out: &Path| {
+        ok(imgbuild()
+            .arg("--out")
+            .arg(out)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .arg(&recipe))
+    };
+    build(&out);
+    let img = out.join("bin.img");
+    let (_, parts) = sfdisk(&img);
+    let root = tmp.path().join("root.ext4");
+    extract(&img, &parts[0], &root);
+    e2fsck_clean(&root);
+    assert_eq!(debugfs(&root, "cat /usr/bin/tool"), "python installer");
+    let tool = debugfs(&root, "stat /usr/bin/tool");
+    assert!(tool.contains("Mode:  0755"), "{tool}");
+    let newest = debugfs(&root, "stat /usr/bin/newest");
+    assert!(
+        newest.contains("Mode:  0700") && newest.contains("User:  1000"),
+        "{newest}"
+    );
+    assert!(
+        newest.contains(&format!("Size: {}", big.len())),
+        "the newest release: {newest}"
+    );
+    assert!(
+        !debugfs(&root, "ls /var/www").contains("html"),
+        "downloads alone make no web root"
+    );
+    let lock = std::fs::read_to_string(tmp.path().join("bin.lock")).unwrap();
+    assert!(
+        lock.contains("rootfs/usr/bin/newest") && lock.contains("R-4.10.0-win.exe"),
+        "{lock}"
+    );
+
+    // The lock pins what `latest` found: a newer upstream release changes nothing.
+    std::fs::write(site.join("bin/windows/base/R-4.11.0-win.exe"), b"newer").unwrap();
+    std::fs::write(
+        site.join("bin/windows/base/index.html"),
+        "<a href=\"R-4.11.0-win.exe\">4.11.0</a> <a href='R-4.10.0-win.exe'>4.10.0</a>",
+    )
+    .unwrap();
+    let again = tmp.path().join("again");
+    build(&again);
+    extract(&again.join("bin.img"), &parts[0], &root);
+    assert!(debugfs(&root, "stat /usr/bin/newest").contains(&format!("Size: {}", big.len())));
+}
