@@ -135,6 +135,7 @@ impl Crawl<'_, '_> {
             path: None,
             redirect,
             requires_python: None,
+            stanza: None,
         };
         if target != *asked {
             self.files

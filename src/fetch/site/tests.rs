@@ -135,6 +135,7 @@ impl Fixture {
             path: None,
             redirect: redirect.map(str::to_string),
             requires_python: None,
+            stanza: None,
         }
     }
 
