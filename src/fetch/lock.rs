@@ -37,8 +37,8 @@ pub struct LockedFile {
     pub url: String,
     pub size: u64,
     pub sha256: String,
-    /// Where the file is served, relative to the content root. None for upstream
-    /// documents the source only reads (a CRAN `PACKAGES` index).
+    /// Where the file is served, relative to the content root. None for files placed
+    /// by URL rather than by a locked path (a crawled site's pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// A crawled URL that redirected: where it led.
@@ -48,6 +48,11 @@ pub struct LockedFile {
     /// files made for other Python versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_python: Option<String>,
+    /// CRAN: the package's stanza in its type's upstream `PACKAGES` index when it was
+    /// locked. The mirror's `PACKAGES` is written from these, because CRAN rewrites its
+    /// index daily and drops superseded versions from it: the lock alone must do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stanza: Option<String>,
 }
 
 /// The lock file that belongs to a recipe.
@@ -116,6 +121,7 @@ mod tests {
                     path: Some("pypi/y/y.whl".into()),
                     redirect: None,
                     requires_python: None,
+                    stanza: Some("Package: y\nVersion: 1".into()),
                 }],
                 refs: Default::default(),
             },

@@ -95,14 +95,13 @@ pub fn fetch(
         let id = source.id();
         let inputs = Key::new("content-inputs-v1", source).hex;
         let entry = match old.sources.get(&id) {
-            Some(e) if e.inputs == inputs && !opts.update => e.clone(),
+            Some(e) if e.inputs == inputs && !opts.update && !outdated(source, e) => e.clone(),
             found => {
-                let why = if found.is_some() && !opts.update {
-                    "its recipe settings changed since the lock was written"
-                } else if opts.update {
-                    "--update"
-                } else {
-                    "it is not in the lock"
+                let why = match found {
+                    _ if opts.update => "--update",
+                    Some(e) if e.inputs == inputs => "its entry was written by an older imgbuild",
+                    Some(_) => "its recipe settings changed since the lock was written",
+                    None => "it is not in the lock",
                 };
                 if opts.offline {
                     bail!(
@@ -155,7 +154,7 @@ pub fn fetch(
     })?;
     for (id, e) in &lock.sources {
         // Crawled pages are placed by URL rather than by a locked path; a redirect is
-        // only a pointer to another entry. Other sources' path-less files are indexes.
+        // only a pointer to another entry.
         let site = id.starts_with("site/");
         for f in e
             .files
@@ -186,6 +185,15 @@ pub fn fetch(
         human_bytes(stats.downloaded)
     ));
     Ok(stats)
+}
+
+/// A lock entry in a format this version no longer builds from (the inputs alone can't
+/// tell), so it is resolved again like a changed one.
+fn outdated(source: &SourcePlan, entry: &LockedSource) -> bool {
+    match source {
+        SourcePlan::Cran(_) => cran::outdated(entry),
+        _ => false,
+    }
 }
 
 fn resolve(source: &SourcePlan, cx: &Cx) -> Result<LockedSource> {
@@ -239,18 +247,26 @@ fn ensure_stored(plan: &ContentPlan, lock: &LockFile, cx: &Cx, offline: bool) ->
         let id = source.id();
         for f in &lock.sources[&id].files {
             if !cx.store.has(&f.sha256) && seen.insert(f.sha256.clone()) {
-                jobs.push((id.clone(), f.clone()));
+                jobs.push(pool::Job::locked(&id, f, fallback(source, f)));
             }
         }
     }
     if jobs.is_empty() {
         return Ok(());
     }
-    let total: u64 = jobs.iter().map(|(_, f)| f.size).sum();
+    let total: u64 = jobs.iter().filter_map(|j| j.expect.size).sum();
     if offline {
         let list: Vec<String> = jobs
             .iter()
-            .map(|(id, f)| format!("  {id}: {} ({})", f.url, human_bytes(f.size)))
+            .map(|j| {
+                let or = j.fallback.as_ref().map(|f| format!(" or {f}")).unwrap_or_default();
+                format!(
+                    "  {}: {}{or} ({})",
+                    j.label,
+                    j.url,
+                    human_bytes(j.expect.size.unwrap_or(0))
+                )
+            })
             .collect();
         bail!(
             "--offline: {} files ({}) are not in the cache:\n{}\nhint: run the same command without --offline where the network is reachable",
@@ -259,10 +275,18 @@ fn ensure_stored(plan: &ContentPlan, lock: &LockFile, cx: &Cx, offline: bool) ->
             list.join("\n")
         );
     }
-    let total: u64 = jobs.iter().map(|(_, f)| f.size).sum();
     step(
         cx.reporter,
         &format!("download {} files ({})", jobs.len(), human_bytes(total)),
-        || pool::download_all(cx, &jobs, total),
+        || pool::fetch_many(cx, &jobs, total).map(|_| ()),
     )
+}
+
+/// Where else a locked file may be found now: upstreams move files after the lock was
+/// written (CRAN archives a source package once a newer version replaces it).
+fn fallback(source: &SourcePlan, f: &lock::LockedFile) -> Option<String> {
+    match source {
+        SourcePlan::Cran(c) => cran::fallback(c, f),
+        _ => None,
+    }
 }

@@ -21,6 +21,23 @@ pub struct Job {
     pub fallback: Option<String>,
 }
 
+impl Job {
+    /// A locked file, checked against its size and SHA-256 (so a fallback URL can only
+    /// ever yield the same bytes).
+    pub fn locked(label: &str, f: &LockedFile, fallback: Option<String>) -> Job {
+        Job {
+            label: label.to_string(),
+            url: f.url.clone(),
+            expect: Expect {
+                sha256: Some(f.sha256.clone()),
+                size: Some(f.size),
+                md5: None,
+            },
+            fallback,
+        }
+    }
+}
+
 /// Downloads every job into the store, in parallel; results in the order of `jobs`.
 /// `total` (bytes, 0 if unknown) sizes the progress bar.
 pub fn fetch_many(cx: &Cx, jobs: &[Job], total: u64) -> Result<Vec<Fetched>> {
@@ -70,22 +87,4 @@ pub fn fetch_many(cx: &Cx, jobs: &[Job], total: u64) -> Result<Vec<Fetched>> {
         bail!("{n} of {} downloads failed:\n  {}", jobs.len(), errors.join("\n  "));
     }
     Ok(results.into_inner().unwrap_or_default().into_iter().flatten().collect())
-}
-
-/// Downloads locked files (source id, file), each checked against its size and SHA-256.
-pub fn download_all(cx: &Cx, files: &[(String, LockedFile)], total: u64) -> Result<()> {
-    let jobs: Vec<Job> = files
-        .iter()
-        .map(|(id, f)| Job {
-            label: id.clone(),
-            url: f.url.clone(),
-            expect: Expect {
-                sha256: Some(f.sha256.clone()),
-                size: Some(f.size),
-                md5: None,
-            },
-            fallback: None,
-        })
-        .collect();
-    fetch_many(cx, &jobs, total).map(|_| ())
 }

@@ -19,6 +19,14 @@ const ALL_TYPES: &[&str] = &[
     "mac.binary.big-sur-arm64",
 ];
 
+/// Each type with its directory in the repository.
+const TYPE_DIRS: &[(&str, &str)] = &[
+    ("source", "src/contrib"),
+    ("win.binary", "bin/windows/contrib/4.5"),
+    ("mac.binary.big-sur-x86_64", "bin/macosx/big-sur-x86_64/contrib/4.5"),
+    ("mac.binary.big-sur-arm64", "bin/macosx/big-sur-arm64/contrib/4.5"),
+];
+
 /// A package of the fixture repository.
 struct Pkg {
     name: &'static str,
@@ -360,12 +368,7 @@ fn cran_mirrors_the_dependency_closure_for_every_type_and_r_installs_it() {
         "the closure of pkgA (LinkingTo too), no pkgD (Suggests), every type"
     );
 
-    for (kind, dir) in [
-        ("source", "src/contrib"),
-        ("win.binary", "bin/windows/contrib/4.5"),
-        ("mac.binary.big-sur-x86_64", "bin/macosx/big-sur-x86_64/contrib/4.5"),
-        ("mac.binary.big-sur-arm64", "bin/macosx/big-sur-arm64/contrib/4.5"),
-    ] {
+    for (kind, dir) in TYPE_DIRS {
         let index = std::fs::read_to_string(cran.join(dir).join("PACKAGES")).unwrap();
         assert_eq!(
             index,
@@ -383,31 +386,26 @@ fn cran_mirrors_the_dependency_closure_for_every_type_and_r_installs_it() {
         "a File: field is kept and honoured"
     );
 
-    // The lock: the four upstream indexes (read only, no path) and every served file.
+    // The lock: every served file with its stanza from the upstream index, and not the
+    // indexes themselves (CRAN rewrites them daily).
     let files = lock_files(&recipe);
     let served = tree(&out);
-    let mut indexes = Vec::new();
     for f in &files {
         let sha = f["sha256"].as_str().unwrap();
         assert_eq!(sha.len(), 64, "{f}");
         assert!(f["size"].as_u64().unwrap() > 0, "{f}");
-        let url = f["url"].as_str().unwrap();
-        match f["path"].as_str() {
-            Some(p) => assert_eq!(served.get(p).map(String::as_str), Some(sha), "{p}"),
-            None => indexes.push(url.strip_prefix(&s.base).unwrap().to_string()),
-        }
+        let p = f["path"].as_str().expect("every locked CRAN file is served");
+        assert_eq!(served.get(p).map(String::as_str), Some(sha), "{p}");
+        let (kind, _) = TYPE_DIRS
+            .iter()
+            .find(|(_, dir)| p.starts_with(&format!("cran/{dir}/")))
+            .expect("a type's directory");
+        let stanza = format!("{}\n", f["stanza"].as_str().expect("a stanza"));
+        assert!(repo.stanzas[kind].values().any(|s| *s == stanza), "{kind}: {stanza}");
+        let md5sum = md5(&std::fs::read(out.join(p)).unwrap());
+        assert!(stanza.contains(&format!("MD5sum: {md5sum}\n")), "{p}: {stanza}");
     }
-    assert_eq!(
-        indexes,
-        [
-            "/bin/macosx/big-sur-arm64/contrib/4.5/PACKAGES",
-            "/bin/macosx/big-sur-x86_64/contrib/4.5/PACKAGES.gz",
-            "/bin/windows/contrib/4.5/PACKAGES.gz",
-            "/src/contrib/PACKAGES.gz",
-        ],
-        "PACKAGES.gz where there is one, else PACKAGES"
-    );
-    assert_eq!(files.len(), 4 + 16, "{files:#?}");
+    assert_eq!(files.len(), 16, "{files:#?}");
     let redirected: Vec<_> = files.iter().filter(|f| f.get("redirect").is_some()).collect();
     assert_eq!(redirected.len(), 1, "{redirected:#?}");
     assert_eq!(
@@ -431,10 +429,27 @@ fn cran_mirrors_the_dependency_closure_for_every_type_and_r_installs_it() {
         !log.iter().any(|l| l.contains("pkgD")),
         "Suggests are not fetched: {log:#?}"
     );
+    assert_eq!(
+        count("GET /bin/macosx/big-sur-arm64/contrib/4.5/PACKAGES"),
+        1,
+        "PACKAGES where there is no PACKAGES.gz: {log:#?}"
+    );
 
     // R installs pkgA from the mirror, pulling pkgB and pkgC from it, and not pkgD.
     let lib = repo.path("Rlib");
-    std::fs::create_dir_all(&lib).unwrap();
+    let stdout = r_install_pkg_a(&repo, &cran, &lib);
+    assert!(stdout.contains("RESULT: A B C"), "{stdout}");
+    assert!(stdout.contains("INSTALLED: pkgA pkgB pkgC pkgE \n"), "{stdout}");
+    for p in MIRRORED {
+        assert!(lib.join(p).join("DESCRIPTION").is_file(), "{p} installed");
+    }
+    assert!(!lib.join("pkgD").exists(), "pkgD is only suggested");
+}
+
+/// Installs pkgA with R from the mirror at `cran` into the new library `lib`; R's
+/// output, with `RESULT:` (what pkgA computes) and `INSTALLED:` lines.
+fn r_install_pkg_a(repo: &Repo, cran: &Path, lib: &Path) -> String {
+    std::fs::create_dir_all(lib).unwrap();
     let script = format!(
         r#"lib <- "{lib}"
 .libPaths(c(lib, .libPaths()))
@@ -452,14 +467,8 @@ cat("INSTALLED:", sort(rownames(installed.packages(lib.loc = lib))), "\n")
         .arg("-e")
         .arg(&script)
         .env("HOME", repo.dir())
-        .env("R_LIBS_USER", &lib));
-    let stdout = String::from_utf8_lossy(&r.stdout);
-    assert!(stdout.contains("RESULT: A B C"), "{stdout}");
-    assert!(stdout.contains("INSTALLED: pkgA pkgB pkgC pkgE \n"), "{stdout}");
-    for p in MIRRORED {
-        assert!(lib.join(p).join("DESCRIPTION").is_file(), "{p} installed");
-    }
-    assert!(!lib.join("pkgD").exists(), "pkgD is only suggested");
+        .env("R_LIBS_USER", lib));
+    String::from_utf8_lossy(&r.stdout).into_owned()
 }
 
 #[test]
@@ -491,11 +500,16 @@ fn cran_offline_with_an_empty_cache_lists_the_missing_files() {
     ok(&mut fetch(&recipe, &repo.path("out1"), &repo.path("cache1")));
     let out = repo.path("out2");
     let (_, err) = fails(fetch(&recipe, &out, &repo.path("cache2")).arg("--offline"));
-    assert!(err.contains("--offline: 10 files"), "{err}");
+    assert!(err.contains("--offline: 8 files"), "{err}");
     for f in lock_files(&recipe) {
         let url = f["url"].as_str().unwrap();
         assert!(err.contains(url), "{url} is listed:\n{err}");
     }
+    let (url, archive) = (
+        repo.server.url("src/contrib/pkgB_0.2.tar.gz"),
+        repo.server.url("src/contrib/Archive/pkgB/pkgB_0.2.tar.gz"),
+    );
+    assert!(err.contains(&format!("{url} or {archive} (")), "{err}");
     assert!(!out.join("cran").exists(), "nothing published");
 }
 
@@ -626,4 +640,144 @@ fn cran_falls_back_to_the_archive_for_a_moved_source_package() {
     );
     let index = std::fs::read_to_string(out.join("cran/src/contrib/PACKAGES")).unwrap();
     assert_eq!(index, expected_index(&repo, "source", MIRRORED));
+}
+
+/// Rewrites a type's upstream index (`PACKAGES`, and `PACKAGES.gz` where there is one),
+/// as CRAN does every day.
+fn rewrite_index(repo: &Repo, dir: &str, edit: impl Fn(&str) -> String) {
+    let d = repo.root().join(dir);
+    let old = std::fs::read_to_string(d.join("PACKAGES")).unwrap();
+    let new = edit(&old);
+    assert_ne!(new, old, "{dir}: the edit changes the index");
+    std::fs::write(d.join("PACKAGES"), &new).unwrap();
+    if d.join("PACKAGES.gz").exists() {
+        std::fs::write(d.join("PACKAGES.gz"), gzip(new.as_bytes())).unwrap();
+    }
+}
+
+#[test]
+fn cran_locked_build_with_a_cold_cache_survives_a_rewritten_upstream_index() {
+    let repo = cran_repo(Faults::default());
+    let recipe = repo.recipe(&["pkgA"], ALL_TYPES);
+    ok(&mut fetch(&recipe, &repo.path("out1"), &repo.path("cache1")));
+    let lock = std::fs::read(recipe.with_extension("lock")).unwrap();
+    // The next day: an unmirrored package has a new version and a new package appeared.
+    for (_, dir) in TYPE_DIRS {
+        rewrite_index(&repo, dir, |text| {
+            let bumped = text.replace("Package: pkgD\nVersion: 1.0\n", "Package: pkgD\nVersion: 1.1\n");
+            format!(
+                "{bumped}\nPackage: pkgN\nVersion: 0.1\nLicense: MIT\nMD5sum: {}\n",
+                md5(b"new")
+            )
+        });
+    }
+    let before = repo.server.log().len();
+    ok(fetch(&recipe, &repo.path("out2"), &repo.path("cache2")).arg("--locked"));
+    assert_eq!(
+        tree(&repo.path("out1")),
+        tree(&repo.path("out2")),
+        "the same files and indexes, byte for byte"
+    );
+    assert_eq!(
+        std::fs::read(recipe.with_extension("lock")).unwrap(),
+        lock,
+        "lock unchanged"
+    );
+    let log = repo.server.log().split_off(before);
+    assert!(
+        !log.iter().any(|l| l.contains("PACKAGES")),
+        "a locked build does not read upstream indexes: {log:#?}"
+    );
+    assert_eq!(log.len(), 16, "each locked file once: {log:#?}");
+}
+
+/// pkgC as released after the lock was written.
+const PKG_C_NEXT: Pkg = Pkg {
+    name: "pkgC",
+    version: "0.2",
+    deps: &[],
+    imports: "",
+    body: "\"C2\"",
+};
+
+#[test]
+fn cran_locked_build_with_a_cold_cache_takes_a_superseded_source_from_the_archive() {
+    let repo = cran_repo(Faults::default());
+    let recipe = repo.recipe(&["pkgA"], &["source", "win.binary"]);
+    ok(&mut fetch(&recipe, &repo.path("out1"), &repo.path("cache1")));
+    // CRAN releases pkgC 0.2: the index lists it instead of 0.1-1, which moves to the
+    // archive.
+    let contrib = repo.root().join("src/contrib");
+    let archived = contrib.join("Archive/pkgC/pkgC_0.1-1.tar.gz");
+    std::fs::create_dir_all(archived.parent().unwrap()).unwrap();
+    std::fs::rename(contrib.join("pkgC_0.1-1.tar.gz"), &archived).unwrap();
+    let next = source_tarball(&PKG_C_NEXT);
+    std::fs::write(contrib.join("pkgC_0.2.tar.gz"), &next).unwrap();
+    let (old, new) = (&repo.stanzas["source"]["pkgC"], stanza(&PKG_C_NEXT, &next, ""));
+    rewrite_index(&repo, "src/contrib", |text| text.replace(old.as_str(), &new));
+
+    let out = repo.path("out2");
+    ok(fetch(&recipe, &out, &repo.path("cache2")).arg("--locked"));
+    assert_eq!(tree(&repo.path("out1")), tree(&out), "same files, same bytes");
+    let log = repo.server.log();
+    for line in [
+        "GET /src/contrib/pkgC_0.1-1.tar.gz",
+        "GET /src/contrib/Archive/pkgC/pkgC_0.1-1.tar.gz",
+    ] {
+        assert!(log.iter().any(|l| l == line), "{line}: {log:#?}");
+    }
+    let index = std::fs::read_to_string(out.join("cran/src/contrib/PACKAGES")).unwrap();
+    assert!(index.contains("Package: pkgC\nVersion: 0.1-1\n"), "{index}");
+    let stdout = r_install_pkg_a(&repo, &out.join("cran"), &repo.path("Rlib"));
+    assert!(stdout.contains("RESULT: A B C"), "the locked pkgC, not 0.2: {stdout}");
+
+    // Gone from the archive too: the error names both places it looked.
+    std::fs::remove_file(&archived).unwrap();
+    let (_, err) = fails(fetch(&recipe, &repo.path("out3"), &repo.path("cache3")).arg("--locked"));
+    let (url, archive) = (
+        repo.server.url("src/contrib/pkgC_0.1-1.tar.gz"),
+        repo.server.url("src/contrib/Archive/pkgC/pkgC_0.1-1.tar.gz"),
+    );
+    assert!(err.contains(&format!("{url} → {archive}: ")), "{err}");
+    assert!(err.contains(&format!("{archive}: not found (HTTP 404)")), "{err}");
+    assert!(!repo.path("out3/cran").exists(), "nothing published");
+}
+
+#[test]
+fn cran_lock_entry_from_an_older_imgbuild_is_resolved_again() {
+    let repo = cran_repo(Faults::default());
+    let recipe = repo.recipe(&["pkgA"], &["source"]);
+    let cache = repo.path("cache");
+    ok(&mut fetch(&recipe, &repo.path("out1"), &cache));
+    let lock_path = recipe.with_extension("lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    // The format before stanzas were locked: the upstream index, and no stanzas.
+    let mut v: serde_json::Value = serde_json::from_str(&lock).unwrap();
+    let files = v["sources"]["cran"]["files"].as_array_mut().unwrap();
+    for f in files.iter_mut() {
+        f.as_object_mut().unwrap().remove("stanza");
+    }
+    let index = std::fs::read(repo.root().join("src/contrib/PACKAGES.gz")).unwrap();
+    files.insert(
+        0,
+        serde_json::json!({
+            "url": repo.server.url("src/contrib/PACKAGES.gz"),
+            "size": index.len(),
+            "sha256": sha256(&index),
+        }),
+    );
+    std::fs::write(&lock_path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+
+    let (_, err) = fails(fetch(&recipe, &repo.path("out2"), &cache).arg("--locked"));
+    assert!(
+        err.contains("its entry was written by an older imgbuild); run `imgbuild fetch --update`"),
+        "{err}"
+    );
+    ok(&mut fetch(&recipe, &repo.path("out3"), &cache));
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).unwrap(),
+        lock,
+        "the lock as this version writes it"
+    );
+    assert_eq!(tree(&repo.path("out1")), tree(&repo.path("out3")));
 }

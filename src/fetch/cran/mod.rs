@@ -3,11 +3,13 @@
 //! closure, laid out as CRAN lays them out, with `PACKAGES` / `PACKAGES.gz` indexes that
 //! list exactly what was mirrored.
 //!
-//! Resolving reads each type's upstream index (stored and locked, so the tree can be
-//! written again from the cache alone), computes the closure over `Depends`, `Imports`
-//! and `LinkingTo`, and downloads every package file checked against the index's
-//! `MD5sum` (and `SHA256` when present). Writing links the package files and derives
-//! each filtered index from the locked upstream index — never from the network.
+//! Resolving reads each type's upstream index, computes the closure over `Depends`,
+//! `Imports` and `LinkingTo`, and downloads every package file checked against the
+//! index's `MD5sum` (and `SHA256` when present). The lock keeps each package's stanza
+//! of that index, not the index itself: CRAN rewrites `PACKAGES.gz` daily, so its bytes
+//! can't be fetched again by hash. Writing links the package files and renders each
+//! filtered index from the locked stanzas — never from the network. A locked source
+//! package that has since moved to `src/contrib/Archive/<pkg>/` is fetched from there.
 
 pub mod closure;
 pub mod dcf;
@@ -19,7 +21,7 @@ use super::pool::{self, Job};
 use crate::recipe::plan_content::CranPlan;
 use anyhow::{Context, Result, anyhow, bail};
 use dcf::Stanza;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -117,15 +119,15 @@ fn by_name(stanzas: &[Stanza]) -> Result<BTreeMap<String, &Stanza>> {
     Ok(out)
 }
 
-/// One type's upstream index: (bytes, URL, final URL after redirects).
-fn fetch_index(plan: &CranPlan, layout: &Layout, cx: &Cx) -> Result<(Vec<u8>, String, String)> {
+/// One type's upstream index: (bytes, URL).
+fn fetch_index(plan: &CranPlan, layout: &Layout, cx: &Cx) -> Result<(Vec<u8>, String)> {
     let gz = layout.index_url(&plan.repo, true);
     match cx.client.get(&gz) {
-        Ok((body, fin)) => Ok((body, gz, fin)),
+        Ok((body, _)) => Ok((body, gz)),
         Err(FetchError::NotFound { .. }) => {
             let plain = layout.index_url(&plan.repo, false);
             match cx.client.get(&plain) {
-                Ok((body, fin)) => Ok((body, plain, fin)),
+                Ok((body, _)) => Ok((body, plain)),
                 Err(FetchError::NotFound { .. }) => bail!(
                     "CRAN type `{}`: the repository has no index: neither {gz} nor {plain} exists; check `content.cran.repo` and `r_version` ({})",
                     layout.kind,
@@ -142,16 +144,41 @@ fn fetch_index(plan: &CranPlan, layout: &Layout, cx: &Cx) -> Result<(Vec<u8>, St
 struct Want {
     /// Relative to the source's directory: `{layout.dir}/{file}`.
     rel: String,
+    /// Its stanza in the upstream index, as written there.
+    stanza: String,
     job: Job,
+}
+
+/// Where CRAN keeps a source package once a newer version replaced it.
+fn archive_url(plan: &CranPlan, pkg: &str, file: &str) -> String {
+    format!("{}/src/contrib/Archive/{pkg}/{file}", plan.repo)
+}
+
+/// For a locked source package not already locked from the archive: its archive URL,
+/// where CRAN will have moved it once it is superseded.
+pub fn fallback(plan: &CranPlan, f: &LockedFile) -> Option<String> {
+    let file = f
+        .path
+        .as_deref()?
+        .strip_prefix(&format!("{}/src/contrib/", plan.path))
+        .filter(|name| !name.contains('/'))?;
+    let st = dcf::parse(f.stanza.as_deref()?).ok()?.into_iter().next()?;
+    let url = archive_url(plan, st.get("Package")?, file);
+    (url != f.url).then_some(url)
+}
+
+/// Whether a lock entry predates locked stanzas (it locked the upstream indexes, which
+/// can't be fetched again once CRAN rewrites them): such an entry is resolved again.
+pub fn outdated(entry: &LockedSource) -> bool {
+    entry.files.iter().any(|f| f.path.is_none() || f.stanza.is_none())
 }
 
 /// Resolves the closure of the requested packages for every type and downloads it.
 pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
-    let mut indexes = Vec::new();
     let mut wants = Vec::new();
     for kind in &plan.types {
         let layout = Layout::of(kind, &plan.r_version)?;
-        let (bytes, url, fin) = fetch_index(plan, &layout, cx)?;
+        let (bytes, url) = fetch_index(plan, &layout, cx)?;
         let read = |what: &str| format!("CRAN type `{kind}`: {what} {url}");
         let text = decode(&bytes).with_context(|| read("reading the index"))?;
         let stanzas = dcf::parse(&text).with_context(|| read("parsing the index"))?;
@@ -160,15 +187,6 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
             let known: Vec<&str> = index.keys().map(String::as_str).collect();
             anyhow!(closure::missing_message(kind, &url, &plan.r_version, &missing, &known))
         })?;
-        let sha256 = cx.store.insert_bytes(&bytes)?;
-        indexes.push(LockedFile {
-            size: bytes.len() as u64,
-            sha256,
-            path: None,
-            redirect: (fin != url).then_some(fin),
-            requires_python: None,
-            url: url.clone(),
-        });
         for (pkg, st) in chosen {
             let file = layout.file_name(st).with_context(|| read("in the index"))?;
             let version = st.get("Version").unwrap_or_default();
@@ -179,12 +197,12 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
             };
             wants.push(Want {
                 rel: format!("{}/{file}", layout.dir),
+                stanza: st.text.clone(),
                 job: Job {
                     label: format!("CRAN {kind} {pkg} {version}"),
                     url: format!("{}/{}/{file}", plan.repo, layout.dir),
                     expect,
-                    // CRAN keeps a source package here once a newer version replaced it.
-                    fallback: (kind == "source").then(|| format!("{}/src/contrib/Archive/{pkg}/{file}", plan.repo)),
+                    fallback: (kind == "source").then(|| archive_url(plan, &pkg, &file)),
                 },
             });
         }
@@ -192,18 +210,19 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
     wants.sort_by(|a, b| a.rel.cmp(&b.rel));
     let jobs: Vec<Job> = wants.iter().map(|w| w.job.clone()).collect();
     let fetched = pool::fetch_many(cx, &jobs, 0)?;
-    indexes.sort_by(|a, b| a.url.cmp(&b.url));
-    let mut files = indexes;
-    for (w, f) in wants.iter().zip(fetched) {
-        files.push(LockedFile {
+    let files = wants
+        .into_iter()
+        .zip(fetched)
+        .map(|(w, f)| LockedFile {
             redirect: (f.final_url != f.url).then_some(f.final_url),
             url: f.url,
             size: f.size,
             sha256: f.sha256,
             path: Some(format!("{}/{}", plan.path, w.rel)),
             requires_python: None,
-        });
-    }
+            stanza: Some(w.stanza),
+        })
+        .collect();
     Ok(LockedSource {
         inputs: String::new(),
         files,
@@ -212,13 +231,13 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
 }
 
 /// Links the package files and writes each type's `PACKAGES` and `PACKAGES.gz`: the
-/// stanzas of the mirrored packages, as the locked upstream index has them, by name.
+/// locked stanzas of the mirrored packages, by name.
 pub fn materialize(plan: &CranPlan, entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
     super::place_files(entry, cx, out)?;
     for kind in &plan.types {
         let layout = Layout::of(kind, &plan.r_version)?;
         let dir = format!("{}/{}", plan.path, layout.dir);
-        let text = filtered_index(plan, &layout, entry, cx)?;
+        let text = filtered_index(&layout, &format!("{dir}/"), entry)?;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(text.as_bytes())?;
         let gz = gz.finish()?;
@@ -237,48 +256,38 @@ pub fn materialize(plan: &CranPlan, entry: &LockedSource, cx: &Cx, out: &Path) -
     Ok(())
 }
 
-/// The index of one type for the mirror, from the locked upstream index in the store.
-fn filtered_index(plan: &CranPlan, layout: &Layout, entry: &LockedSource, cx: &Cx) -> Result<String> {
+/// The index of one type for the mirror: the stanzas locked with the package files
+/// served under `prefix`, sorted by package name. Each stanza must name its own file
+/// (a lock file is input too).
+fn filtered_index(layout: &Layout, prefix: &str, entry: &LockedSource) -> Result<String> {
     let kind = &layout.kind;
-    let urls = [layout.index_url(&plan.repo, true), layout.index_url(&plan.repo, false)];
-    let Some(index) = entry.files.iter().find(|f| f.path.is_none() && urls.contains(&f.url)) else {
-        bail!(
-            "CRAN type `{kind}`: the lock has no index for it ({}); run `imgbuild fetch --update`",
-            urls[0]
-        );
-    };
-    let read = |what: &str| format!("CRAN type `{kind}`: {what} {} (locked)", index.url);
-    let bytes = cx
-        .store
-        .read(&index.sha256)
-        .with_context(|| read("reading the index"))?;
-    let text = decode(&bytes).with_context(|| read("reading the index"))?;
-    let stanzas = dcf::parse(&text).with_context(|| read("parsing the index"))?;
-    let prefix = format!("{}/{}/", plan.path, layout.dir);
-    let locked: BTreeSet<&str> = entry
-        .files
-        .iter()
-        .filter_map(|f| f.path.as_deref()?.strip_prefix(&prefix))
-        .filter(|name| !name.contains('/'))
-        .collect();
-    let mut chosen: BTreeMap<&str, &Stanza> = BTreeMap::new();
-    let mut served: BTreeSet<String> = BTreeSet::new();
-    for st in &stanzas {
-        let (Ok(file), Ok((pkg, _))) = (layout.file_name(st), package_version(st)) else {
+    let mut chosen: BTreeMap<String, Stanza> = BTreeMap::new();
+    for f in &entry.files {
+        let Some(name) = f.path.as_deref().and_then(|p| p.strip_prefix(prefix)) else {
             continue;
         };
-        if locked.contains(file.as_str()) && !chosen.contains_key(pkg) {
-            chosen.insert(pkg, st);
-            served.insert(file);
+        let bad = |why: &str| {
+            anyhow!("CRAN type `{kind}`: the lock's entry for {prefix}{name} {why}; run `imgbuild fetch --update`")
+        };
+        let text = f.stanza.as_deref().ok_or_else(|| bad("has no `stanza`"))?;
+        let mut stanzas = dcf::parse(text).map_err(|e| bad(&format!("has a malformed `stanza` ({e})")))?;
+        let st = match (stanzas.pop(), stanzas.is_empty()) {
+            (Some(st), true) => st,
+            _ => return Err(bad("has a `stanza` that is not exactly one package")),
+        };
+        let (pkg, _) = package_version(&st).map_err(|e| bad(&format!("has a `stanza` without a package ({e})")))?;
+        if layout.file_name(&st).ok().as_deref() != Some(name) {
+            return Err(bad("has a `stanza` that names another file"));
         }
+        if chosen.contains_key(pkg) {
+            return Err(bad(&format!("repeats package `{pkg}`")));
+        }
+        chosen.insert(pkg.to_string(), st);
     }
-    if let Some(stray) = locked.iter().find(|f| !served.contains(**f)) {
-        bail!(
-            "CRAN type `{kind}`: the locked index {} does not list {prefix}{stray}; the lock is inconsistent, run `imgbuild fetch --update`",
-            index.url
-        );
+    if chosen.is_empty() {
+        bail!("CRAN type `{kind}`: the lock has no packages under {prefix}; run `imgbuild fetch --update`");
     }
-    Ok(dcf::render(chosen.values().copied()))
+    Ok(dcf::render(chosen.values()))
 }
 
 #[cfg(test)]
@@ -333,6 +342,103 @@ mod tests {
         assert_eq!(idx["a"].get("Version"), Some("1.10"));
         assert_eq!(idx.len(), 2);
         assert!(version_cmp("1.0-10", "1.0-9").is_gt());
+    }
+
+    fn plan() -> CranPlan {
+        CranPlan {
+            packages: vec!["a".into()],
+            r_version: "4.5".into(),
+            types: vec!["source".into()],
+            repo: "https://r.example".into(),
+            path: "cran".into(),
+        }
+    }
+
+    fn locked(url: &str, path: &str, stanza: &str) -> LockedFile {
+        LockedFile {
+            url: url.into(),
+            path: Some(path.into()),
+            stanza: Some(stanza.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_locked_source_package_falls_back_to_the_archive() {
+        let p = plan();
+        let f = locked(
+            "https://r.example/src/contrib/a_1.tar.gz",
+            "cran/src/contrib/a_1.tar.gz",
+            "Package: a\nVersion: 1",
+        );
+        assert_eq!(
+            fallback(&p, &f).as_deref(),
+            Some("https://r.example/src/contrib/Archive/a/a_1.tar.gz")
+        );
+        let archived = LockedFile {
+            url: "https://r.example/src/contrib/Archive/a/a_1.tar.gz".into(),
+            ..f.clone()
+        };
+        assert_eq!(fallback(&p, &archived), None, "already the archive");
+        let win = locked(
+            "https://r.example/bin/windows/contrib/4.5/a_1.zip",
+            "cran/bin/windows/contrib/4.5/a_1.zip",
+            "Package: a\nVersion: 1",
+        );
+        assert_eq!(fallback(&p, &win), None, "CRAN archives source packages only");
+    }
+
+    #[test]
+    fn the_index_is_rendered_from_the_locked_stanzas() {
+        let layout = Layout::of("source", "4.5").unwrap();
+        let prefix = "cran/src/contrib/";
+        let b = locked("u", "cran/src/contrib/b_2.tar.gz", "Package: b\nVersion: 2\nMD5sum: 00");
+        let a = locked(
+            "u",
+            "cran/src/contrib/a_1.tar.gz",
+            "Package: a\nVersion: 1\nImports: b,\n  c",
+        );
+        let other = locked("u", "cran/bin/windows/contrib/4.5/a_1.zip", "Package: a\nVersion: 1");
+        let entry = |files: Vec<LockedFile>| LockedSource {
+            files,
+            ..Default::default()
+        };
+        let text = filtered_index(&layout, prefix, &entry(vec![b.clone(), a.clone(), other])).unwrap();
+        assert_eq!(
+            text,
+            "Package: a\nVersion: 1\nImports: b,\n  c\n\nPackage: b\nVersion: 2\nMD5sum: 00\n"
+        );
+        let wrong = LockedFile {
+            stanza: Some("Package: b\nVersion: 3".into()),
+            ..b.clone()
+        };
+        let bare = LockedFile { stanza: None, ..a };
+        for (f, why) in [
+            (wrong, "names another file"),
+            (bare, "has no `stanza`"),
+            (
+                locked(
+                    "u",
+                    "cran/src/contrib/b_2.tar.gz",
+                    "Package: b\nVersion: 2\n\nPackage: c\nVersion: 1",
+                ),
+                "not exactly one package",
+            ),
+        ] {
+            let err = filtered_index(&layout, prefix, &entry(vec![f]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+            assert!(
+                err.starts_with("CRAN type `source`: the lock's entry for cran/src/contrib/"),
+                "{err}"
+            );
+            assert!(err.ends_with("run `imgbuild fetch --update`"), "{err}");
+        }
+        assert!(
+            outdated(&entry(vec![LockedFile { path: None, ..b }])),
+            "an upstream index"
+        );
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
             path: Some(format!("{}/{}/{}", plan.path, index::normalize(&c.project), c.filename)),
             redirect: None,
             requires_python: requires.get(&c.url).cloned().flatten(),
+            stanza: None,
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use url::Url;
 
 /// How many pages a site may have: far more than any lesson, few enough that a URL
-/// naming a whole web site stops early.
+/// naming a whole web site stops early. A site with more is an error, not a truncated
+/// mirror (missing pages would only show up as broken links in a classroom).
 pub const MAX_PAGES: usize = 5000;
 
 struct Crawl<'a, 'c> {
@@ -35,7 +36,8 @@ struct Crawl<'a, 'c> {
     errors: Vec<String>,
 }
 
-/// Crawls the site at `start`; the locked files, sorted by URL.
+/// Crawls the site at `start`; the locked files, sorted by URL. Fails as soon as more
+/// than `max_pages` pages are known, before fetching them.
 pub fn crawl(name: &str, start: &str, cx: &Cx, max_pages: usize) -> Result<Vec<LockedFile>> {
     let mut start = Url::parse(start).with_context(|| format!("`{start}` is not a URL"))?;
     start.set_fragment(None);
@@ -135,6 +137,7 @@ impl Crawl<'_, '_> {
             path: None,
             redirect,
             requires_python: None,
+            stanza: None,
         };
         if target != *asked {
             self.files
@@ -185,11 +188,13 @@ impl Crawl<'_, '_> {
             self.pages += 1;
             if self.pages > self.max_pages {
                 bail!(
-                    "more than {} pages below {}{}; is the URL one lesson rather than a whole web site? \
-                     (the crawl stops here so a wrong URL can't mirror a whole site)",
-                    self.max_pages,
-                    u.origin().ascii_serialization(),
-                    self.scope.prefix()
+                    "site `{name}`: more than {max} pages below {origin}{prefix}, the limit for one site \
+                     (so that a URL naming a whole web site stops early); \
+                     set `content.sites.{name}.url` to the directory of one lesson",
+                    name = self.name,
+                    max = self.max_pages,
+                    origin = u.origin().ascii_serialization(),
+                    prefix = self.scope.prefix()
                 );
             }
         }

@@ -1,6 +1,7 @@
 use super::rewrite::{self, Kind};
 use super::*;
 use crate::fetch::lock::LockedFile;
+use std::collections::BTreeMap;
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
@@ -135,22 +136,26 @@ impl Fixture {
             path: None,
             redirect: redirect.map(str::to_string),
             requires_python: None,
+            stanza: None,
         }
     }
 
-    fn materialize(&self, plan: &SitePlan, files: Vec<LockedFile>) -> Result<()> {
-        let cx = Cx {
+    fn cx(&self) -> Cx<'_> {
+        Cx {
             client: &self.client,
             store: &self.store,
             cache: &self.cache,
             reporter: &crate::report::Silent,
             scratch: &self.out,
-        };
+        }
+    }
+
+    fn materialize(&self, plan: &SitePlan, files: Vec<LockedFile>) -> Result<()> {
         let entry = LockedSource {
             files,
             ..Default::default()
         };
-        materialize(plan, &entry, &cx, &self.out)
+        materialize(plan, &entry, &self.cx(), &self.out)
     }
 
     fn read(&self, p: &str) -> String {
@@ -248,4 +253,66 @@ fn writes_the_lessons_index() {
     assert!(at("Data Carpentry") < at("Software Carpentry") && at("Software Carpentry") < at("<h2>sites"));
     assert!(at("data-carpentry/ecology/index.html") < at("sites/mine/index.html"));
     assert!(!html.contains("Library Carpentry"), "empty groups are left out");
+}
+
+/// Serves `pages` (path → body) over HTTP on localhost, one request per connection;
+/// returns the base URL and the paths requested so far.
+fn serve(pages: BTreeMap<String, String>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            // The headers are not needed; read them so the client sees a clean close.
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+            seen.lock().unwrap().push(path.clone());
+            let head = match pages.get(&path) {
+                Some(body) => format!("200 OK\r\nContent-Length: {}\r\n", body.len()),
+                None => "404 Not Found\r\nContent-Length: 0\r\n".to_string(),
+            };
+            let body = pages.get(&path).map(String::as_str).unwrap_or("");
+            let _ = write!(stream, "HTTP/1.1 {head}Connection: close\r\n\r\n{body}");
+        }
+    });
+    (base, log)
+}
+
+#[test]
+fn a_site_with_more_pages_than_the_limit_is_an_error_before_they_are_fetched() {
+    let mut pages = BTreeMap::new();
+    let links: String = (1..=4).map(|i| format!(r#"<a href="p{i}.html">{i}</a>"#)).collect();
+    pages.insert(
+        "/l/".to_string(),
+        format!(r#"<link rel="stylesheet" href="s.css">{links}"#),
+    );
+    for i in 1..=4 {
+        pages.insert(format!("/l/p{i}.html"), format!("<p>page {i}</p>"));
+    }
+    pages.insert("/l/s.css".to_string(), "p{}".to_string());
+    let (base, log) = serve(pages);
+    let start = format!("{base}/l/");
+    let fx = Fixture::new();
+
+    // Five pages (the style sheet is not a page): exactly the limit is fine.
+    let files = crawl::crawl("l", &start, &fx.cx(), 5).unwrap();
+    assert_eq!(files.len(), 6, "{files:#?}");
+
+    log.lock().unwrap().clear();
+    let err = crawl::crawl("l", &start, &fx.cx(), 4).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "site `l`: more than 4 pages below {start}, the limit for one site (so that a URL naming a whole web site stops early); set `content.sites.l.url` to the directory of one lesson"
+        )
+    );
+    assert_eq!(*log.lock().unwrap(), ["/l/"], "nothing past the start page was fetched");
 }
