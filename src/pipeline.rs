@@ -129,7 +129,7 @@ fn pinned_epoch(plan: &crate::recipe::Plan) -> Result<Option<i64>> {
 
 /// What `*.j2` overlay and preseed files can use: the recipe's variables at the top
 /// level and under `vars`, `partitions.<name>.{uuid,partuuid,label,number,mount}`,
-/// `image.disk_id`, `recipe.name`, `build.{version,date,epoch}` and (added once fetched)
+/// `image.disk_id`, `recipe.name`, `services`, `build.{version,date,epoch}` and (added once fetched)
 /// `content` (see [`crate::fetch::summary`]).
 pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::Value {
     let plan = &resolved.plan;
@@ -146,6 +146,10 @@ pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::
         serde_json::json!({"disk_id": plan.disk_id.to_string(), "name": plan.name}),
     );
     ctx.insert("recipe".into(), serde_json::json!({"name": plan.name}));
+    ctx.insert(
+        "services".into(),
+        serde_json::to_value(&plan.services).unwrap_or_default(),
+    );
     let secs = epoch.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

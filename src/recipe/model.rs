@@ -54,6 +54,23 @@ pub struct Recipe {
     /// Mirrors and downloads fetched on the build host and served from the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<super::model_content::ContentSpec>,
+    /// Web services the image runs, by name: listed on the landing page (templates see
+    /// them as `services`). Service layers add theirs, switched by `when:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<IndexMap<String, Option<ServiceSpec>>>,
+}
+
+/// A web service of the image, as people find it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Its name for people (`Gitea`).
+    pub title: String,
+    /// Where it answers, relative to the server (`/gitea/`) or a full URL.
+    pub path: String,
+    /// One line on what it is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Mode and owner of one path, and where its content comes from when it is downloaded.

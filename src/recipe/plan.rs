@@ -121,6 +121,42 @@ pub struct Plan {
     pub overlays: Vec<PathBuf>,
     pub files: Vec<super::plan_rootfs::FilePlan>,
     pub content: Option<super::plan_content::ContentPlan>,
+    /// Web services, in recipe order.
+    pub services: Vec<ServicePlan>,
+}
+
+/// A web service the landing page links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub title: String,
+    pub path: String,
+    pub description: String,
+}
+
+/// Checks `services`.
+fn services(recipe: &Recipe, ck: &Checker) -> Result<Vec<ServicePlan>, RecipeError> {
+    let mut out = Vec::new();
+    for (name, spec) in recipe.services.iter().flatten() {
+        let Some(s) = spec else { continue };
+        let absolute = s.path.starts_with("http://") || s.path.starts_with("https://");
+        if !s.path.starts_with('/') && !absolute {
+            return Err(ck.err(
+                &format!("services.{name}.path"),
+                format!(
+                    "`{}` is neither a path on the server (`/gitea/`) nor an http(s) URL",
+                    s.path
+                ),
+            ));
+        }
+        out.push(ServicePlan {
+            name: name.clone(),
+            title: s.title.clone(),
+            path: s.path.clone(),
+            description: s.description.clone().unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }
 
 /// Context for checking: which file each field came from.
@@ -420,6 +456,7 @@ pub fn plan(
         overlays: super::plan_rootfs::overlays(recipe, ck),
         files: super::plan_rootfs::files(recipe, ck)?,
         content: super::plan_content::content(recipe, ck)?,
+        services: services(recipe, ck)?,
     })
 }
 

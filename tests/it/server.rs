@@ -32,10 +32,11 @@ fn lock_with_installer() -> LockFile {
 /// The server overlay rendered for `resolved`, as the build renders it.
 fn render(resolved: &Resolved, dest: &Path) {
     let mut ctx = imgbuild::pipeline::template_context(resolved, Some(1_763_769_600));
-    // Two services as service layers declare them, one switched off.
-    ctx["services"] = serde_json::json!({
-        "gitea": {"title": "Gitea", "path": "/gitea/", "description": "Git hosting", "enabled": "true"},
-        "etherpad": {"title": "Etherpad", "path": "/pad/", "description": "Shared notes", "enabled": false}});
+    // pi4 lists no service yet; one as a service layer declares it.
+    if resolved.plan.services.is_empty() {
+        ctx["services"] =
+            serde_json::json!([{"name": "gitea", "title": "Gitea", "path": "/gitea/", "description": "Git hosting"}]);
+    }
     let summary = imgbuild::fetch::summary::of(resolved.plan.content.as_ref(), &lock_with_installer());
     ctx.as_object_mut().unwrap().insert("content".into(), summary);
     imgbuild::rootfs::render::render_dir(&repo("overlays/carpentries-server"), dest, &ctx).unwrap();
@@ -145,7 +146,6 @@ fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
         assert!(page.contains(want), "landing page lacks {want}");
     }
     // Nothing is loaded from elsewhere: no absolute src/href, no @import or url().
-    assert!(!page.contains("Etherpad"), "a service switched off is listed");
     for bad in ["src=\"http", "href=\"http", "@import", "url("] {
         assert!(!page.contains(bad), "landing page loads {bad}…");
     }
@@ -194,4 +194,43 @@ fn the_wifi_passphrase_step_refuses_an_accidental_open_network_or_a_bad_length()
     // An open network asked for explicitly is fine, and keeps no passphrase.
     assert!(run("", "true").status.success());
     assert!(!psk.exists());
+}
+
+#[test]
+fn services_switched_by_a_variable_reach_the_landing_page_or_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = crate::common::write(
+        tmp.path(),
+        "svc.yaml",
+        &format!(
+            "extends: {}\nvars: {{pad: false}}\nservices:\n  gitea: {{title: Gitea, path: /gitea/, description: Git hosting}}\n  etherpad: {{when: \"{{{{ pad }}}}\", title: Etherpad, path: /pad/}}\n",
+            repo("recipes/pi4.yaml").display()
+        ),
+    );
+    let off = resolve(&recipe, &[]).unwrap();
+    let names: Vec<&str> = off.plan.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["gitea"]);
+    let on = resolve(&recipe, &sets(&[("pad", "true")])).unwrap();
+    assert_eq!(on.plan.services.len(), 2);
+    let root = tmp.path().join("root");
+    render(&on, &root);
+    let page = std::fs::read_to_string(root.join("var/www/html/index.html")).unwrap();
+    assert!(
+        page.contains("href=\"/pad/\">Etherpad</a>"),
+        "the template sees the recipe's services"
+    );
+
+    let bad = crate::common::write(
+        tmp.path(),
+        "bad.yaml",
+        &format!(
+            "extends: {}\nservices:\n  x: {{title: X, path: gitea}}\n",
+            repo("recipes/pi4.yaml").display()
+        ),
+    );
+    let err = resolve(&bad, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("services.x.path") && err.contains("`gitea` is neither a path"),
+        "{err}"
+    );
 }
