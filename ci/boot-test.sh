@@ -5,7 +5,7 @@
 # landing page, a lesson page, the PyPI index and the mirrors' help page.
 #   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml)
 # Needs root (the recipes run steps in the target), the Debian archive and PyPI. The
-# lesson site comes from ci/fixtures/ through a local web server (`lesson_fixture`).
+# lesson site and a stand-in Gitea come from ci/fixtures/ through a local web server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-host-deps.sh >/dev/null
@@ -22,13 +22,13 @@ trap 'kill $fixture 2>/dev/null || true' EXIT
 for r in "${recipes[@]}"; do
   name=$(basename "$r" .yaml)
   if [ "$r" = ci/pi4-server.yaml ]; then
-    sets=(--set "lesson_fixture=http://127.0.0.1:$port/")
+    sets=(--set "fixtures=http://127.0.0.1:$port/")
     http=(--http / --http /lessons/software-carpentry/shell-novice/
           --http /lessons/software-carpentry/shell-novice/episodes/02-filedir.html
           --http /pypi/six/ --http /mirrors.html)
   else
-    # A Pi recipe: the server without the mirrors CI can't fetch.
-    sets=(--set mirrors=false)
+    # A Pi recipe: the server without the mirrors and Gitea download CI can't fetch.
+    sets=(--set mirrors=false --set gitea=false)
     http=(--http /)
   fi
   echo "== build $r"

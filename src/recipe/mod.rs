@@ -51,7 +51,15 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
         _ => Default::default(),
     };
     template::apply_sets(&mut vars_map, sets)?;
-    let builtins = builtin_context(&file);
+    let mut builtins = builtin_context(&file);
+    // The target's Debian architecture, for names that differ per architecture (a
+    // service's download); empty when the recipe has no bootstrap.
+    let arch = value
+        .get("rootfs")
+        .and_then(|r| r.get("architecture"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    builtins.insert("architecture".into(), serde_json::Value::String(arch.into()));
     template::render_vars(&env, &mut vars_map, &builtins, &origins, &file)?;
     let vars: serde_json::Map<String, serde_json::Value> = serde_json::to_value(&vars_map)
         .ok()

@@ -234,3 +234,129 @@ fn services_switched_by_a_variable_reach_the_landing_page_or_not() {
         "{err}"
     );
 }
+
+/// The Gitea overlay rendered for pi4, as the build renders it.
+fn render_gitea(resolved: &Resolved, dest: &Path) {
+    let ctx = imgbuild::pipeline::template_context(resolved, Some(0));
+    imgbuild::rootfs::render::render_dir(&repo("overlays/gitea"), dest, &ctx).unwrap();
+}
+
+fn ini_value(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| {
+            l.split_once('=')
+                .filter(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("{key} missing"))
+}
+
+#[test]
+fn gitea_is_configured_for_the_served_name_offline_and_without_secrets_in_the_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    render_gitea(&resolved, tmp.path());
+    let ini = std::fs::read_to_string(tmp.path().join("etc/gitea/app.ini")).unwrap();
+    assert_eq!(ini_value(&ini, "ROOT_URL"), "http://carpentriesoffline.org/gitea/");
+    assert_eq!(ini_value(&ini, "OFFLINE_MODE"), "true");
+    assert_eq!(ini_value(&ini, "DB_TYPE"), "sqlite3");
+    assert_eq!(ini_value(&ini, "HTTP_ADDR"), "127.0.0.1", "only nginx talks to Gitea");
+    for secret in ["SECRET_KEY", "INTERNAL_TOKEN", "LFS_JWT_SECRET", "JWT_SECRET"] {
+        assert_eq!(ini_value(&ini, secret), "", "{secret} must be made on the device");
+    }
+    let nginx = std::fs::read_to_string(tmp.path().join("etc/nginx/carpentries.d/gitea.conf")).unwrap();
+    assert!(nginx.contains("location /gitea/") && nginx.contains("proxy_pass http://127.0.0.1:3000/;"));
+    let unit = std::fs::read_to_string(tmp.path().join("etc/systemd/system/gitea-first-boot.service")).unwrap();
+    assert!(unit.contains("GITEA_ADMIN=instructor"), "{unit}");
+
+    // The binary: dl.gitea.com's build for the image's architecture, pinned by the lock.
+    let bin = resolved
+        .plan
+        .content
+        .as_ref()
+        .unwrap()
+        .sources
+        .iter()
+        .find_map(|s| match s {
+            imgbuild::recipe::plan_content::SourcePlan::File(f)
+                if f.target.as_deref() == Some("usr/local/bin/gitea") =>
+            {
+                Some(f.clone())
+            }
+            _ => None,
+        });
+    let (index, pattern) = bin.expect("a gitea download").latest.unwrap();
+    assert_eq!(index, "https://dl.gitea.com/gitea/1.24.6/");
+    assert!(pattern.ends_with("-linux-arm64$"), "{pattern}");
+    let zero = resolve(&repo("recipes/pi-zero.yaml"), &[]).unwrap();
+    let found = format!("{:?}", zero.plan.content.unwrap().sources);
+    assert!(found.contains("-linux-arm-5$"), "armel takes Gitea's arm-5 build");
+
+    // Switched off: no binary, user, overlay or landing-page link.
+    let off = resolve(&repo("recipes/pi4.yaml"), &sets(&[("gitea", "false")])).unwrap();
+    let everything = format!("{:?} {:?} {:?}", off.plan.content, off.plan.steps, off.plan.overlays);
+    assert!(!everything.contains("gitea"), "{everything}");
+    assert!(off.plan.services.iter().all(|s| s.name != "gitea"));
+}
+
+#[test]
+fn gitea_first_boot_makes_each_device_its_own_secrets_and_the_admin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    render_gitea(&resolved, tmp.path());
+    let script = tmp.path().join("usr/local/sbin/gitea-first-boot");
+    // A stand-in for the gitea binary that records how it was called.
+    let calls = tmp.path().join("calls");
+    let fake = crate::common::write(
+        tmp.path(),
+        "gitea",
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
+    );
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let device = |n: u32, password: Option<&str>| {
+        let dir = tmp.path().join(format!("device{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ini = dir.join("app.ini");
+        std::fs::copy(tmp.path().join("etc/gitea/app.ini"), &ini).unwrap();
+        let pw = dir.join("admin-password");
+        if let Some(p) = password {
+            std::fs::write(&pw, format!("{p}\n")).unwrap();
+        }
+        let out = Command::new("sh")
+            .arg(&script)
+            .env("APP_INI", &ini)
+            .env("ADMIN_PASSWORD_FILE", &pw)
+            .env("DONE", dir.join("done"))
+            .env("GITEA", &fake)
+            .env("GITEA_ADMIN", "instructor")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(dir.join("done").is_file());
+        assert!(!pw.exists(), "the admin password must not outlive first boot");
+        std::fs::read_to_string(&ini).unwrap()
+    };
+    let a = device(1, Some("s3cret pass"));
+    let b = device(2, None);
+    for secret in ["SECRET_KEY", "INTERNAL_TOKEN", "LFS_JWT_SECRET", "JWT_SECRET"] {
+        let (va, vb) = (ini_value(&a, secret), ini_value(&b, secret));
+        assert!(va.len() >= 43 && vb.len() >= 43, "{secret}: {va} / {vb}");
+        assert_ne!(va, vb, "two devices share {secret}");
+    }
+    // Gitea's JWT secrets are 32 bytes, base64url without padding.
+    assert_eq!(ini_value(&a, "JWT_SECRET").len(), 43);
+    assert!(!ini_value(&a, "JWT_SECRET").contains(['+', '/', '=']));
+    let called = std::fs::read_to_string(&calls).unwrap();
+    assert!(called.contains("migrate --config"), "{called}");
+    assert!(
+        called.contains("admin user create")
+            && called.contains("--username instructor")
+            && called.contains("--password s3cret pass"),
+        "{called}"
+    );
+    assert_eq!(
+        called.matches("admin user create").count(),
+        1,
+        "no admin without a password"
+    );
+}
