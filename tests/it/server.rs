@@ -360,3 +360,62 @@ fn gitea_first_boot_makes_each_device_its_own_secrets_and_the_admin() {
         "no admin without a password"
     );
 }
+
+#[test]
+fn jupyterhub_config_compiles_and_learners_come_from_the_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    let ctx = imgbuild::pipeline::template_context(&resolved, Some(0));
+    imgbuild::rootfs::render::render_dir(&repo("overlays/jupyterhub"), tmp.path(), &ctx).unwrap();
+    let config = tmp.path().join("etc/jupyterhub/jupyterhub_config.py");
+    crate::common::ok(Command::new("python3").args(["-m", "py_compile"]).arg(&config));
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("bind_url = \"http://127.0.0.1:8000/jupyter/\""), "{text}");
+    let names: Vec<&str> = resolved.plan.services.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"jupyterhub") && names.contains(&"gitea"), "{names:?}");
+    // Not on the Pi Zero (512 MB), and switched off by the variable.
+    let zero = resolve(&repo("recipes/pi-zero.yaml"), &[]).unwrap();
+    assert!(zero.plan.services.iter().all(|s| s.name != "jupyterhub"));
+    let off = resolve(&repo("recipes/pi4.yaml"), &sets(&[("jupyterhub", "false")])).unwrap();
+    assert!(!format!("{:?} {:?}", off.plan.steps, off.plan.overlays).contains("jupyterhub"));
+
+    let script = repo("recipes/layers/scripts/jupyterhub-learners.sh");
+    let root = tmp.path().join("root");
+    let run = |csv: &str| {
+        Command::new("sh")
+            .arg(&script)
+            .env("ROOT", &root)
+            .env("DRY_RUN", "1")
+            .env("IMGBUILD_JUPYTERHUB_USERS", csv)
+            .output()
+            .unwrap()
+    };
+    let out = run("name,password,admin\nada,lovelace-1843,admin\r\n\ngrace,cobol-1959\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("useradd --create-home --shell /bin/bash ada")
+            && said.contains("useradd --create-home --shell /bin/bash grace")
+    );
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    assert_eq!(read("etc/jupyterhub/users"), "ada\ngrace\n");
+    assert_eq!(read("etc/jupyterhub/admins"), "ada\n");
+    assert_eq!(
+        std::fs::read_link(root.join("etc/skel/shared")).unwrap(),
+        Path::new("/srv/shared")
+    );
+    for (csv, why) in [
+        ("Bad Name,pw", "is not a login name"),
+        ("ada", "is not name,password[,admin]"),
+        ("ada,", "has no password"),
+        ("ada,pw,root", "the third field is `admin` or empty"),
+    ] {
+        let out = run(csv);
+        assert!(!out.status.success(), "{csv} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{csv}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
