@@ -13,6 +13,16 @@ fn sha(data: &[u8]) -> String {
 }
 
 /// A fixture "installer host": an index page linking three R versions.
+/// A one-partition ext4 image of the `rootfs_tar` fixture; tests append their sections.
+const ONE_PARTITION: &str = "rootfs: {tar: rootfs.tar}
+source_date_epoch: 1700000000
+image:
+  table: mbr
+  partitions:
+    root: {type: linux, filesystem: ext4, size: auto, mount: /}
+output: {compression: none}
+";
+
 fn installer_site(root: &Path) -> Vec<u8> {
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::create_dir_all(root.join("bin/windows/base")).unwrap();
@@ -213,14 +223,7 @@ fn content_lands_in_the_image_web_root() {
         tmp.path(),
         "img.yaml",
         &format!(
-            "rootfs: {{tar: rootfs.tar}}
-source_date_epoch: 1700000000
-image:
-  table: mbr
-  partitions:
-    root: {{type: linux, filesystem: ext4, size: auto, mount: /}}
-output: {{compression: none}}
-content:
+            "{ONE_PARTITION}content:
   files:
     py:
       url: {}
@@ -265,14 +268,7 @@ fn files_with_a_url_are_downloaded_into_the_root_file_system() {
         tmp.path(),
         "bin.yaml",
         &format!(
-            "rootfs: {{tar: rootfs.tar}}
-source_date_epoch: 1700000000
-image:
-  table: mbr
-  partitions:
-    root: {{type: linux, filesystem: ext4, size: auto, mount: /}}
-output: {{compression: none}}
-files:
+            "{ONE_PARTITION}files:
   /usr/bin/tool: {{url: \"{}\", sha256: \"{}\", mode: \"0755\"}}
   /usr/bin/newest:
     latest: {{index: \"{}\", pattern: 'R-(?P<version>[0-9.]+)-win\\.exe$'}}
