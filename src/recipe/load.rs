@@ -159,6 +159,8 @@ fn load_into(
         load_into(&absolute(&parent_path), stack, files, acc, origins)?;
     }
     stack.pop();
+    let mut value = value;
+    anchor_list_paths(&mut value, dir);
     merge::merge(acc, value, file, "", origins);
     files.push(file.to_path_buf());
     Ok(())
@@ -169,4 +171,70 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
     }
+}
+
+/// Paths held in lists (`overlays`, `rootfs.preseed`, each step's `script`) are made
+/// absolute against the file that wrote them before files merge: list items have no
+/// field path of their own to remember their file by, and `when:` may drop items and
+/// shift the rest. (Paths in map fields keep their origin through the merge.)
+fn anchor_list_paths(value: &mut Value, dir: &Path) {
+    fn anchor(v: &mut Value, dir: &Path) {
+        match v {
+            Value::String(s) if !s.starts_with('/') && !s.starts_with("{{") && !s.is_empty() => {
+                *s = lexical(&dir.join(&*s)).to_string_lossy().into_owned();
+            }
+            // `{when: …, then: [paths]}` and `!replace [paths]`.
+            Value::Mapping(m) => {
+                if let Some(Value::Sequence(items)) = m.get_mut("then") {
+                    items.iter_mut().for_each(|i| anchor(i, dir));
+                }
+            }
+            Value::Sequence(items) => items.iter_mut().for_each(|i| anchor(i, dir)),
+            Value::Tagged(t) => anchor(&mut t.value, dir),
+            _ => {}
+        }
+    }
+    let Value::Mapping(top) = value else { return };
+    if let Some(v) = top.get_mut("overlays") {
+        anchor(v, dir);
+    }
+    if let Some(v) = top.get_mut("rootfs").and_then(|r| r.get_mut("preseed")) {
+        anchor(v, dir);
+    }
+    if let Some(steps) = top.get_mut("steps") {
+        let steps = match steps {
+            Value::Tagged(t) => &mut t.value,
+            other => other,
+        };
+        let mut each = |step: &mut Value| {
+            if let Some(script) = step.get_mut("script") {
+                anchor(script, dir);
+            }
+        };
+        if let Value::Sequence(items) = steps {
+            for item in items {
+                match item.get_mut("then") {
+                    Some(Value::Sequence(inner)) => inner.iter_mut().for_each(&mut each),
+                    _ => each(item),
+                }
+            }
+        }
+    }
+}
+
+/// `a/b/../c` → `a/c` without touching the file system (so error messages and the
+/// resolved recipe show the path a person would write).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -151,7 +151,11 @@ fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
     }
 
     // Without mirrors it still renders, with no empty sections.
-    let bare = resolve(&repo("recipes/pi4.yaml"), &sets(&[("mirrors", "false")])).unwrap();
+    let bare = resolve(
+        &repo("recipes/pi4.yaml"),
+        &sets(&[("mirrors", "false"), ("gitea", "false"), ("jupyterhub", "false")]),
+    )
+    .unwrap();
     let dir = tmp.path().join("bare");
     let mut ctx = imgbuild::pipeline::template_context(&bare, Some(0));
     let summary = imgbuild::fetch::summary::of(bare.plan.content.as_ref(), &LockFile::default());
@@ -209,9 +213,10 @@ fn services_switched_by_a_variable_reach_the_landing_page_or_not() {
     );
     let off = resolve(&recipe, &[]).unwrap();
     let names: Vec<&str> = off.plan.services.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["gitea"]);
+    assert_eq!(names, ["gitea", "jupyterhub"]);
     let on = resolve(&recipe, &sets(&[("pad", "true")])).unwrap();
-    assert_eq!(on.plan.services.len(), 2);
+    let names: Vec<&str> = on.plan.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["gitea", "jupyterhub", "etherpad"]);
     let root = tmp.path().join("root");
     render(&on, &root);
     let page = std::fs::read_to_string(root.join("var/www/html/index.html")).unwrap();
@@ -418,4 +423,24 @@ fn jupyterhub_config_compiles_and_learners_come_from_the_csv() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn paths_in_lists_resolve_against_the_layer_that_wrote_them() {
+    // ci/pi4-server.yaml lives elsewhere than the layers whose steps and overlays it
+    // inherits; every such path must still name the layer's own file.
+    let r = resolve(&repo("ci/pi4-server.yaml"), &[]).unwrap();
+    assert!(r.plan.overlays.len() >= 3);
+    for o in &r.plan.overlays {
+        assert!(o.is_dir(), "overlay {} does not exist", o.display());
+    }
+    let scripts: Vec<String> = r.plan.steps.iter().map(|s| format!("{:?}", s.command)).collect();
+    let wifi = scripts
+        .iter()
+        .find(|s| s.contains("wifi-passphrase.sh"))
+        .expect("the wifi step");
+    assert!(
+        wifi.contains("/recipes/layers/scripts/wifi-passphrase.sh") && !wifi.contains(".."),
+        "{wifi}"
+    );
 }
