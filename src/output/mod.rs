@@ -5,6 +5,7 @@
 pub mod compress;
 pub mod manifest;
 pub mod oci;
+mod oci_tar;
 
 use crate::fsx::Staging;
 use crate::image::Assembled;

@@ -11,6 +11,7 @@
 //! or read back.
 
 use super::compress::{HashingWriter, sha256_bytes};
+use super::oci_tar::Archive;
 use crate::recipe::plan_oci::OciPlan;
 use crate::report::Task;
 use crate::rootfs::RootTree;
@@ -19,7 +20,7 @@ use crate::rootfs::tar_write::{SourceFiles, TarWriter};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 const BLOCK: u64 = 512;
@@ -62,15 +63,18 @@ pub struct ContainerReport {
     pub layer_uncompressed_size: u64,
 }
 
-/// Roughly the uncompressed layer's size (headers and padded data), for progress.
+/// Roughly the uncompressed layer's size (headers, padded data, the end marker; not
+/// the pax records), for progress.
 pub fn layer_size_estimate(tree: &RootTree) -> u64 {
-    tree.entries
-        .iter()
-        .map(|e| match e.kind {
-            EntryKind::File { size, .. } => BLOCK + size.div_ceil(BLOCK) * BLOCK,
-            _ => BLOCK,
-        })
-        .sum()
+    2 * BLOCK
+        + tree
+            .entries
+            .iter()
+            .map(|e| match e.kind {
+                EntryKind::File { size, .. } => BLOCK + size.div_ceil(BLOCK) * BLOCK,
+                _ => BLOCK,
+            })
+            .sum::<u64>()
 }
 
 /// Writes the archive to `dest`; `name` is the recipe's, `epoch` the build's time.
@@ -92,14 +96,14 @@ pub fn write(
     let layer = write_layer(&mut archive, tree, oci.level, task).with_context(ctx)?;
 
     let config = serde_json::to_vec(&config(name, oci, epoch, &layer.diff_id))?;
-    let config_blob = archive.blob(&config).with_context(ctx)?;
+    let config_blob = add_blob(&mut archive, &config).with_context(ctx)?;
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "digest": config_blob.digest, "size": config_blob.size},
         "layers": [{"mediaType": LAYER_TYPE, "digest": layer.blob.digest, "size": layer.blob.size}],
     }))?;
-    let manifest_blob = archive.blob(&manifest).with_context(ctx)?;
+    let manifest_blob = add_blob(&mut archive, &manifest).with_context(ctx)?;
     let index = json!({
         "schemaVersion": 2,
         "mediaType": INDEX_TYPE,
@@ -204,7 +208,7 @@ struct Layer {
 fn write_layer(archive: &mut Archive, tree: &RootTree, level: u32, task: &mut dyn Task) -> Result<Layer> {
     let header_at = archive.reserve_header()?;
     let (diff_hex, uncompressed_size, digest_hex, size) = {
-        let compressed = HashingWriter::new(&mut archive.out);
+        let compressed = HashingWriter::new(&mut *archive);
         // A fixed header time and OS byte: the same tree gives the same bytes on any host.
         let gz = flate2::GzBuilder::new()
             .mtime(0)
@@ -221,13 +225,22 @@ fn write_layer(archive: &mut Archive, tree: &RootTree, level: u32, task: &mut dy
         let (_, digest_hex, size) = progress.inner.finish()?.finish();
         (diff_hex, uncompressed_size, digest_hex, size)
     };
-    archive.pos += size;
     let digest = format!("sha256:{digest_hex}");
-    archive.complete_header(header_at, &blob_path(&digest), size)?;
+    archive.complete_header(header_at, &blob_path(&digest))?;
     Ok(Layer {
         blob: Blob { digest, size },
         diff_id: format!("sha256:{diff_hex}"),
         uncompressed_size,
+    })
+}
+
+/// Adds a blob to the archive under its digest.
+fn add_blob(archive: &mut Archive, data: &[u8]) -> io::Result<Blob> {
+    let digest = format!("sha256:{}", sha256_bytes(data));
+    archive.file(&blob_path(&digest), data)?;
+    Ok(Blob {
+        digest,
+        size: data.len() as u64,
     })
 }
 
@@ -245,102 +258,6 @@ impl<W: Write> Write for Progress<'_, W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// The outer tar: ustar headers owned by root, mode 0644/0755, the build's time.
-struct Archive {
-    out: io::BufWriter<std::fs::File>,
-    /// Bytes written so far (the buffered writer can't tell without flushing).
-    pos: u64,
-    mtime: u64,
-}
-
-impl Archive {
-    fn create(path: &Path, epoch: i64) -> Result<Archive> {
-        let file = fs_err::File::create(path)?.into_parts().0;
-        Ok(Archive {
-            out: io::BufWriter::with_capacity(1 << 20, file),
-            pos: 0,
-            mtime: epoch.max(0) as u64,
-        })
-    }
-
-    fn header(&self, path: &str, kind: tar::EntryType, size: u64) -> io::Result<tar::Header> {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(path)?;
-        h.set_entry_type(kind);
-        h.set_size(size);
-        h.set_mode(if kind == tar::EntryType::Directory {
-            0o755
-        } else {
-            0o644
-        });
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(self.mtime);
-        h.set_cksum();
-        Ok(h)
-    }
-
-    fn dir(&mut self, path: &str) -> io::Result<()> {
-        let h = self.header(path, tar::EntryType::Directory, 0)?;
-        self.write(h.as_bytes())
-    }
-
-    fn file(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
-        let h = self.header(path, tar::EntryType::Regular, data.len() as u64)?;
-        self.write(h.as_bytes())?;
-        self.write(data)?;
-        self.pad()
-    }
-
-    /// Adds a blob under its digest.
-    fn blob(&mut self, data: &[u8]) -> io::Result<Blob> {
-        let digest = format!("sha256:{}", sha256_bytes(data));
-        self.file(&blob_path(&digest), data)?;
-        Ok(Blob {
-            digest,
-            size: data.len() as u64,
-        })
-    }
-
-    /// Writes a placeholder header block for a file whose name and size come later.
-    fn reserve_header(&mut self) -> io::Result<u64> {
-        let at = self.pos;
-        self.write(&[0u8; BLOCK as usize])?;
-        Ok(at)
-    }
-
-    /// Pads the file written since [`Self::reserve_header`] and fills in its header.
-    fn complete_header(&mut self, at: u64, path: &str, size: u64) -> io::Result<()> {
-        self.pad()?;
-        let h = self.header(path, tar::EntryType::Regular, size)?;
-        self.out.seek(SeekFrom::Start(at))?;
-        self.out.write_all(h.as_bytes())?;
-        self.out.seek(SeekFrom::Start(self.pos))?;
-        Ok(())
-    }
-
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.out.write_all(data)?;
-        self.pos += data.len() as u64;
-        Ok(())
-    }
-
-    fn pad(&mut self) -> io::Result<()> {
-        let rem = self.pos % BLOCK;
-        if rem != 0 {
-            self.write(&vec![0u8; (BLOCK - rem) as usize])?;
-        }
-        Ok(())
-    }
-
-    /// The end-of-archive marker, then everything on disk.
-    fn finish(mut self) -> io::Result<()> {
-        self.write(&[0u8; 2 * BLOCK as usize])?;
-        let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
     }
 }
 
@@ -379,36 +296,5 @@ mod tests {
         let other = config("srv", &plan("/usr/sbin/nginx"), 0, "sha256:ab");
         assert!(other["config"].get("StopSignal").is_none());
         assert_eq!(other["created"], "1970-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn deferred_header_lands_over_its_reserved_block() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("a.tar");
-        let mut a = Archive::create(&path, 5).unwrap();
-        a.file("first", b"1").unwrap();
-        let at = a.reserve_header().unwrap();
-        a.write(b"hello").unwrap();
-        a.complete_header(at, "late", 5).unwrap();
-        a.file("last", b"22").unwrap();
-        a.finish().unwrap();
-        let mut ar = tar::Archive::new(std::fs::File::open(&path).unwrap());
-        let got: Vec<(String, u64, u64)> = ar
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let h = e.header();
-                (
-                    e.path().unwrap().display().to_string(),
-                    h.size().unwrap(),
-                    h.mtime().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [("first".into(), 1, 5), ("late".into(), 5, 5), ("last".into(), 2, 5)]
-        );
     }
 }

@@ -148,6 +148,10 @@ fn oci_archive_blobs_digests_and_layer_contents() {
     assert_eq!(m["container"]["config"]["digest"], manifest["config"]["digest"]);
     assert_eq!(m["container"]["diff_id"], config["rootfs"]["diff_ids"][0]);
     assert!(m.get("partitions").is_none(), "a container has no partitions");
+    assert_eq!(
+        m["recipe"]["output"]["oci"]["tag"], "srv:latest",
+        "the default tag is shown"
+    );
     ok(tool("sha256sum", "coreutils")
         .arg("-c")
         .arg("srv.sha256")
