@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the host packages imgbuild calls (e2fsprogs >= 1.47.1 from bookworm-backports
-# on bookworm, dosfstools, mtools, fdisk, ...). Idempotent; needs root or sudo.
+# on bookworm, dosfstools, mtools, fdisk, ...) and its tests use (skopeo, podman and umoci
+# load the container archives). Idempotent; needs root or sudo.
 set -euo pipefail
 
 SUDO=""
@@ -34,6 +35,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config liblzma-dev libzstd-dev \
   mmdebstrap debian-archive-keyring binfmt-support arch-test uidmap gpg device-tree-compiler \
   git python3 python3-venv python3-pip r-base-core \
+  skopeo podman umoci \
   "$@"
 # uv resolves PyPI content (`content.pypi`); pinned, in its own virtual environment.
 UV_VERSION=0.13.9

@@ -4,7 +4,7 @@
 //! The pipeline, one module per stage, data flowing one way:
 //! [`recipe`] (YAML → plan) → [`fetch`] (mirror content, lock, content store) → [`rootfs`] (root file system as a tar archive) →
 //! [`image`] (layout, partition table, file systems) → [`output`] (compress, checksum,
-//! manifest, publish) → [`verify`] (inspect). [`pipeline`] calls them in order.
+//! manifest, publish; or a container image archive) → [`verify`] (inspect). [`pipeline`] calls them in order.
 
 pub mod cache;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! The build, as one flat sequence of stages: resolve the recipe, prepare the root file
-//! system, assemble the image, publish the outputs. Each stage takes typed inputs and
+//! system, assemble the image (or, for `output.format: oci`, pack it as a container
+//! image), publish the outputs. Each stage takes typed inputs and
 //! returns a typed artifact; the staging area is removed on any failure.
 
 use crate::cache::Cache;
@@ -41,7 +42,7 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
         recipe::resolve(path, &opts.sets)
     })?;
     let plan = &resolved.plan;
-    if plan.partitions.is_empty() {
+    if plan.partitions.is_empty() && plan.output.oci.is_none() {
         anyhow::bail!(crate::recipe::RecipeError::Field {
             file: plan.recipe_file.clone(),
             field: "image".into(),
@@ -111,6 +112,12 @@ fn build_in(
         }
         None => None,
     };
+    if plan.output.oci.is_some() {
+        // The plan guarantees a rootfs for `output.format: oci`.
+        let tree = tree.ok_or_else(|| anyhow::anyhow!("a container image needs a root file system"))?;
+        let inputs = step(reporter, "hash inputs", || inputs(resolved, Some(&tree)))?;
+        return output::publish_oci(resolved, &tree, inputs, staging, reporter);
+    }
     let assembled = image::assemble(plan, tree.as_ref(), &staging, reporter)?;
     let inputs = step(reporter, "hash inputs", || inputs(resolved, tree.as_ref()))?;
     output::publish(resolved, &assembled, inputs, staging, reporter)
@@ -164,7 +171,7 @@ pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time.
-fn civil_date(secs: i64) -> String {
+pub(crate) fn civil_date(secs: i64) -> String {
     let days = secs.div_euclid(86400);
     // Howard Hinnant's civil-from-days algorithm.
     let z = days + 719_468;

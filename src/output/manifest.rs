@@ -1,5 +1,6 @@
 //! `manifest.json`: what went into an image and what came out — the resolved recipe,
-//! every input with its sha256, the partition table and the output files.
+//! every input with its sha256, the partition table (or the container image's blobs)
+//! and the output files.
 
 use crate::image::PartitionReport;
 use crate::recipe::Recipe;
@@ -30,10 +31,21 @@ pub struct Manifest {
     pub source_date_epoch: i64,
     pub recipe: Recipe,
     pub inputs: Vec<Input>,
+    /// A disk image's layout (its fields sit at the top level, as they always have).
+    #[serde(flatten)]
+    pub image: Option<ImageReport>,
+    /// A container image's name, platform and blobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<super::oci::ContainerReport>,
+    pub outputs: Vec<OutputFile>,
+}
+
+/// What a disk image holds and where.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
     pub table: String,
     pub disk_id: String,
     pub image_size: u64,
     pub partitions: Vec<PartitionReport>,
     pub blobs: Vec<crate::image::layout::Placed>,
-    pub outputs: Vec<OutputFile>,
 }

@@ -1,16 +1,20 @@
-//! The output stage: compresses and checksums the raw image, writes the manifest and the
-//! `.sha256` file, then publishes everything from the staging area under final names.
+//! The output stage: compresses and checksums the raw image (or writes the container
+//! image archive), writes the manifest and the `.sha256` file, then publishes everything
+//! from the staging area under final names.
 
 pub mod compress;
 pub mod manifest;
+pub mod oci;
+mod oci_tar;
 
 use crate::fsx::Staging;
 use crate::image::Assembled;
 use crate::recipe::Resolved;
 use crate::recipe::model::{Compression, TableKind};
 use crate::report::{Reporter, human_bytes};
-use anyhow::Result;
-use manifest::{Input, Manifest, OutputFile};
+use crate::rootfs::RootTree;
+use anyhow::{Context, Result};
+use manifest::{ImageReport, Input, Manifest, OutputFile};
 use std::path::PathBuf;
 
 /// The published files.
@@ -73,35 +77,107 @@ pub fn publish(
     } else {
         fs_err::remove_file(&assembled.image)?;
     }
-    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
-    let sums_name = format!("{}.sha256", plan.name);
-    fs_err::write(staging.path(&sums_name), sums)?;
     let manifest = Manifest {
         imgbuild_version: env!("CARGO_PKG_VERSION").to_string(),
         name: plan.name.clone(),
         source_date_epoch: assembled.epoch,
         recipe: resolved.recipe.clone(),
         inputs,
-        table: match plan.table {
-            TableKind::Mbr => "mbr".into(),
-            TableKind::Gpt => "gpt".into(),
-        },
-        disk_id: plan.disk_id.to_string(),
-        image_size: assembled.layout.size,
-        partitions: assembled.partitions.clone(),
-        blobs: assembled.layout.blobs.clone(),
+        image: Some(ImageReport {
+            table: match plan.table {
+                TableKind::Mbr => "mbr".into(),
+                TableKind::Gpt => "gpt".into(),
+            },
+            disk_id: plan.disk_id.to_string(),
+            image_size: assembled.layout.size,
+            partitions: assembled.partitions.clone(),
+            blobs: assembled.layout.blobs.clone(),
+        }),
+        container: None,
         outputs,
     };
+    finish(manifest, names, staging)
+}
+
+/// Writes the container image archive (`output.format: oci`), checksums it, writes the
+/// manifest and publishes.
+pub fn publish_oci(
+    resolved: &Resolved,
+    tree: &RootTree,
+    inputs: Vec<Input>,
+    staging: Staging,
+    reporter: &dyn Reporter,
+) -> Result<Published> {
+    let plan = &resolved.plan;
+    let spec = plan
+        .output
+        .oci
+        .as_ref()
+        .context("publish_oci needs `output.format: oci`")?;
+    let epoch = crate::image::assemble::build_epoch(plan, Some(tree))?;
+    let name = oci_name(&plan.name);
+    let path = staging.path(&name);
+    let mut task = reporter.task(
+        &format!("write container image {}", spec.tag),
+        oci::layer_size_estimate(tree),
+    );
+    let report = oci::write(&plan.name, spec, tree, epoch, &path, task.as_mut())?;
+    task.finish();
+    reporter.detail(&format!(
+        "{name}: layer {} (gzip, {} uncompressed), image ID {}",
+        human_bytes(report.layer.size),
+        human_bytes(report.layer_uncompressed_size),
+        report.config.digest
+    ));
+    // The layer was hashed as it was written; the archive around it is hashed here,
+    // since its layer header was filled in last.
+    let (sha256, size) = crate::report::step(reporter, "checksum container archive", || compress::sha256_file(&path))?;
+    let manifest = Manifest {
+        imgbuild_version: env!("CARGO_PKG_VERSION").to_string(),
+        name: plan.name.clone(),
+        source_date_epoch: epoch,
+        recipe: resolved.recipe.clone(),
+        inputs,
+        image: None,
+        container: Some(report),
+        outputs: vec![OutputFile {
+            name: name.clone(),
+            sha256,
+            size,
+        }],
+    };
+    finish(manifest, vec![name], staging)
+}
+
+/// The container archive's file name.
+pub fn oci_name(name: &str) -> String {
+    format!("{name}.oci.tar")
+}
+
+/// Writes the `.sha256` file and `manifest.json` beside the staged outputs, publishes
+/// them all, and removes what an earlier build left that this one did not replace.
+fn finish(manifest: Manifest, mut names: Vec<String>, staging: Staging) -> Result<Published> {
+    let sums: String = manifest
+        .outputs
+        .iter()
+        .map(|o| format!("{}  {}\n", o.sha256, o.name))
+        .collect();
+    let sums_name = format!("{}.sha256", manifest.name);
+    fs_err::write(staging.path(&sums_name), sums)?;
     let json = serde_json::to_vec_pretty(&manifest)?;
     fs_err::write(staging.path("manifest.json"), json)?;
     names.push(sums_name);
     names.push("manifest.json".into());
     let files = staging.publish(&names)?;
-    // An earlier build's outputs that this one does not replace (another compression,
-    // or the raw image with `keep_raw: false`) would be stale next to the new ones.
+    // Another compression, the raw image with `keep_raw: false`, or the other format
+    // would be stale next to the new outputs.
     if let Some(dir) = files.first().and_then(|f| f.parent()) {
-        for ext in ["", ".xz", ".zst", ".gz"] {
-            let name = format!("{raw_name}{ext}");
+        let raw = format!("{}.img", manifest.name);
+        let all = ["", ".xz", ".zst", ".gz"]
+            .iter()
+            .map(|ext| format!("{raw}{ext}"))
+            .chain([oci_name(&manifest.name)]);
+        for name in all {
             if !names.contains(&name) {
                 let _ = fs_err::remove_file(dir.join(&name));
             }

@@ -11,6 +11,7 @@ pub mod model_content;
 pub mod part_type;
 pub mod plan;
 pub mod plan_content;
+pub mod plan_oci;
 pub mod plan_rootfs;
 pub mod size;
 pub mod template;
@@ -166,9 +167,18 @@ fn typed(value: &Value, origins: &Origins, file: &Path) -> Result<Recipe, Recipe
     })
 }
 
-/// Writes derived defaults (labels, IDs) into the resolved recipe so `check` shows them.
+/// Writes derived defaults (labels, IDs, a container's tag and command) into the resolved
+/// recipe so `check` shows them.
 fn fill_derived(recipe: &mut Recipe, plan: &Plan) {
     recipe.name = Some(plan.name.clone());
+    if let (Some(oci), Some(output)) = (&plan.output.oci, recipe.output.as_mut()) {
+        let spec = output.oci.get_or_insert_with(Default::default);
+        spec.tag = Some(oci.tag.clone());
+        spec.cmd = Some(merge_list::MergeList {
+            items: oci.cmd.clone(),
+            replace: false,
+        });
+    }
     if let Some(image) = recipe.image.as_mut() {
         image.disk_id = Some(plan.disk_id.to_string());
         for p in &plan.partitions {

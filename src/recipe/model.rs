@@ -350,17 +350,65 @@ pub enum Compression {
     None,
 }
 
+/// What a build makes of the root file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// A flashable disk image (`image:` says how).
+    Image,
+    /// An OCI image archive for `podman load` / `docker load` (`output.oci:` says how).
+    Oci,
+}
+
 /// What the build publishes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
+    /// `image` (default): a disk image; `oci`: a container image archive of the root
+    /// file system (needs `rootfs`, takes no `image`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
     /// `xz` (default, multithreaded), `zstd` (multithreaded), `gz` or `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
-    /// Compression level (xz 0-9, default 6; zstd 1-19, default 10; gz 1-9, default 6).
+    /// Compression level (xz 0-9, default 6; zstd 1-19, default 10; gz 1-9, default 6;
+    /// for `format: oci` the gzip level of the layer, 1-9, default 6).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<u32>,
     /// Keep the uncompressed `.img` next to the compressed one (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_raw: Option<bool>,
+    /// The container image, for `format: oci`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciSpec>,
+}
+
+/// The container image's name and run-time defaults (`output.format: oci`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OciSpec {
+    /// Image name and tag, `NAME:TAG` (default `<recipe name>:latest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The command the container runs (default `[/sbin/init]`: systemd boots the
+    /// server's services as on the disk image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<MergeList<String>>,
+    /// Ports the container serves: `80`, `"53/udp"` (default none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<MergeList<Port>>,
+    /// Environment variables of the container's processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<IndexMap<String, String>>,
+    /// Labels of the image (`org.opencontainers.image.source: ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<IndexMap<String, String>>,
+}
+
+/// A port: a TCP port number, or `NUMBER/tcp`, `NUMBER/udp`, `NUMBER/sctp`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Port {
+    Number(u16),
+    Text(String),
 }

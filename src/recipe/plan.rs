@@ -5,8 +5,9 @@
 use super::error::RecipeError;
 use super::ids;
 use super::merge::{Origins, origin_of};
-use super::model::{Compression, FsKind, Recipe, TableKind};
+use super::model::{Compression, FsKind, OutputFormat, Recipe, TableKind};
 use super::part_type::{self, PartType};
+use super::plan_oci;
 use super::size::{SECTOR, SizeSpec, parse_bytes, parse_size};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -95,11 +96,13 @@ pub struct BlobPlan {
 }
 
 /// What the build publishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutputPlan {
     pub compression: Compression,
     pub level: Option<u32>,
     pub keep_raw: bool,
+    /// Some: `output.format: oci`, a container image archive instead of a disk image.
+    pub oci: Option<super::plan_oci::OciPlan>,
 }
 
 /// Everything a build needs, checked.
@@ -209,7 +212,9 @@ pub struct PartitionIds {
 
 /// The table kind, or an error saying how to choose one.
 pub fn table_of(recipe: &Recipe, ck: &Checker) -> Result<TableKind, RecipeError> {
-    if content_only(recipe) {
+    plan_oci::check_format(recipe, ck)?;
+    // Without a disk there is no table; identifiers derived for one are unused.
+    if recipe.image.is_none() {
         return Ok(TableKind::Mbr);
     }
     recipe.image.as_ref().and_then(|i| i.table).ok_or_else(|| {
@@ -220,9 +225,9 @@ pub fn table_of(recipe: &Recipe, ck: &Checker) -> Result<TableKind, RecipeError>
     })
 }
 
-/// A recipe with `content:` and no `image:` only feeds `imgbuild fetch`.
+/// A recipe with `content:` and no `image:` (nor a container) only feeds `imgbuild fetch`.
 pub fn content_only(recipe: &Recipe) -> bool {
-    recipe.image.is_none() && recipe.content.is_some()
+    recipe.image.is_none() && recipe.content.is_some() && plan_oci::format_of(recipe) == OutputFormat::Image
 }
 
 /// Derives or parses the disk ID and each partition's IDs.
@@ -416,7 +421,8 @@ pub fn plan(
             defined_in: origin_of(ck.origins, &field, ck.main_file),
         });
     }
-    if !content_only(recipe) {
+    let oci = plan_oci::oci(recipe, &name, ck)?;
+    if !content_only(recipe) && oci.is_none() {
         check_partitions(&partitions, table, rootfs.is_some(), ck)?;
     }
     let blobs = blobs(&image, ck)?;
@@ -425,8 +431,11 @@ pub fn plan(
         compression: out.compression.unwrap_or(Compression::Xz),
         level: out.level,
         keep_raw: out.keep_raw.unwrap_or(true),
+        oci,
     };
-    check_level(&output, ck)?;
+    if output.oci.is_none() {
+        check_level(&output, ck)?;
+    }
     if output.compression == Compression::None && !output.keep_raw {
         return Err(ck.err(
             "output.keep_raw",

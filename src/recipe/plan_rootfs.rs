@@ -112,7 +112,7 @@ fn is_package(s: &str) -> bool {
     first && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.=/:~_".contains(c))
 }
 
-fn is_env_name(s: &str) -> bool {
+pub(crate) fn is_env_name(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -3,7 +3,9 @@
 //! (`SCHILY.xattr.*`) go into pax records, file data is copied from its source range.
 
 use super::entry::{Entry, EntryKind};
-use std::io::{self, Write};
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
 const BLOCK: usize = 512;
 
@@ -15,6 +17,48 @@ pub struct TarWriter<W: Write> {
 /// Where a regular file's bytes come from.
 pub trait DataSource {
     fn copy_to(&mut self, entry: &Entry, out: &mut dyn Write) -> io::Result<u64>;
+}
+
+/// Reads regular files' bytes by offset out of a tree's data files (the archive,
+/// rendered overlays), so a [`super::RootTree`] is written out again without unpacking it.
+pub struct SourceFiles<'a> {
+    paths: &'a [PathBuf],
+    open: HashMap<u32, std::fs::File>,
+}
+
+impl<'a> SourceFiles<'a> {
+    /// `paths` are the tree's [`super::RootTree::sources`].
+    pub fn new(paths: &'a [PathBuf]) -> Self {
+        SourceFiles {
+            paths,
+            open: HashMap::new(),
+        }
+    }
+}
+
+impl DataSource for SourceFiles<'_> {
+    fn copy_to(&mut self, entry: &Entry, out: &mut dyn Write) -> io::Result<u64> {
+        let EntryKind::File {
+            size,
+            data_offset,
+            source,
+        } = entry.kind
+        else {
+            return Ok(0);
+        };
+        let file = match self.open.entry(source) {
+            std::collections::hash_map::Entry::Occupied(f) => f.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let path = self
+                    .paths
+                    .get(source as usize)
+                    .ok_or_else(|| io::Error::other(format!("no data source {source}")))?;
+                v.insert(fs_err::File::open(path)?.into_parts().0)
+            }
+        };
+        file.seek(SeekFrom::Start(data_offset))?;
+        io::copy(&mut file.take(size), out)
+    }
 }
 
 impl<W: Write> TarWriter<W> {

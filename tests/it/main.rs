@@ -1,6 +1,6 @@
 //! The integration tests: one binary driving the real `imgbuild` command in fresh
 //! temporary directories, checking its images with independent tools (sfdisk,
-//! fsck.fat, e2fsck, debugfs, mtools).
+//! fsck.fat, e2fsck, debugfs, mtools; skopeo, podman and umoci for container archives).
 
 mod boot;
 mod build;
@@ -14,5 +14,6 @@ mod content_site;
 mod errors;
 mod http_fixture;
 mod inspect;
+mod oci;
 mod rootfs;
 mod server;

@@ -5,50 +5,16 @@ pub mod ext4;
 pub mod fat;
 
 use crate::image::content::PartContent;
-use crate::rootfs::entry::{Entry, EntryKind};
-use crate::rootfs::tar_write::{DataSource, TarWriter};
+use crate::rootfs::entry::EntryKind;
+use crate::rootfs::tar_write::{SourceFiles, TarWriter};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-
-/// Reads file data by offset out of the data files (the archive, rendered overlays).
-struct SourceData<'a> {
-    paths: &'a [PathBuf],
-    open: HashMap<u32, std::fs::File>,
-}
-
-impl DataSource for SourceData<'_> {
-    fn copy_to(&mut self, entry: &Entry, out: &mut dyn Write) -> io::Result<u64> {
-        let EntryKind::File {
-            size,
-            data_offset,
-            source,
-        } = entry.kind
-        else {
-            return Ok(0);
-        };
-        let file = match self.open.entry(source) {
-            std::collections::hash_map::Entry::Occupied(f) => f.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let path = self
-                    .paths
-                    .get(source as usize)
-                    .ok_or_else(|| io::Error::other(format!("no data source {source}")))?;
-                v.insert(fs_err::File::open(path)?.into_parts().0)
-            }
-        };
-        file.seek(SeekFrom::Start(data_offset))?;
-        io::copy(&mut file.take(size), out)
-    }
-}
 
 /// Writes a partition's entries as a tar archive for `mke2fs -d`.
 pub fn write_partition_archive(content: &PartContent, sources: &[PathBuf], dest: &Path) -> Result<()> {
-    let mut data = SourceData {
-        paths: sources,
-        open: HashMap::new(),
-    };
+    let mut data = SourceFiles::new(sources);
     let out = io::BufWriter::new(fs_err::File::create(dest)?);
     let mut tar = TarWriter::new(out);
     for e in &content.entries {
