@@ -156,7 +156,12 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
             vec![inside]
         }
     };
-    let exe = std::env::current_exe().context("finding imgbuild's own executable")?;
+    // /proc/self/exe is this very program even after its file was replaced on disk (a
+    // rebuild during a long build); the path current_exe() reports then no longer is.
+    let exe = match std::path::Path::new("/proc/self/exe") {
+        p if p.exists() => p.to_path_buf(),
+        _ => std::env::current_exe().context("finding imgbuild's own executable")?,
+    };
     let mut cmd = Cmd::new(exe).arg("internal-run-in-root").arg("--root").arg(root);
     for (k, v) in &s.env {
         cmd = cmd.arg("--env").arg(format!("{k}={v}"));
