@@ -271,6 +271,11 @@ fn gitea_is_configured_for_the_served_name_offline_and_without_secrets_in_the_im
     }
     let nginx = std::fs::read_to_string(tmp.path().join("etc/nginx/carpentries.d/gitea.conf")).unwrap();
     assert!(nginx.contains("location /gitea/") && nginx.contains("proxy_pass http://127.0.0.1:3000/;"));
+    // Enabled by the overlay's links: the units arrive after the steps that could enable them.
+    for unit in ["gitea.service", "gitea-first-boot.service"] {
+        let link = tmp.path().join("etc/systemd/system/multi-user.target.wants").join(unit);
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("..").join(unit));
+    }
     let unit = std::fs::read_to_string(tmp.path().join("etc/systemd/system/gitea-first-boot.service")).unwrap();
     assert!(unit.contains("GITEA_ADMIN=instructor"), "{unit}");
 
