@@ -24,10 +24,10 @@ pub fn apply(
 ) -> Result<()> {
     let mut index = index_of(tree);
     for (n, dir) in overlays.iter().enumerate() {
-        add_dir(tree, &mut index, dir, "", Some((ctx, scratch, n)), epoch)?;
+        add_dir(tree, &mut index, dir, "", Some((ctx, scratch, n)), Modes::AsInRepository, epoch)?;
     }
     if let Some(dir) = downloads {
-        add_dir(tree, &mut index, dir, "", None, epoch)?;
+        add_dir(tree, &mut index, dir, "", None, Modes::Published, epoch)?;
     }
     for f in files {
         let i = *index
@@ -48,6 +48,18 @@ pub fn apply(
     Ok(())
 }
 
+/// Where the modes of added files come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Modes {
+    /// An overlay's files keep the modes they have in the repository (scripts stay
+    /// executable, a key file stays private).
+    AsInRepository,
+    /// Fetched files (content, `files:` downloads) are served to everyone: 0644 files and
+    /// 0755 directories, whatever the cache's own modes are (its files are private).
+    /// A `files:` entry's `mode` still applies afterwards.
+    Published,
+}
+
 /// Adds the files below `dir` at `prefix` (relative to the root) — rendering `*.j2`
 /// templates when `templates` (context, scratch directory, overlay number) is given.
 fn add_dir(
@@ -56,6 +68,7 @@ fn add_dir(
     dir: &Path,
     prefix: &str,
     templates: Option<(&serde_json::Value, &Path, usize)>,
+    modes: Modes,
     epoch: i64,
 ) -> Result<()> {
     if !dir.is_dir() {
@@ -110,6 +123,8 @@ fn add_dir(
         // The repository's owner means nothing in the image: overlays are root's.
         let mode = if meta.file_type().is_symlink() {
             0o777
+        } else if modes == Modes::Published {
+            if meta.is_dir() { 0o755 } else { 0o644 }
         } else {
             meta.permissions().mode() & 0o7777
         };
@@ -132,7 +147,7 @@ fn add_dir(
 pub fn add_tree(tree: &mut RootTree, dir: &Path, dest: &str, epoch: i64) -> Result<()> {
     let mut index = index_of(tree);
     let prefix = normalize(dest).map_err(|m| anyhow!("content.dest: {m}"))?;
-    add_dir(tree, &mut index, dir, &prefix, None, epoch)?;
+    add_dir(tree, &mut index, dir, &prefix, None, Modes::Published, epoch)?;
     tree.pristine = false;
     Ok(())
 }
