@@ -117,7 +117,9 @@ ib_cache=$BENCH_DIR/imgbuild-cache
 uv_cache=$BENCH_DIR/imgbuild-uv-cache # in case fetch runs uv without a cache dir of its own
 rm -rf "$ib_out" "$ib_cache" "$uv_cache" "${recipe%.yaml}.lock"
 cp bench/pypi-bench.yaml "$recipe"
-ib_fetch() { UV_CACHE_DIR=$uv_cache "$IMGBUILD" fetch "$recipe" --out "$ib_out" --cache-dir "$ib_cache"; }
+# Neither tool sees PIP_FIND_LINKS/PIP_NO_INDEX (uv ignores them, but so nothing can come from a
+# local wheel directory).
+ib_fetch() { env -u PIP_FIND_LINKS -u PIP_NO_INDEX UV_CACHE_DIR=$uv_cache "$IMGBUILD" fetch "$recipe" --out "$ib_out" --cache-dir "$ib_cache"; }
 measure "imgbuild-cold" ib_fetch
 storage "imgbuild-cold" "$ib_out" "$ib_cache" "$uv_cache"
 [[ -e ${recipe%.yaml}.lock ]] || echo "note: no ${recipe%.yaml}.lock after the cold fetch" >&2

@@ -24,7 +24,15 @@ pub fn apply(
 ) -> Result<()> {
     let mut index = index_of(tree);
     for (n, dir) in overlays.iter().enumerate() {
-        add_dir(tree, &mut index, dir, "", Some((ctx, scratch, n)), Modes::AsInRepository, epoch)?;
+        add_dir(
+            tree,
+            &mut index,
+            dir,
+            "",
+            Some((ctx, scratch, n)),
+            Modes::AsInRepository,
+            epoch,
+        )?;
     }
     if let Some(dir) = downloads {
         add_dir(tree, &mut index, dir, "", None, Modes::Published, epoch)?;

@@ -253,7 +253,10 @@ fn content_lands_in_the_image_web_root() {
     assert!(debugfs(&root, "cat /var/www/html/mirrors.html").contains("python/python.pkg"));
     // Served to the web server's user, whatever the cache's private modes are.
     for path in ["/var/www/html/python/python.pkg", "/var/www/html/mirrors.html"] {
-        assert!(debugfs(&root, &format!("stat {path}")).contains("Mode:  0644"), "{path}");
+        assert!(
+            debugfs(&root, &format!("stat {path}")).contains("Mode:  0644"),
+            "{path}"
+        );
     }
     assert!(debugfs(&root, "stat /var/www/html/python").contains("Mode:  0755"));
     assert!(

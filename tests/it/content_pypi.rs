@@ -159,3 +159,32 @@ fn resolver_failures_name_the_package_and_platform() {
         "{err}"
     );
 }
+
+#[test]
+fn sdists_are_mirrored_beside_the_wheels_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("sdists.yaml");
+    std::fs::write(
+        &recipe,
+        "name: sdists\ncontent:\n  pypi:\n    packages: [pyyaml]\n    sdists: true\n    python: [\"3.12\"]\n    platforms: [win_amd64]\n",
+    )
+    .unwrap();
+    let (out, cache) = (dir.path().join("out"), dir.path().join("cache"));
+    ok(&mut fetch(&recipe, &out, &cache));
+    let files: Vec<String> = std::fs::read_dir(out.join("pypi/pyyaml"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let sdist = files
+        .iter()
+        .find(|n| n.to_ascii_lowercase().starts_with("pyyaml-") && n.ends_with(".tar.gz"))
+        .unwrap_or_else(|| panic!("no sdist: {files:?}"));
+    assert!(files.iter().any(|n| n.ends_with("win_amd64.whl")), "{files:?}");
+    let page = std::fs::read_to_string(out.join("pypi/pyyaml/index.html")).unwrap();
+    let link = page.lines().find(|l| l.contains(sdist.as_str())).unwrap_or_default();
+    assert!(
+        link.contains("#sha256=") && link.contains("data-requires-python"),
+        "{page}"
+    );
+}

@@ -4,19 +4,36 @@
 //! `data-requires-python` — so `pip install --index-url http://SERVER/pypi/ ...` and
 //! `pip download --platform ...` work offline.
 
+mod download;
 pub mod index;
 pub mod uv;
+pub mod wheel;
 
 use super::Cx;
+use super::http::Expect;
 use super::lock::{LockedFile, LockedSource};
+use super::pool::Job;
 use crate::recipe::plan_content::PypiPlan;
 use anyhow::{Context, Result, anyhow, bail};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
-/// Resolves every target, then looks up each chosen file's `Requires-Python`.
+/// How many uv resolves run at once after the first: each mostly waits on the network.
+const RESOLVERS: usize = 4;
+
+/// Resolves every target and downloads the chosen wheels, each as soon as the first
+/// target that needs it is resolved, then reads each wheel's `Requires-Python` from the
+/// wheel itself.
+///
+/// The first resolve runs alone: it fills uv's cache, so where the index sends caching
+/// headers (PyPI does) the others need no request for the pages and metadata it fetched.
+/// Its wheels start downloading while the other targets resolve.
 pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
-    let uv_cache = cx.cache.dir("uv-v1", "cache")?;
+    // Absolute: uv runs in a work directory of its own, where a relative path (from
+    // `--cache-dir cache`) would give every target a throwaway cache.
+    let uv_cache = std::path::absolute(cx.cache.dir("uv-v1", "cache")?)?;
     let targets: Vec<uv::Target> = plan
         .python
         .iter()
@@ -28,49 +45,128 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
             })
         })
         .collect();
-    // The first resolve fills uv's cache with the metadata every other target shares;
-    // the rest then run a few at a time.
-    let compile = |i: usize, t: &uv::Target| {
+    if targets.is_empty() {
+        bail!("no Python version or platform to resolve for");
+    }
+    let python = uv::interpreter(&uv_cache, &cx.scratch.join("uv-python"));
+    // uv reads the index from where `content.fetch_from` says; what it chose is recorded
+    // under the upstream URLs, like every other source's files.
+    let index_url = cx.client.via(&plan.index_url);
+    let compile = |i: usize| {
         let work = cx.scratch.join(format!("uv-{i}"));
-        uv::compile(&plan.requirements, &plan.index_url, t, &work, &uv_cache)
+        uv::compile(
+            &plan.requirements,
+            &index_url,
+            &targets[i],
+            python.as_deref(),
+            &work,
+            &uv_cache,
+        )
+        .map(|list| {
+            list.into_iter()
+                .map(|c| uv::Chosen {
+                    url: cx.client.upstream(&c.url),
+                    ..c
+                })
+                .collect()
+        })
     };
-    let mut results = vec![compile(0, &targets[0])];
-    let rest: Vec<(usize, &uv::Target)> = targets.iter().enumerate().skip(1).collect();
-    results.extend(parallel_map(&rest, |(i, t)| Ok(compile(*i, t)))?);
     let mut chosen: BTreeMap<String, uv::Chosen> = BTreeMap::new();
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(list) => {
-                for c in list {
-                    chosen.entry(c.url.clone()).or_insert(c);
+    let mut errors: Vec<(usize, String)> = Vec::new();
+    let downloads = download::Downloads::new(cx);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..download::Downloads::workers() {
+            s.spawn(|| downloads.work());
+        }
+        // However this block ends, the workers must be let go, or the scope never ends.
+        let _closing = download::CloseOnDrop(&downloads);
+        let (done, results) = mpsc::channel::<(usize, Result<Vec<uv::Chosen>>)>();
+        let next = AtomicUsize::new(1);
+        let (compile, n) = (&compile, targets.len());
+        let first = done.clone();
+        let resolvers = s.spawn(move || {
+            let _ = first.send((0, compile(0)));
+            std::thread::scope(|s| {
+                for _ in 0..RESOLVERS.min(n.saturating_sub(1)) {
+                    let (done, next) = (done.clone(), &next);
+                    s.spawn(move || {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                break;
+                            }
+                            let _ = done.send((i, compile(i)));
+                        }
+                    });
+                }
+            });
+        });
+        let mut queued = BTreeSet::new();
+        for (i, result) in results {
+            let t = &targets[i];
+            match result {
+                Ok(list) => {
+                    let mut jobs = Vec::new();
+                    for c in list {
+                        let sha256 = c.sha256.to_ascii_lowercase();
+                        if queued.insert(sha256.clone()) {
+                            jobs.push(Job {
+                                label: format!("{} {} for Python {} on {}", c.project, c.version, t.python, t.platform),
+                                url: c.url.clone(),
+                                expect: Expect {
+                                    sha256: Some(sha256),
+                                    size: c.size,
+                                    md5: None,
+                                },
+                                fallback: None,
+                            });
+                        }
+                        chosen.entry(c.url.clone()).or_insert(c);
+                    }
+                    if errors.is_empty() {
+                        downloads.add(&format!("download (Python {} on {})", t.python, t.platform), jobs);
+                    }
+                }
+                Err(e) => {
+                    // The fetch fails: download nothing more.
+                    downloads.cancel();
+                    errors.push((i, format!("{e:#}")));
                 }
             }
-            Err(e) => errors.push(format!("{e:#}")),
         }
-    }
+        resolvers.join().map_err(|_| anyhow!("a resolver thread panicked"))
+    })?;
     if !errors.is_empty() {
-        bail!("{}", errors.join("\n"));
+        errors.sort();
+        bail!("{}", errors.into_iter().map(|(_, e)| e).collect::<Vec<_>>().join("\n"));
     }
+    downloads.finish()?;
+    // An sdist's `requires-python` comes with the index page it was found on.
+    let mut sdist_requires: BTreeMap<String, Option<String>> = BTreeMap::new();
     if plan.sdists {
-        let versions: BTreeMap<String, String> = chosen
+        let versions: Vec<(String, String)> = chosen
             .values()
             .map(|c| (c.project.clone(), c.version.clone()))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
             .collect();
-        for (project, version) in versions {
-            let sdist = find_sdist(plan, cx, &project, &version)?;
+        let sdists = parallel_map(&versions, |(project, version)| find_sdist(plan, cx, project, version))?;
+        for (sdist, requires) in sdists {
+            sdist_requires.insert(sdist.url.clone(), requires);
             chosen.entry(sdist.url.clone()).or_insert(sdist);
         }
     }
-    let requires = requires_python(cx, &chosen)?;
+    let mut requires = requires_python(cx, &chosen, &sdist_requires)?;
+    requires.extend(sdist_requires);
     let mut files = Vec::new();
     for c in chosen.values() {
-        let size = match c.size {
+        let sha256 = c.sha256.to_ascii_lowercase();
+        let size = match cx.store.size(&sha256).or(c.size) {
             Some(s) => s,
             // The index did not say: download now to learn it (verified by hash).
             None => {
-                let expect = super::http::Expect {
-                    sha256: Some(c.sha256.clone()),
+                let expect = Expect {
+                    sha256: Some(sha256.clone()),
                     ..Default::default()
                 };
                 cx.client.download(cx.store, &c.url, &expect)?.size
@@ -79,7 +175,7 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
         files.push(LockedFile {
             url: c.url.clone(),
             size,
-            sha256: c.sha256.to_ascii_lowercase(),
+            sha256,
             path: Some(format!("{}/{}/{}", plan.path, index::normalize(&c.project), c.filename)),
             redirect: None,
             requires_python: requires.get(&c.url).cloned().flatten(),
@@ -94,19 +190,42 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
     })
 }
 
-/// Each wheel's `Requires-Python`, from its PEP 658 metadata file (`<wheel URL>.metadata`,
-/// a few kilobytes) fetched in parallel; a file without one is served without the
-/// attribute, which pip accepts.
-fn requires_python(cx: &Cx, chosen: &BTreeMap<String, uv::Chosen>) -> Result<BTreeMap<String, Option<String>>> {
-    let urls: Vec<&String> = chosen.keys().collect();
-    let found = parallel_map(&urls, |url| {
+/// Each wheel's `Requires-Python` (`known`, the sdists', is skipped): from its own core
+/// metadata, read from the store (it was downloaded while resolving), else from its PEP
+/// 658 metadata file (`<URL>.metadata`), fetched in parallel. A file without one is
+/// served without the attribute, which pip accepts.
+fn requires_python(
+    cx: &Cx,
+    chosen: &BTreeMap<String, uv::Chosen>,
+    known: &BTreeMap<String, Option<String>>,
+) -> Result<BTreeMap<String, Option<String>>> {
+    let mut out = BTreeMap::new();
+    let mut ask = Vec::new();
+    for c in chosen.values().filter(|c| !known.contains_key(&c.url)) {
+        let stored = cx.store.path(&c.sha256.to_ascii_lowercase());
+        if !(c.filename.ends_with(".whl") && stored.is_file()) {
+            ask.push(&c.url);
+            continue;
+        }
+        match wheel::metadata(&stored) {
+            Ok(text) => {
+                out.insert(c.url.clone(), metadata_field(&text, "Requires-Python"));
+            }
+            Err(e) => {
+                cx.reporter.detail(&format!("{}: {e:#}; asking the index", c.filename));
+                ask.push(&c.url);
+            }
+        }
+    }
+    let found = parallel_map(&ask, |url| {
         Ok(match cx.client.get(&format!("{url}.metadata")) {
             Ok((body, _)) => metadata_field(&String::from_utf8_lossy(&body), "Requires-Python"),
             Err(super::http::FetchError::NotFound { .. }) => None,
             Err(e) => return Err(anyhow!("{e}")),
         })
     })?;
-    Ok(urls.into_iter().cloned().zip(found).collect())
+    out.extend(ask.into_iter().cloned().zip(found));
+    Ok(out)
 }
 
 /// A header field of core metadata (an email-style header block).
@@ -134,6 +253,8 @@ struct PageFile {
     hashes: BTreeMap<String, String>,
     #[serde(default)]
     size: Option<u64>,
+    #[serde(default, rename = "requires-python")]
+    requires_python: Option<String>,
 }
 
 fn project_page(plan: &PypiPlan, cx: &Cx, project: &str) -> Result<ProjectPage> {
@@ -152,29 +273,40 @@ fn project_page(plan: &PypiPlan, cx: &Cx, project: &str) -> Result<ProjectPage> 
     Ok(page)
 }
 
-fn find_sdist(plan: &PypiPlan, cx: &Cx, project: &str, version: &str) -> Result<uv::Chosen> {
+/// The sdist of `project` at `version` and its `requires-python`, from the PEP 691 page.
+fn find_sdist(plan: &PypiPlan, cx: &Cx, project: &str, version: &str) -> Result<(uv::Chosen, Option<String>)> {
     let page = project_page(plan, cx, &index::normalize(project))?;
-    let stem = format!("{}-{version}", index::normalize(project).replace('-', "_"));
     let f = page
         .files
         .into_iter()
-        .find(|f| {
-            let lower = f.filename.to_ascii_lowercase().replace('-', "_");
-            (lower.ends_with(".tar.gz") || lower.ends_with(".zip")) && lower.starts_with(&format!("{stem}."))
-        })
+        .find(|f| is_sdist_of(&f.filename, project, version))
         .ok_or_else(|| anyhow!("`{project}` {version} has no source distribution on {}", plan.index_url))?;
     let sha256 = f
         .hashes
         .get("sha256")
         .cloned()
         .ok_or_else(|| anyhow!("{}: the index gives no sha256", f.url))?;
-    Ok(uv::Chosen {
+    let requires = f.requires_python.filter(|r| !r.trim().is_empty());
+    let sdist = uv::Chosen {
         project: project.into(),
         version: version.into(),
         filename: f.filename,
         url: f.url,
         size: f.size,
         sha256,
+    };
+    Ok((sdist, requires))
+}
+
+/// Whether `filename` is the source distribution `<name>-<version>.tar.gz` (or `.zip`)
+/// of `project` at `version`, however the name is spelled (`PyYAML`, `zope.interface`).
+fn is_sdist_of(filename: &str, project: &str, version: &str) -> bool {
+    let lower = filename.to_ascii_lowercase();
+    let Some(stem) = lower.strip_suffix(".tar.gz").or_else(|| lower.strip_suffix(".zip")) else {
+        return false;
+    };
+    stem.rsplit_once('-').is_some_and(|(name, v)| {
+        v == version.to_ascii_lowercase() && index::normalize(name) == index::normalize(project)
     })
 }
 
@@ -202,6 +334,22 @@ pub fn materialize(plan: &PypiPlan, entry: &LockedSource, cx: &Cx, out: &Path) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recognises_the_sdist_of_a_version() {
+        use super::is_sdist_of;
+        assert!(is_sdist_of("idna-3.20.tar.gz", "idna", "3.20"));
+        assert!(is_sdist_of("PyYAML-6.0.3.tar.gz", "pyyaml", "6.0.3"));
+        assert!(is_sdist_of("zope.interface-7.0.zip", "zope-interface", "7.0"));
+        assert!(is_sdist_of(
+            "charset_normalizer-3.5.2.tar.gz",
+            "charset-normalizer",
+            "3.5.2"
+        ));
+        assert!(!is_sdist_of("idna-3.2.tar.gz", "idna", "3.20"));
+        assert!(!is_sdist_of("idna-3.20-py3-none-any.whl", "idna", "3.20"));
+        assert!(!is_sdist_of("idna-ng-3.20.tar.gz", "idna", "3.20"));
+    }
+
     #[test]
     fn reads_requires_python_from_core_metadata() {
         let text = "Metadata-Version: 2.1\nName: x\nRequires-Python: >=3.9\n\nRequires-Python: body\n";

@@ -59,11 +59,35 @@ pub struct Target<'a> {
     pub uv_platform: &'a str,
 }
 
-/// Resolves `requirements` for one target; `work` is an empty directory of its own.
+/// Any Python interpreter already on this machine, for `compile --python`.
+///
+/// uv wants an interpreter even when it resolves for another platform and version (it
+/// would build sdists with it, which `--only-binary :all:` never does, and the choice
+/// does not change the resolution). Asked for `--python-version X`, uv looks for that
+/// version first and, when the host lacks it, tries to download one from GitHub: on
+/// the benchmark machine that search and the failing download cost about 15 s per target,
+/// five times the resolve itself. `uv python find` without a version request answers in
+/// well under a second; `None` (no Python at all) leaves the choice to uv as before.
+pub fn interpreter(uv_cache: &Path, work: &Path) -> Option<PathBuf> {
+    std::fs::create_dir_all(work).ok()?;
+    let out = Cmd::new(program())
+        .args(["python", "find", "--no-config", "--no-project", "--no-python-downloads"])
+        .env("UV_CACHE_DIR", uv_cache)
+        .env("UV_NO_PROGRESS", "1")
+        .cwd(work)
+        .run_stdout()
+        .ok()?;
+    let path = PathBuf::from(out.trim());
+    path.is_absolute().then_some(path)
+}
+
+/// Resolves `requirements` for one target; `work` is an empty directory of its own;
+/// `python` is the interpreter uv may use (see [`interpreter`]).
 pub fn compile(
     requirements: &[String],
     index_url: &str,
     target: &Target,
+    python: Option<&Path>,
     work: &Path,
     uv_cache: &Path,
 ) -> Result<Vec<Chosen>> {
@@ -71,7 +95,7 @@ pub fn compile(
     let req = work.join("requirements.in");
     std::fs::write(&req, requirements.join("\n") + "\n")?;
     let out = work.join("pylock.toml");
-    let cmd = Cmd::new(program())
+    let mut cmd = Cmd::new(program())
         .args([
             "pip",
             "compile",
@@ -89,6 +113,9 @@ pub fn compile(
         .env("UV_CACHE_DIR", uv_cache)
         .env("UV_NO_PROGRESS", "1")
         .cwd(work);
+    if let Some(p) = python {
+        cmd = cmd.arg("--python").arg(p).arg("--no-python-downloads");
+    }
     if let Err(e) = cmd.run() {
         return Err(explain(e, target));
     }
