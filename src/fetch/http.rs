@@ -115,22 +115,12 @@ impl Client {
 
     /// Where `url` is really downloaded from (`content.fetch_from`).
     pub fn via(&self, url: &str) -> String {
-        for (from, to) in &self.rewrites {
-            if let Some(rest) = url.strip_prefix(from.as_str()) {
-                return format!("{to}{rest}");
-            }
-        }
-        url.to_string()
+        rewrite(url, self.rewrites.iter().map(|(f, t)| (f.as_str(), t.as_str())))
     }
 
     /// The upstream URL of an address [`Client::via`] produced (e.g. after a redirect).
     pub fn upstream(&self, url: &str) -> String {
-        for (from, to) in &self.rewrites {
-            if let Some(rest) = url.strip_prefix(to.as_str()) {
-                return format!("{from}{rest}");
-            }
-        }
-        url.to_string()
+        rewrite(url, self.rewrites.iter().map(|(f, t)| (t.as_str(), f.as_str())))
     }
 
     /// How errors name a URL: upstream, and where it really came from when rewritten.
@@ -407,6 +397,20 @@ impl Client {
     }
 }
 
+/// The first `(from, to)` directory prefix that `url` lies in, replaced; the directory
+/// itself named without its slash (`https://pypi.org/simple`) counts too.
+fn rewrite<'a>(url: &str, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    for (from, to) in pairs {
+        if let Some(rest) = url.strip_prefix(from) {
+            return format!("{to}{rest}");
+        }
+        if from.strip_suffix('/') == Some(url) {
+            return to.trim_end_matches('/').to_string();
+        }
+    }
+    url.to_string()
+}
+
 /// Errors a second try can cure (a dropped or refused connection, a timeout); a bad
 /// certificate or URL will fail the same way again.
 fn transient(e: &ureq::Error) -> bool {
@@ -440,4 +444,20 @@ fn digest_file(path: &std::path::Path) -> std::io::Result<(String, String, u64)>
         size += n as u64;
     }
     Ok((hex::encode(sha.finalize()), hex::encode(md5.finalize()), size))
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    #[test]
+    fn fetch_from_maps_directory_prefixes_both_ways() {
+        let c = super::Client::new(vec![("https://pypi.org/simple/".into(), "http://lan/pypi/".into())]);
+        assert_eq!(c.via("https://pypi.org/simple/six/"), "http://lan/pypi/six/");
+        assert_eq!(c.via("https://pypi.org/simple"), "http://lan/pypi");
+        assert_eq!(c.via("https://pypi.org/simplex/"), "https://pypi.org/simplex/");
+        assert_eq!(
+            c.upstream("http://lan/pypi/six/six.whl"),
+            "https://pypi.org/simple/six/six.whl"
+        );
+        assert_eq!(c.upstream("http://other/x"), "http://other/x");
+    }
 }

@@ -188,3 +188,45 @@ fn sdists_are_mirrored_beside_the_wheels_when_asked() {
         "{page}"
     );
 }
+
+/// A PyPI mirror on the LAN (here: imgbuild's own mirror, served over HTTP) stands in
+/// for pypi.org through `content.fetch_from`: uv resolves against it, the files come from
+/// it, and the lock and the new mirror still name only upstream hosts.
+#[test]
+fn a_local_pypi_mirror_stands_in_for_pypi_through_fetch_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream.yaml");
+    std::fs::write(
+        &upstream,
+        "name: upstream\ncontent:\n  pypi:\n    packages: [six]\n    python: [\"3.12\"]\n    platforms: [manylinux_x86_64]\n",
+    )
+    .unwrap();
+    let (lan, cache) = (dir.path().join("lan"), dir.path().join("cache"));
+    ok(&mut fetch(&upstream, &lan, &cache));
+    let srv = crate::http_fixture::Server::start(&lan);
+    let recipe = dir.path().join("via.yaml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "name: via\ncontent:\n  pypi:\n    packages: [six]\n    python: [\"3.12\"]\n    platforms: [manylinux_x86_64]\n  fetch_from:\n    \"https://pypi.org/simple/\": \"{}\"\n",
+            srv.url("pypi/")
+        ),
+    )
+    .unwrap();
+    // A cache of its own: every file must come from the LAN mirror.
+    let out = dir.path().join("out");
+    ok(&mut fetch(&recipe, &out, &dir.path().join("cache2")));
+    assert!(
+        srv.log().iter().any(|l| l.contains("/pypi/six/") && l.contains(".whl")),
+        "{:?}",
+        srv.log()
+    );
+    let lock = std::fs::read_to_string(dir.path().join("via.lock")).unwrap();
+    assert!(lock.contains("https://pypi.org/simple/six/"), "{lock}");
+    assert!(!lock.contains(&srv.base), "the lock names the LAN mirror: {lock}");
+    let wheels: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+        .collect();
+    assert_eq!(wheels.len(), 1, "{wheels:?}");
+}
