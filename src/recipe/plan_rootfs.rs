@@ -59,6 +59,9 @@ pub struct BootstrapPlan {
     pub components: Vec<String>,
     pub sources: Vec<SourcePlan>,
     pub packages: Vec<String>,
+    /// Not serialized: the bootstrap's cache key takes the preseed trees' digest, and
+    /// where the checkout happens to be must not change it.
+    #[serde(skip_serializing)]
     pub preseed: Vec<PathBuf>,
     pub initramfs_modules: Vec<String>,
 }
