@@ -404,8 +404,8 @@ fn jupyterhub_config_compiles_and_learners_come_from_the_csv() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains("useradd --create-home --shell /bin/bash ada")
-            && said.contains("useradd --create-home --shell /bin/bash grace")
+        said.contains("useradd --create-home -K HOME_MODE=0700 --shell /bin/bash ada")
+            && said.contains("useradd --create-home -K HOME_MODE=0700 --shell /bin/bash grace")
     );
     let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
     assert_eq!(read("etc/jupyterhub/users"), "ada\ngrace\n");

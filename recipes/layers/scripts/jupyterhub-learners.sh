@@ -32,7 +32,8 @@ printf '%s\n' "${IMGBUILD_JUPYTERHUB_USERS:-}" | while IFS= read -r row; do
     exit 1
   fi
   case "$flag" in ''|admin) ;; *) echo "jupyterhub-learners: line $line: the third field is \`admin\` or empty, not \`$flag\`" >&2; exit 1 ;; esac
-  run useradd --create-home --shell /bin/bash "$name"
+  # Learners' homes are their own: 0700, not the distribution's 0755.
+  run useradd --create-home -K HOME_MODE=0700 --shell /bin/bash "$name"
   printf '%s:%s\n' "$name" "$password" | run chpasswd
   echo "$name" >> "$root/etc/jupyterhub/users"
   [ "$flag" != admin ] || echo "$name" >> "$root/etc/jupyterhub/admins"
