@@ -81,8 +81,7 @@ fn build_in(
             let dir = staging.path("content");
             let root_files = staging.path("rootfs-files");
             let lock = crate::fetch::lock::path_for(&plan.recipe_file);
-            crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, Some(&root_files), reporter)?;
-            let locked = crate::fetch::lock::LockFile::read(&lock)?;
+            let (_, locked) = crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, Some(&root_files), reporter)?;
             // `files:` downloads alone make no web root.
             let served = c.sources.iter().any(|s| !s.is_root_file());
             (

@@ -52,17 +52,14 @@ pub fn write(plan: &ContentPlan, lock: &LockFile, out: &Path) -> Result<()> {
             _ => {}
         }
     }
-    let downloads: Vec<String> = plan
-        .sources
+    let downloads: Vec<String> = super::summary::served_files(plan, lock)
         .iter()
-        .filter_map(|s| match s {
-            SourcePlan::File(f) if f.target.is_none() => lock
-                .sources
-                .get(&s.id())
-                .and_then(|e| e.files.first())
-                .and_then(|lf| lf.path.clone())
-                .map(|p| format!("<li><a href=\"{0}\">{1}</a> ({0})</li>", escape(&p), escape(&f.name))),
-            _ => None,
+        .map(|d| {
+            format!(
+                "<li><a href=\"{0}\">{1}</a> ({0})</li>",
+                escape(&d.path),
+                escape(&d.name)
+            )
         })
         .collect();
     if !downloads.is_empty() {

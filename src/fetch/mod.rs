@@ -65,7 +65,8 @@ pub struct Stats {
 /// Fetches everything `plan` names and writes the tree into `out` (which must not exist
 /// yet); downloads for the root file system (`files:` with a `url`) go below `root_out`
 /// (with `imgbuild fetch`, None: they are only locked and cached). The lock at
-/// `lock_path` is read, and rewritten when a source was resolved.
+/// `lock_path` is read, and rewritten when a source was resolved; the lock in force is
+/// returned with the figures (the landing page lists what it pins).
 pub fn fetch(
     plan: &ContentPlan,
     lock_path: &Path,
@@ -74,7 +75,7 @@ pub fn fetch(
     out: &Path,
     root_out: Option<&Path>,
     reporter: &dyn Reporter,
-) -> Result<Stats> {
+) -> Result<(Stats, LockFile)> {
     let store = store::Store::open(cache.root())?;
     let client = http::Client::new(plan.fetch_from.clone());
     let scratch = tempfile::tempdir_in(store.partial_dir()).context("creating a scratch directory in the cache")?;
@@ -184,7 +185,7 @@ pub fn fetch(
         human_bytes(stats.bytes),
         human_bytes(stats.downloaded)
     ));
-    Ok(stats)
+    Ok((stats, lock))
 }
 
 /// A lock entry in a format this version no longer builds from (the inputs alone can't

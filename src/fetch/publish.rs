@@ -34,7 +34,7 @@ pub fn fetch_to_dir(
     let result = super::fetch(plan, lock_path, opts, cache, &new, None, reporter);
     crate::interrupt::forget(&new);
     let stats = match result {
-        Ok(s) => s,
+        Ok((s, _)) => s,
         Err(e) => {
             let _ = fs::remove_dir_all(&new);
             return Err(e);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// when the recipe has no content, so a template can test it without special cases.
 pub fn of(plan: Option<&ContentPlan>, lock: &LockFile) -> Value {
     let (mut pypi, mut cran) = (Value::Null, Value::Null);
-    let (mut lessons, mut downloads, mut git) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lessons, mut git) = (Vec::new(), Vec::new());
     for s in plan.iter().flat_map(|p| &p.sources) {
         let files = lock
             .sources
@@ -29,21 +29,57 @@ pub fn of(plan: Option<&ContentPlan>, lock: &LockFile) -> Value {
             }
             SourcePlan::Site(site) => lessons.push(json!({"name": site.name, "group": site.group,
                 "title": site.title, "path": format!("{}/", site.path)})),
-            // Downloads into the root file system are not served.
-            SourcePlan::File(f) if f.target.is_some() => {}
-            SourcePlan::File(f) => {
-                for lf in files.iter().filter(|lf| lf.path.is_some()) {
-                    let path = lf.path.clone().unwrap_or_default();
-                    let file = path.rsplit('/').next().unwrap_or_default().to_string();
-                    downloads.push(json!({"name": f.name, "path": path, "os": os_of(&file),
-                        "file": file, "size": lf.size}));
-                }
-            }
+            // Listed from `served_files` below.
+            SourcePlan::File(_) => {}
             SourcePlan::Git(g) => git.push(json!({"name": g.name, "path": g.path})),
         }
     }
+    let downloads = plan.map(|p| served_files(p, lock)).unwrap_or_default();
     json!({"base_url": plan.map(|p| p.base_url.as_str()), "pypi": pypi, "cran": cran,
         "lessons": lessons, "downloads": downloads, "git": git})
+}
+
+/// One installer (a `content.files` entry) as served.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Download {
+    /// The recipe's name for it.
+    pub name: String,
+    /// Its path below the content root.
+    pub path: String,
+    /// Its file name.
+    pub file: String,
+    pub size: u64,
+    /// `windows`, `macos`, `linux` or `other`, from the file name.
+    pub os: &'static str,
+}
+
+/// The served single files, in recipe order (`files:` downloads into the root file
+/// system are not served).
+pub fn served_files(plan: &ContentPlan, lock: &LockFile) -> Vec<Download> {
+    let mut out = Vec::new();
+    for s in &plan.sources {
+        let SourcePlan::File(f) = s else { continue };
+        if f.target.is_some() {
+            continue;
+        }
+        let files = lock
+            .sources
+            .get(&s.id())
+            .map(|e| e.files.as_slice())
+            .unwrap_or_default();
+        for lf in files {
+            let Some(path) = lf.path.clone() else { continue };
+            let file = path.rsplit('/').next().unwrap_or_default().to_string();
+            out.push(Download {
+                name: f.name.clone(),
+                os: os_of(&file),
+                file,
+                path,
+                size: lf.size,
+            });
+        }
+    }
+    out
 }
 
 /// The operating system an installer is for, from its file name.
