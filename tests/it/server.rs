@@ -29,17 +29,27 @@ fn lock_with_installer() -> LockFile {
     .unwrap()
 }
 
-/// The server overlay rendered for `resolved`, as the build renders it.
-fn render(resolved: &Resolved, dest: &Path) {
+/// The template context a build gives overlays (built 2025-11-22), with `lock`'s content.
+fn context(resolved: &Resolved, lock: &LockFile) -> serde_json::Value {
     let mut ctx = imgbuild::pipeline::template_context(resolved, Some(1_763_769_600));
+    ctx["content"] = imgbuild::fetch::summary::of(resolved.plan.content.as_ref(), lock);
+    ctx
+}
+
+/// `overlays/NAME` rendered into `dest`, as the build renders it.
+fn render_overlay(name: &str, ctx: &serde_json::Value, dest: &Path) {
+    imgbuild::rootfs::render::render_dir(&repo(&format!("overlays/{name}")), dest, ctx).unwrap();
+}
+
+/// The server overlay rendered for `resolved`, with one installer mirrored.
+fn render(resolved: &Resolved, dest: &Path) {
+    let mut ctx = context(resolved, &lock_with_installer());
     // pi4 lists no service yet; one as a service layer declares it.
     if resolved.plan.services.is_empty() {
         ctx["services"] =
             serde_json::json!([{"name": "gitea", "title": "Gitea", "path": "/gitea/", "description": "Git hosting"}]);
     }
-    let summary = imgbuild::fetch::summary::of(resolved.plan.content.as_ref(), &lock_with_installer());
-    ctx.as_object_mut().unwrap().insert("content".into(), summary);
-    imgbuild::rootfs::render::render_dir(&repo("overlays/carpentries-server"), dest, &ctx).unwrap();
+    render_overlay("carpentries-server", &ctx, dest);
 }
 
 fn key_values(text: &str) -> BTreeMap<String, String> {
@@ -157,10 +167,7 @@ fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
     )
     .unwrap();
     let dir = tmp.path().join("bare");
-    let mut ctx = imgbuild::pipeline::template_context(&bare, Some(0));
-    let summary = imgbuild::fetch::summary::of(bare.plan.content.as_ref(), &LockFile::default());
-    ctx.as_object_mut().unwrap().insert("content".into(), summary);
-    imgbuild::rootfs::render::render_dir(&repo("overlays/carpentries-server"), &dir, &ctx).unwrap();
+    render_overlay("carpentries-server", &context(&bare, &LockFile::default()), &dir);
     let page = std::fs::read_to_string(dir.join("var/www/html/index.html")).unwrap();
     assert!(!page.contains("id=\"lessons\"") && !page.contains("id=\"packages\""));
     assert!(!page.contains("id=\"services\""), "no service enabled, no section");
@@ -240,10 +247,9 @@ fn services_switched_by_a_variable_reach_the_landing_page_or_not() {
     );
 }
 
-/// The Gitea overlay rendered for pi4, as the build renders it.
+/// The Gitea overlay rendered for `resolved`.
 fn render_gitea(resolved: &Resolved, dest: &Path) {
-    let ctx = imgbuild::pipeline::template_context(resolved, Some(0));
-    imgbuild::rootfs::render::render_dir(&repo("overlays/gitea"), dest, &ctx).unwrap();
+    render_overlay("gitea", &context(resolved, &LockFile::default()), dest);
 }
 
 fn ini_value(text: &str, key: &str) -> String {
@@ -375,8 +381,7 @@ fn gitea_first_boot_makes_each_device_its_own_secrets_and_the_admin() {
 fn jupyterhub_config_compiles_and_learners_come_from_the_csv() {
     let tmp = tempfile::tempdir().unwrap();
     let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
-    let ctx = imgbuild::pipeline::template_context(&resolved, Some(0));
-    imgbuild::rootfs::render::render_dir(&repo("overlays/jupyterhub"), tmp.path(), &ctx).unwrap();
+    render_overlay("jupyterhub", &context(&resolved, &LockFile::default()), tmp.path());
     let config = tmp.path().join("etc/jupyterhub/jupyterhub_config.py");
     crate::common::ok(Command::new("python3").args(["-m", "py_compile"]).arg(&config));
     let text = std::fs::read_to_string(&config).unwrap();
