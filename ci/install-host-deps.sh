@@ -44,6 +44,11 @@ if ! command -v uv >/dev/null || [ "$(uv --version | awk '{print $2}')" != "$UV_
   $SUDO /opt/imgbuild-uv/bin/pip install -q "uv==$UV_VERSION"
   $SUDO ln -sf /opt/imgbuild-uv/bin/uv /usr/local/bin/uv
 fi
+# npm installs npm packages for `files: {DIR: {npm: ...}}` (Etherpad); any npm >= 7 does,
+# so one already installed (e.g. from NodeSource) is kept.
+if ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
 # Foreign-architecture builds run the target's programs through qemu-user-static.
 if [ -d /proc/sys/fs/binfmt_misc ] && ! [ -e /proc/sys/fs/binfmt_misc/status ]; then
   $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true

@@ -81,6 +81,7 @@ pub fn package_for(program: &str) -> Option<&'static str> {
         "qemu-system-x86_64" => "qemu-system-x86",
         "fdtput" | "dtc" => "device-tree-compiler",
         "getfattr" | "setfattr" => "attr",
+        "npm" => "npm",
         _ => return None,
     })
 }

@@ -58,6 +58,7 @@ pub fn resolve(plan: &GitPlan, cx: &Cx) -> Result<LockedSource> {
         inputs: String::new(),
         files: vec![],
         refs: refs(&dir)?,
+        package_lock: None,
     })
 }
 

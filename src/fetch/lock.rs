@@ -29,6 +29,10 @@ pub struct LockedSource {
     /// Git: ref name → commit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refs: BTreeMap<String, String>,
+    /// npm: the package-lock npm resolved the package's dependencies to (npm verifies
+    /// every dependency against its integrity hash when installing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_lock: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +128,7 @@ mod tests {
                     stanza: Some("Package: y\nVersion: 1".into()),
                 }],
                 refs: Default::default(),
+                package_lock: None,
             },
         );
         lock.write(&p).unwrap();

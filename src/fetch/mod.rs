@@ -14,6 +14,7 @@ pub mod git;
 pub mod help;
 pub mod http;
 pub mod lock;
+pub mod npm;
 pub mod pool;
 pub mod publish;
 pub mod pypi;
@@ -48,6 +49,8 @@ pub struct Cx<'a> {
     pub reporter: &'a dyn Reporter,
     /// Scratch space for resolver output and the like.
     pub scratch: &'a Path,
+    /// `--offline`: tools run by a source (npm) must not use the network either.
+    pub offline: bool,
 }
 
 /// Figures for the summary line and the benchmark.
@@ -85,6 +88,7 @@ pub fn fetch(
         cache,
         reporter,
         scratch: scratch.path(),
+        offline: opts.offline,
     };
     let old = LockFile::read(lock_path)?;
     let mut lock = LockFile {
@@ -131,7 +135,7 @@ pub fn fetch(
             let id = source.id();
             let entry = &lock.sources[&id];
             let dest = match source {
-                SourcePlan::File(f) if f.target.is_some() => match root_out {
+                s if s.is_root_file() => match root_out {
                     Some(r) => r,
                     None => continue,
                 },
@@ -204,6 +208,7 @@ fn resolve(source: &SourcePlan, cx: &Cx) -> Result<LockedSource> {
         SourcePlan::Site(s) => site::resolve(s, cx),
         SourcePlan::File(f) => url_file::resolve(f, cx),
         SourcePlan::Git(g) => git::resolve(g, cx),
+        SourcePlan::Npm(n) => npm::resolve(n, cx),
     }
 }
 
@@ -214,6 +219,7 @@ fn materialize(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -
         SourcePlan::Site(s) => site::materialize(s, entry, cx, out),
         SourcePlan::File(_) => place_files(entry, cx, out),
         SourcePlan::Git(g) => git::materialize(g, entry, cx, out),
+        SourcePlan::Npm(n) => npm::materialize(n, entry, cx, out),
     }
 }
 

@@ -36,6 +36,7 @@ pub fn resolve(plan: &FilePlan, cx: &Cx) -> Result<LockedSource> {
             ..Default::default()
         }],
         refs: Default::default(),
+        package_lock: None,
     })
 }
 

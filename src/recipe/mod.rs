@@ -11,6 +11,7 @@ pub mod model_content;
 pub mod part_type;
 pub mod plan;
 pub mod plan_content;
+pub mod plan_npm;
 pub mod plan_oci;
 pub mod plan_rootfs;
 pub mod size;

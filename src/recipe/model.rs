@@ -93,6 +93,13 @@ pub struct FileAttrs {
     /// Or find the file on an index page; the lock pins what was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest: Option<super::model_content::LatestSpec>,
+    /// Or make this directory an npm package installed as an application
+    /// (`ep_etherpad-lite@1.8.14`; a version or a dist-tag): the package's files with its
+    /// production dependencies in `node_modules`, installed on the build host (no install
+    /// scripts, no optional native add-ons) and pinned by a package-lock kept in the
+    /// recipe's lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub npm: Option<String>,
 }
 
 /// One command run inside the target.

@@ -123,6 +123,8 @@ pub enum SourcePlan {
     Site(SitePlan),
     File(FilePlan),
     Git(GitPlan),
+    /// A `files:` directory filled by an npm package.
+    Npm(super::plan_npm::NpmPlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -187,12 +189,13 @@ impl SourcePlan {
                 None => format!("file/{}", f.name),
             },
             SourcePlan::Git(g) => format!("git/{}", g.name),
+            SourcePlan::Npm(n) => format!("rootfs/{}", n.target),
         }
     }
 
     /// A `files:` download into the root file system rather than served content.
     pub fn is_root_file(&self) -> bool {
-        matches!(self, SourcePlan::File(f) if f.target.is_some())
+        matches!(self, SourcePlan::File(f) if f.target.is_some()) || matches!(self, SourcePlan::Npm(_))
     }
 
     /// The directory the source fills, relative to the content root.
@@ -203,6 +206,7 @@ impl SourcePlan {
             SourcePlan::Site(s) => &s.path,
             SourcePlan::File(f) => &f.path,
             SourcePlan::Git(g) => &g.path,
+            SourcePlan::Npm(n) => &n.target,
         }
     }
 }
@@ -260,7 +264,7 @@ pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, Rec
     // Two sources filling one directory would overwrite each other (files share theirs).
     let mut seen = BTreeSet::new();
     for s in &sources {
-        if !matches!(s, SourcePlan::File(_)) && !seen.insert(s.path().to_string()) {
+        if !matches!(s, SourcePlan::File(_) | SourcePlan::Npm(_)) && !seen.insert(s.path().to_string()) {
             return Err(ck.err(
                 "content",
                 format!("two sources write to `{}`; give one a different `path`", s.path()),
@@ -553,15 +557,34 @@ fn file_at(field: &str, name: &str, f: &UrlSpec, ck: &Checker) -> Result<FilePla
     })
 }
 
-/// `files:` entries with a `url` or `latest`: downloads into the root file system.
+/// `files:` entries with a `url`, `latest` or `npm`: downloads into the root file system.
 fn root_files(recipe: &Recipe, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeError> {
     let mut out = Vec::new();
     for (path, attrs) in recipe.files.iter().flatten() {
-        let Some(a) = attrs.as_ref().filter(|a| a.url.is_some() || a.latest.is_some()) else {
+        let Some(a) = attrs
+            .as_ref()
+            .filter(|a| a.url.is_some() || a.latest.is_some() || a.npm.is_some())
+        else {
             continue;
         };
         let field = format!("files.{path}");
         let target = crate::rootfs::entry::normalize(path).map_err(|m| ck.err(&field, m))?;
+        if let Some(spec) = &a.npm {
+            if a.url.is_some() || a.latest.is_some() || a.sha256.is_some() {
+                return Err(ck.err(
+                    &field,
+                    "`npm` fills a directory by itself; drop `url`, `sha256` and `latest` here",
+                ));
+            }
+            let (name, version) = super::plan_npm::parse_spec(spec).map_err(|m| ck.err(&format!("{field}.npm"), m))?;
+            out.push(SourcePlan::Npm(super::plan_npm::NpmPlan {
+                name,
+                version,
+                registry: super::plan_npm::DEFAULT_REGISTRY.into(),
+                target,
+            }));
+            continue;
+        }
         let parent = target.rsplit_once('/').map_or("", |(d, _)| d);
         let spec = UrlSpec {
             url: a.url.clone(),

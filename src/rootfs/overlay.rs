@@ -63,7 +63,8 @@ enum Modes {
     /// executable, a key file stays private).
     AsInRepository,
     /// Fetched files (content, `files:` downloads) are served to everyone: 0644 files and
-    /// 0755 directories, whatever the cache's own modes are (its files are private).
+    /// 0755 directories, whatever the cache's own modes are (its files are private);
+    /// files the owner may run stay runnable (0755: an npm package's scripts).
     /// A `files:` entry's `mode` still applies afterwards.
     Published,
 }
@@ -132,7 +133,8 @@ fn add_dir(
         let mode = if meta.file_type().is_symlink() {
             0o777
         } else if modes == Modes::Published {
-            if meta.is_dir() { 0o755 } else { 0o644 }
+            let runnable = meta.permissions().mode() & 0o100 != 0;
+            if meta.is_dir() || runnable { 0o755 } else { 0o644 }
         } else {
             meta.permissions().mode() & 0o7777
         };

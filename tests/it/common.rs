@@ -385,3 +385,13 @@ pub fn git_in(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir))
 }
+
+/// A one-partition ext4 image of the `rootfs_tar` fixture; tests append their sections.
+pub const ONE_PARTITION: &str = "rootfs: {tar: rootfs.tar}
+source_date_epoch: 1700000000
+image:
+  table: mbr
+  partitions:
+    root: {type: linux, filesystem: ext4, size: auto, mount: /}
+output: {compression: none}
+";

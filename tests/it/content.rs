@@ -13,16 +13,6 @@ fn sha(data: &[u8]) -> String {
 }
 
 /// A fixture "installer host": an index page linking three R versions.
-/// A one-partition ext4 image of the `rootfs_tar` fixture; tests append their sections.
-const ONE_PARTITION: &str = "rootfs: {tar: rootfs.tar}
-source_date_epoch: 1700000000
-image:
-  table: mbr
-  partitions:
-    root: {type: linux, filesystem: ext4, size: auto, mount: /}
-output: {compression: none}
-";
-
 fn installer_site(root: &Path) -> Vec<u8> {
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::create_dir_all(root.join("bin/windows/base")).unwrap();

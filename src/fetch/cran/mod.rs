@@ -227,6 +227,7 @@ pub fn resolve(plan: &CranPlan, cx: &Cx) -> Result<LockedSource> {
         inputs: String::new(),
         files,
         refs: Default::default(),
+        package_lock: None,
     })
 }
 

@@ -187,6 +187,7 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
         inputs: String::new(),
         files,
         refs: Default::default(),
+        package_lock: None,
     })
 }
 

@@ -33,6 +33,7 @@ pub fn resolve(plan: &SitePlan, cx: &Cx) -> Result<LockedSource> {
         inputs: String::new(),
         files,
         refs: Default::default(),
+        package_lock: None,
     })
 }
 

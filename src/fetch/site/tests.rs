@@ -147,6 +147,7 @@ impl Fixture {
             cache: &self.cache,
             reporter: &crate::report::Silent,
             scratch: &self.out,
+            offline: false,
         }
     }
 
