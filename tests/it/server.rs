@@ -163,7 +163,12 @@ fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
     // Without mirrors it still renders, with no empty sections.
     let bare = resolve(
         &repo("recipes/pi4.yaml"),
-        &sets(&[("mirrors", "false"), ("gitea", "false"), ("jupyterhub", "false")]),
+        &sets(&[
+            ("mirrors", "false"),
+            ("gitea", "false"),
+            ("jupyterhub", "false"),
+            ("etherpad", "false"),
+        ]),
     )
     .unwrap();
     let dir = tmp.path().join("bare");
@@ -453,4 +458,70 @@ fn paths_in_lists_resolve_against_the_layer_that_wrote_them() {
         wifi.contains("/recipes/layers/scripts/wifi-passphrase.sh") && !wifi.contains(".."),
         "{wifi}"
     );
+}
+
+#[test]
+fn etherpad_runs_from_the_npm_tree_with_its_state_and_keys_outside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    render_overlay("etherpad", &context(&resolved, &LockFile::default()), tmp.path());
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    let settings: serde_json::Value = serde_json::from_str(&read("etc/etherpad/settings.json")).unwrap();
+    assert_eq!(settings["ip"], "127.0.0.1");
+    assert!(
+        settings["users"].as_object().unwrap().is_empty(),
+        "no admin account in the image"
+    );
+    let db = settings["dbSettings"]["filename"].as_str().unwrap();
+    assert!(db.starts_with("/var/lib/etherpad/"), "{db}");
+    let port = settings["port"].as_u64().unwrap();
+    let nginx = read("etc/nginx/carpentries.d/etherpad.conf");
+    assert!(
+        nginx.contains(&format!("proxy_pass http://127.0.0.1:{port}/;")),
+        "{nginx}"
+    );
+    let unit = read("etc/systemd/system/etherpad.service");
+    for want in [
+        "User=etherpad",
+        "StateDirectory=etherpad",
+        "ReadWritePaths=/var/lib/etherpad",
+        "/usr/bin/node /opt/etherpad/src/node/server.js",
+        "--apikey /var/lib/etherpad/APIKEY.txt",
+        "--sessionkey /var/lib/etherpad/SESSIONKEY.txt",
+    ] {
+        assert!(unit.contains(want), "{want}: {unit}");
+    }
+    // Etherpad finds its root as the parent of `src`, and plugins find it by name.
+    assert_eq!(
+        std::fs::read_link(tmp.path().join("opt/etherpad/node_modules/ep_etherpad-lite")).unwrap(),
+        Path::new("../src")
+    );
+    let npm: Vec<_> = resolved
+        .plan
+        .content
+        .iter()
+        .flat_map(|c| &c.sources)
+        .filter_map(|s| match s {
+            imgbuild::recipe::plan_content::SourcePlan::Npm(n) => Some((n.name.as_str(), n.target.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(npm, [("ep_etherpad-lite", "opt/etherpad/src")]);
+    assert!(
+        resolved
+            .plan
+            .services
+            .iter()
+            .any(|s| s.name == "etherpad" && s.path == "/etherpad/")
+    );
+    // Not on the Pi Zero (512 MB), and switched off by the variable.
+    for (recipe, set) in [
+        ("recipes/pi-zero.yaml", vec![]),
+        ("recipes/pi4.yaml", sets(&[("etherpad", "false")])),
+    ] {
+        let r = resolve(&repo(recipe), &set).unwrap();
+        assert!(r.plan.services.iter().all(|s| s.name != "etherpad"), "{recipe}");
+        let all = format!("{:?} {:?} {:?}", r.plan.steps, r.plan.overlays, r.plan.content);
+        assert!(!all.contains("etherpad"), "{recipe}: {all}");
+    }
 }
