@@ -46,6 +46,7 @@ class Log:
     def __init__(self):
         self.lock = threading.Lock()
         self.latencies, self.errors, self.pip_seconds, self.bytes = [], [], [], 0
+        self.first, self.last = None, None  # when web requests began and ended
 
     def get(self, url):
         start = time.perf_counter()
@@ -60,6 +61,8 @@ class Log:
         took = time.perf_counter() - start
         with self.lock:
             self.latencies.append(took)
+            self.first = start if self.first is None else min(self.first, start)
+            self.last = max(self.last or 0, start + took)
             self.bytes += len(body)
             if status != 200:
                 self.errors.append(f"{url}: HTTP {status}")
@@ -70,38 +73,48 @@ def same_server(base, url):
     return urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
 
 
-def learner(base, lessons, packages, log, workdir):
-    landing = log.get(base + "/")
-    if landing is None:
-        return
-    page = Links()
-    page.feed(landing.decode("utf-8", "replace"))
-    for r in page.requisites:
-        log.get(urllib.parse.urljoin(base + "/", r))
-    lesson_links = [l for l in page.links if "/lessons/" in l][:lessons]
-    for link in lesson_links:
-        url = urllib.parse.urljoin(base + "/", link)
+def learner(base, lessons, pages, packages, log, workdir):
+    seen = set()  # the browser's cache: each stylesheet, script or image once
+
+    def visit(url):
         body = log.get(url)
         if body is None:
-            continue
-        lesson = Links()
-        lesson.feed(body.decode("utf-8", "replace"))
-        for r in lesson.requisites:
+            return Links()
+        page = Links()
+        page.feed(body.decode("utf-8", "replace"))
+        for r in page.requisites:
             asset = urllib.parse.urljoin(url, r)
-            if same_server(base, asset):
+            if same_server(base, asset) and asset not in seen:
+                seen.add(asset)
                 log.get(asset)
+        return page
+
+    landing = visit(base + "/")
+    lesson_links = [l for l in landing.links if "/lessons/" in l][:lessons]
+    for link in lesson_links:
+        home = urllib.parse.urljoin(base + "/", link)
+        lesson = visit(home)
+        # Then through the lesson's own pages (its episodes), as a learner clicks on.
+        inside = []
+        for l in lesson.links:
+            url = urllib.parse.urljoin(home, l).split("#")[0]
+            if url.startswith(home) and url != home and url not in inside:
+                inside.append(url)
+        for url in inside[:pages]:
+            visit(url)
     if packages:
         start = time.perf_counter()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-cache-dir",
+        # A real install (into the learner's own directory), as `pip install` on a laptop.
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir",
                "--disable-pip-version-check", "--only-binary", ":all:",
                "--index-url", base + "/pypi/", "--trusted-host",
-               urllib.parse.urlsplit(base).hostname, "--dest", workdir, *packages]
+               urllib.parse.urlsplit(base).hostname, "--target", workdir, *packages]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         with log.lock:
             log.pip_seconds.append(time.perf_counter() - start)
             if done.returncode != 0:
-                log.errors.append(f"pip download {' '.join(packages)}: {done.stderr.strip()[-300:]}")
+                log.errors.append(f"pip install {' '.join(packages)}: {done.stderr.strip()[-300:]}")
 
 
 def percentile(values, p):
@@ -113,13 +126,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("server", help="e.g. http://127.0.0.1:8080")
     ap.add_argument("--learners", type=int, default=30)
-    ap.add_argument("--lessons", type=int, default=3, help="lesson pages each learner opens")
+    ap.add_argument("--lessons", type=int, default=3, help="lessons each learner opens")
+    ap.add_argument("--pages", type=int, default=5, help="pages each learner reads in each lesson")
     ap.add_argument("--packages", nargs="*", default=["six"], help="what each learner installs")
     args = ap.parse_args()
     base = args.server.rstrip("/")
     log = Log()
     with tempfile.TemporaryDirectory() as tmp:
-        threads = [threading.Thread(target=learner, args=(base, args.lessons, args.packages, log,
+        threads = [threading.Thread(target=learner, args=(base, args.lessons, args.pages, args.packages, log,
                                                             os.path.join(tmp, str(i))))
                    for i in range(args.learners)]
         start = time.perf_counter()
@@ -129,15 +143,19 @@ def main():
             t.join()
         wall = time.perf_counter() - start
     n = len(log.latencies)
-    print(f"learners:    {args.learners} at once, {args.lessons} lessons each, pip: {' '.join(args.packages) or '-'}")
+    print(f"learners:    {args.learners} at once, {args.lessons} lessons of {args.pages} pages each, "
+          f"pip: {' '.join(args.packages) or '-'}")
     print(f"requests:    {n} ok, {len(log.errors)} errors, {log.bytes / 1e6:.1f} MB in {wall:.1f} s")
     if n:
         print(f"latency:     p50 {percentile(log.latencies, 50) * 1000:.1f} ms, "
               f"p99 {percentile(log.latencies, 99) * 1000:.1f} ms, max {max(log.latencies) * 1000:.1f} ms")
-        print(f"throughput:  {n / wall:.1f} requests/s, {log.bytes / 1e6 / wall:.1f} MB/s")
+        # Web requests only, over the time they were in flight (pip runs after them).
+        web = max(log.last - log.first, 1e-9)
+        print(f"throughput:  {n / web:.1f} requests/s, {log.bytes / 1e6 / web:.1f} MB/s (web pages and assets)")
     if log.pip_seconds:
         print(f"pip:         median {statistics.median(log.pip_seconds):.1f} s, "
-              f"slowest {max(log.pip_seconds):.1f} s per learner")
+              f"slowest {max(log.pip_seconds):.1f} s per learner "
+              f"({len(log.pip_seconds)} pip processes at once on this machine's {os.cpu_count()} cores)")
     for e in log.errors[:10]:
         print(f"error: {e}", file=sys.stderr)
     return 1 if log.errors or n == 0 else 0

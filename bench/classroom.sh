@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# A classroom against the container workshop server: builds it and checks every service
+# (ci/container-test.sh, which leaves the containers running with KEEP=1), then runs
+# bench/learners.py with 30 learners (LEARNERS=N for another number) against the first
+# container, and removes the containers. Needs what ci/container-test.sh needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KEEP=1 bash ci/container-test.sh >/dev/null
+trap 'podman rm -f imgbuild-ct-1 imgbuild-ct-2 >/dev/null 2>&1 || true' EXIT
+port=$(podman port imgbuild-ct-1 80 | cut -d: -f2)
+python3 bench/learners.py "http://127.0.0.1:$port" --learners "${LEARNERS:-30}" \
+  --lessons 3 --pages 5 --packages six packaging idna
