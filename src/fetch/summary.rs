@@ -35,7 +35,8 @@ pub fn of(plan: Option<&ContentPlan>, lock: &LockFile) -> Value {
         }
     }
     let downloads = plan.map(|p| served_files(p, lock)).unwrap_or_default();
-    json!({"base_url": plan.map(|p| p.base_url.as_str()), "pypi": pypi, "cran": cran,
+    json!({"base_url": plan.map(|p| p.base_url.as_str()),
+        "dest": plan.map(|p| format!("/{}", p.dest)), "pypi": pypi, "cran": cran,
         "lessons": lessons, "downloads": downloads, "git": git})
 }
 

@@ -525,3 +525,137 @@ fn etherpad_runs_from_the_npm_tree_with_its_state_and_keys_outside_it() {
         assert!(!all.contains("etherpad"), "{recipe}: {all}");
     }
 }
+
+/// A stand-in for Gitea's HTTP API (dl.gitea.com is out of reach, so no real Gitea runs
+/// here): answers `/api/v1/version`, records each `POST /api/v1/repos/migrate` (headers
+/// and body) and answers it 201, or 409 for a name it has seen.
+fn fake_gitea_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let status = if head.starts_with("POST /api/v1/repos/migrate") {
+                let mut seen = log.lock().unwrap();
+                let dup = seen.iter().any(|s| s.ends_with(&body));
+                seen.push(format!("{head}{body}"));
+                if dup { "409 Conflict" } else { "201 Created" }
+            } else if head.starts_with("GET /api/v1/version") {
+                "200 OK"
+            } else {
+                "404 Not Found"
+            };
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            );
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn gitea_seed_makes_the_mirrored_repositories_the_admins_on_first_boot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = crate::common::write(
+        tmp.path(),
+        "seed.yaml",
+        &format!(
+            "extends: {}\ncontent:\n  git:\n    planets: {{url: \"https://github.com/swcarpentry/planets.git\"}}\n",
+            repo("recipes/pi4.yaml").display()
+        ),
+    );
+    let resolved = resolve(&recipe, &[]).unwrap();
+    render_gitea(&resolved, tmp.path());
+    let list = tmp.path().join("etc/gitea/seed-repositories");
+    assert_eq!(
+        std::fs::read_to_string(&list).unwrap(),
+        "/var/www/html/git/planets.git\n"
+    );
+    let off = resolve(&recipe, &sets(&[("gitea_seed", "false")])).unwrap();
+    let dir = tmp.path().join("off");
+    render_gitea(&off, &dir);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("etc/gitea/seed-repositories"))
+            .unwrap()
+            .trim(),
+        ""
+    );
+    let link = tmp
+        .path()
+        .join("etc/systemd/system/multi-user.target.wants/gitea-seed.service");
+    assert_eq!(std::fs::read_link(link).unwrap(), Path::new("../gitea-seed.service"));
+
+    // The script against a stand-in gitea binary and API, twice listing one repository.
+    std::fs::write(&list, "/srv/git/planets.git\n/srv/git/planets.git\n").unwrap();
+    let fake = |admin: &str| {
+        let f = tmp.path().join(format!("gitea-{admin}"));
+        std::fs::write(
+            &f,
+            format!(
+                "#!/bin/sh\ncase \"$*\" in\n  *'user list'*) printf 'ID   Username   Email   IsActive   IsAdmin\\n1    {admin}   a@b   true   true\\n' ;;\n  *generate-access-token*) echo tok123 ;;\nesac\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        f
+    };
+    let (api, seen) = fake_gitea_api();
+    let run = |gitea: &Path, done: &Path| {
+        Command::new("sh")
+            .arg(tmp.path().join("usr/local/sbin/gitea-seed"))
+            .env("APP_INI", tmp.path().join("etc/gitea/app.ini"))
+            .env("LIST", &list)
+            .env("DONE", done)
+            .env("GITEA", gitea)
+            .env("API", &api)
+            .env("GITEA_ADMIN", "instructor")
+            .output()
+            .unwrap()
+    };
+    let done = tmp.path().join("seeded");
+    let out = run(&fake("instructor"), &done);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(done.is_file());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("created instructor/planets") && said.contains("exists already"),
+        "{said}"
+    );
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests[0].to_ascii_lowercase().contains("authorization: token tok123"),
+        "{}",
+        requests[0]
+    );
+    let body: serde_json::Value = serde_json::from_str(requests[0].rsplit("\r\n").next().unwrap()).unwrap();
+    assert_eq!(body["clone_addr"], "/srv/git/planets.git");
+    assert_eq!(body["repo_name"], "planets");
+    assert_eq!(body["repo_owner"], "instructor");
+
+    // No admin account (the build had no password): nothing is asked of Gitea.
+    let done = tmp.path().join("seeded-no-admin");
+    let out = run(&fake("somebody-else"), &done);
+    assert!(out.status.success() && done.is_file());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no admin account `instructor`"));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
