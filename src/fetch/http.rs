@@ -85,15 +85,19 @@ impl Client {
     /// A client that downloads upstream URLs from the `rewrites` replacements instead
     /// (`content.fetch_from`); callers and their results only ever see upstream URLs.
     pub fn new(rewrites: Vec<(String, String)>) -> Client {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .tls_config(crate::net::tls())
             .timeout_connect(Some(Duration::from_secs(20)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
             .max_redirects(10)
             .user_agent(concat!("imgbuild/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            super::dns::CachingResolver::default(),
+        );
         // Tests shorten the pause between retries; nothing else needs to.
         let ms = std::env::var("IMGBUILD_RETRY_BACKOFF_MS")
             .ok()
