@@ -34,7 +34,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates curl \
   build-essential pkg-config liblzma-dev libzstd-dev \
   mmdebstrap debian-archive-keyring binfmt-support arch-test uidmap gpg device-tree-compiler \
-  git python3 python3-venv python3-pip r-base-core \
+  git python3 python3-venv python3-pip python3-jsonschema python3-yaml r-base-core \
   skopeo podman umoci \
   "$@"
 # uv resolves PyPI content (`content.pypi`); pinned, in its own virtual environment.

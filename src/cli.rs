@@ -214,10 +214,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Err(e) => Err(e),
             }
         }
-        (Some(Command::Schema), _) => {
-            let schema = schemars::schema_for!(recipe::Recipe);
-            print(&(serde_json::to_string_pretty(&schema)? + "\n"))
-        }
+        (Some(Command::Schema), _) => print(&(serde_json::to_string_pretty(&recipe::schema::recipe())? + "\n")),
         (
             Some(Command::BootTest {
                 image,

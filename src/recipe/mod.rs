@@ -14,6 +14,7 @@ pub mod plan_content;
 pub mod plan_npm;
 pub mod plan_oci;
 pub mod plan_rootfs;
+pub mod schema;
 pub mod size;
 pub mod template;
 pub mod when;

@@ -118,6 +118,58 @@ fn schema_is_json_schema_of_the_recipe() {
     assert!(text.contains("\"partitions\"") && text.contains("\"fat32-lba\"") || text.contains("fat32-lba"));
 }
 
+/// Validates YAML files against a JSON Schema with python3-jsonschema (a real validator,
+/// as an editor's would be); prints `FILE ok` or `FILE bad PATH: MESSAGE` per file.
+const VALIDATE: &str = r#"
+import json, sys, yaml, jsonschema
+class Loader(yaml.SafeLoader): pass
+Loader.add_constructor("!replace", lambda l, n: l.construct_sequence(n))
+validator = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+for f in sys.argv[2:]:
+    errors = list(validator.iter_errors(yaml.load(open(f), Loader=Loader)))
+    print(f, "ok" if not errors else "bad " + "; ".join(f"{list(e.path)}: {e.message[:100]}" for e in errors[:3]))
+"#;
+
+#[test]
+fn every_recipe_and_layer_in_the_repository_matches_the_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = tmp.path().join("schema.json");
+    std::fs::write(&schema, ok(imgbuild().arg("schema")).stdout).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["recipes", "recipes/layers", "ci"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 10, "{files:?}");
+    // Conditions, list tags and templates in typed fields, in a file of its own.
+    let bad = write(tmp.path(), "bad.yaml", "steps:\n  - {name: x, runn: true}\n");
+    let good = write(
+        tmp.path(),
+        "good.yaml",
+        "output: {compression: \"{{ c }}\"}\nrootfs:\n  packages: !replace [a, {when: \"{{ x }}\", then: [b]}]\nsteps:\n  - {name: x, run: y, when: false}\n",
+    );
+    let out = ok(crate::common::tool("python3", "python3-jsonschema")
+        .arg("-c")
+        .arg(VALIDATE)
+        .arg(&schema)
+        .args(&files)
+        .arg(&good)
+        .arg(&bad));
+    let report = text(&out);
+    for f in files.iter().chain([&good]) {
+        assert!(report.contains(&format!("{} ok", f.display())), "{report}");
+    }
+    assert!(
+        report.contains(&format!("{} bad", bad.display())) && report.contains("runn"),
+        "{report}"
+    );
+}
+
 #[test]
 fn no_recipe_is_a_usage_error() {
     let (code, err) = fails(&mut imgbuild());
