@@ -16,6 +16,7 @@ pub mod help;
 pub mod http;
 pub mod lock;
 pub mod npm;
+pub mod pip_install;
 pub mod pool;
 pub mod publish;
 pub mod pypi;
@@ -210,6 +211,7 @@ fn resolve(source: &SourcePlan, cx: &Cx) -> Result<LockedSource> {
         SourcePlan::File(f) => url_file::resolve(f, cx),
         SourcePlan::Git(g) => git::resolve(g, cx),
         SourcePlan::Npm(n) => npm::resolve(n, cx),
+        SourcePlan::Pip(p) => pip_install::resolve(p, cx),
     }
 }
 
@@ -221,6 +223,7 @@ fn materialize(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -
         SourcePlan::File(_) => place_files(entry, cx, out),
         SourcePlan::Git(g) => git::materialize(g, entry, cx, out),
         SourcePlan::Npm(n) => npm::materialize(n, entry, cx, out),
+        SourcePlan::Pip(p) => pip_install::materialize(p, entry, cx, out),
     }
 }
 

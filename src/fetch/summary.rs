@@ -30,7 +30,7 @@ pub fn of(plan: Option<&ContentPlan>, lock: &LockFile) -> Value {
             SourcePlan::Site(site) => lessons.push(json!({"name": site.name, "group": site.group,
                 "title": site.title, "path": format!("{}/", site.path)})),
             // Listed from `served_files` below.
-            SourcePlan::File(_) | SourcePlan::Npm(_) => {}
+            SourcePlan::File(_) | SourcePlan::Npm(_) | SourcePlan::Pip(_) => {}
             SourcePlan::Git(g) => git.push(json!({"name": g.name, "path": g.path})),
         }
     }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod plan_content;
 pub mod plan_npm;
 pub mod plan_oci;
+pub mod plan_pip;
 pub mod plan_rootfs;
 pub mod schema;
 pub mod size;

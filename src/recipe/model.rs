@@ -100,6 +100,29 @@ pub struct FileAttrs {
     /// recipe's lock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub npm: Option<String>,
+    /// Or install Python packages (wheels only, with their dependencies) into this
+    /// directory for the image's Python, on the build host: e.g.
+    /// `/usr/local/lib/python3.11/dist-packages`. Pinned by the recipe's lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pip: Option<PipInstallSpec>,
+}
+
+/// Python packages installed into the root file system (`files: {DIR: {pip: ...}}`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipInstallSpec {
+    /// Requirements (`pandas`, `seaborn>=0.13`); none installs nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<super::merge_list::MergeList<String>>,
+    /// The image's Python version, e.g. `"3.11"` for Debian bookworm (required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// uv's `--python-platform`; default from `rootfs.architecture` (amd64, arm64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The simple index. Default `https://pypi.org/simple`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_url: Option<String>,
 }
 
 /// One command run inside the target.

@@ -125,6 +125,8 @@ pub enum SourcePlan {
     Git(GitPlan),
     /// A `files:` directory filled by an npm package.
     Npm(super::plan_npm::NpmPlan),
+    /// A `files:` directory filled by Python packages.
+    Pip(super::plan_pip::PipPlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -190,12 +192,14 @@ impl SourcePlan {
             },
             SourcePlan::Git(g) => format!("git/{}", g.name),
             SourcePlan::Npm(n) => format!("rootfs/{}", n.target),
+            SourcePlan::Pip(p) => format!("rootfs/{}", p.target),
         }
     }
 
     /// A `files:` download into the root file system rather than served content.
     pub fn is_root_file(&self) -> bool {
-        matches!(self, SourcePlan::File(f) if f.target.is_some()) || matches!(self, SourcePlan::Npm(_))
+        matches!(self, SourcePlan::File(f) if f.target.is_some())
+            || matches!(self, SourcePlan::Npm(_) | SourcePlan::Pip(_))
     }
 
     /// The directory the source fills, relative to the content root.
@@ -207,6 +211,7 @@ impl SourcePlan {
             SourcePlan::File(f) => &f.path,
             SourcePlan::Git(g) => &g.path,
             SourcePlan::Npm(n) => &n.target,
+            SourcePlan::Pip(p) => &p.target,
         }
     }
 }
@@ -264,7 +269,9 @@ pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, Rec
     // Two sources filling one directory would overwrite each other (files share theirs).
     let mut seen = BTreeSet::new();
     for s in &sources {
-        if !matches!(s, SourcePlan::File(_) | SourcePlan::Npm(_)) && !seen.insert(s.path().to_string()) {
+        if !matches!(s, SourcePlan::File(_) | SourcePlan::Npm(_) | SourcePlan::Pip(_))
+            && !seen.insert(s.path().to_string())
+        {
             return Err(ck.err(
                 "content",
                 format!("two sources write to `{}`; give one a different `path`", s.path()),
@@ -563,19 +570,64 @@ fn root_files(recipe: &Recipe, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeEr
     for (path, attrs) in recipe.files.iter().flatten() {
         let Some(a) = attrs
             .as_ref()
-            .filter(|a| a.url.is_some() || a.latest.is_some() || a.npm.is_some())
+            .filter(|a| a.url.is_some() || a.latest.is_some() || a.npm.is_some() || a.pip.is_some())
         else {
             continue;
         };
         let field = format!("files.{path}");
         let target = crate::rootfs::entry::normalize(path).map_err(|m| ck.err(&field, m))?;
-        if let Some(spec) = &a.npm {
-            if a.url.is_some() || a.latest.is_some() || a.sha256.is_some() {
-                return Err(ck.err(
-                    &field,
-                    "`npm` fills a directory by itself; drop `url`, `sha256` and `latest` here",
-                ));
+        let fillers = [
+            a.url.is_some() || a.latest.is_some() || a.sha256.is_some(),
+            a.npm.is_some(),
+            a.pip.is_some(),
+        ];
+        if fillers.iter().filter(|f| **f).count() > 1 {
+            return Err(ck.err(
+                &field,
+                "give one of `url` (or `latest`), `npm` or `pip`: each fills the path by itself",
+            ));
+        }
+        if let Some(p) = &a.pip {
+            let requirements = items(&p.packages);
+            if requirements.is_empty() {
+                continue;
             }
+            let Some(python) = p.python.clone() else {
+                return Err(ck.err(
+                    &format!("{field}.pip.python"),
+                    "missing; give the image's Python version, e.g. \"3.11\" for Debian bookworm",
+                ));
+            };
+            let arch = recipe
+                .rootfs
+                .as_ref()
+                .and_then(|r| r.architecture.clone())
+                .unwrap_or_default();
+            let uv_platform = match (&p.platform, super::plan_pip::platform_for(&arch)) {
+                (Some(p), _) => p.clone(),
+                (None, Some(p)) => p.to_string(),
+                (None, None) => {
+                    return Err(ck.err(
+                        &format!("{field}.pip.platform"),
+                        match arch.as_str() {
+                            "" => "no default without `rootfs.architecture`; give uv's platform, e.g. `x86_64-manylinux_2_28`".to_string(),
+                            a => format!("no default for architecture `{a}`; give uv's platform, e.g. `armv7l-manylinux_2_31`"),
+                        },
+                    ));
+                }
+            };
+            let index_url = p.index_url.clone().unwrap_or_else(|| DEFAULT_PYPI_INDEX.into());
+            check_url(&index_url, &format!("{field}.pip.index_url"), ck)?;
+            out.push(SourcePlan::Pip(super::plan_pip::PipPlan {
+                requirements,
+                python,
+                uv_platform,
+                index_url,
+                target,
+            }));
+            continue;
+        }
+        if let Some(spec) = &a.npm {
             let (name, version) = super::plan_npm::parse_spec(spec).map_err(|m| ck.err(&format!("{field}.npm"), m))?;
             out.push(SourcePlan::Npm(super::plan_npm::NpmPlan {
                 name,

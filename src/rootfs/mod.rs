@@ -108,7 +108,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
     };
     check_paths(&tree)?;
     let epoch = epoch.unwrap_or_else(|| tree.newest_mtime());
-    if !plan.overlays.is_empty() || !plan.files.is_empty() {
+    if !plan.overlays.is_empty() || ctx.downloads.is_some() || !plan.files.is_empty() {
         let scratch = ctx.staging.path("overlays");
         std::fs::create_dir_all(&scratch)?;
         step(ctx.reporter, "apply overlays", || {

@@ -50,7 +50,7 @@ pub fn apply(
             e.gid = g;
         }
     }
-    if !overlays.is_empty() || !files.is_empty() {
+    if !overlays.is_empty() || downloads.is_some() || !files.is_empty() {
         tree.pristine = false;
     }
     Ok(())

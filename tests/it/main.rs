@@ -9,7 +9,7 @@ mod common;
 mod content;
 mod content_cran;
 mod content_default;
-mod content_npm;
+mod content_installs;
 mod content_pypi;
 mod content_site;
 mod errors;

@@ -659,3 +659,39 @@ fn gitea_seed_makes_the_mirrored_repositories_the_admins_on_first_boot() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no admin account `instructor`"));
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn jupyterhub_takes_extra_pip_packages_for_the_images_python_and_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pip = |r: &Resolved| -> Vec<imgbuild::recipe::plan_pip::PipPlan> {
+        r.plan
+            .content
+            .iter()
+            .flat_map(|c| &c.sources)
+            .filter_map(|s| match s {
+                imgbuild::recipe::plan_content::SourcePlan::Pip(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(
+        pip(&resolve(&repo("recipes/pi4.yaml"), &[]).unwrap()).is_empty(),
+        "none by default"
+    );
+    let recipe = crate::common::write(
+        tmp.path(),
+        "extra.yaml",
+        &format!(
+            "extends: {}\nfiles:\n  /usr/local/lib/python3.11/dist-packages:\n    pip: {{packages: [plotnine]}}\n",
+            repo("recipes/pi4.yaml").display()
+        ),
+    );
+    let found = pip(&resolve(&recipe, &[]).unwrap());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].requirements, ["plotnine"]);
+    assert_eq!(
+        (found[0].python.as_str(), found[0].uv_platform.as_str()),
+        ("3.11", "aarch64-manylinux_2_28")
+    );
+    assert!(pip(&resolve(&recipe, &sets(&[("jupyterhub", "false")])).unwrap()).is_empty());
+}

@@ -1,7 +1,9 @@
-//! npm packages installed as applications (`files: {DIR: {npm: NAME@VERSION}}`) from a
-//! fixture registry, with the host's real npm: dependencies installed, devDependencies
-//! and install scripts left out, the lock pinning the dependency tree, `--offline`
-//! rebuilds from the cache, and a tarball that does not match the registry refused.
+//! Packages installed into the root file system on the build host. npm applications
+//! (`files: {DIR: {npm: NAME@VERSION}}`) from a fixture registry, with the host's real npm:
+//! dependencies installed, devDependencies and install scripts left out, the lock
+//! pinning the dependency tree, `--offline` rebuilds from the cache, and a tarball that
+//! does not match the registry refused. Python packages (`files: {DIR: {pip: ...}}`)
+//! from PyPI for another platform than the host's.
 
 use crate::common::*;
 use crate::http_fixture::Server;
@@ -215,4 +217,100 @@ fn a_package_that_does_not_match_the_registry_is_refused() {
         err.contains("files./opt/app.npm") && err.contains("ranges are not pinned"),
         "{err}"
     );
+}
+
+/// `files: {DIR: {pip: ...}}`: wheels for the image's Python and platform (here arm64's,
+/// on an amd64 host), installed with their dependencies from the lock, no scripts.
+#[test]
+fn pip_packages_are_installed_for_the_images_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    rootfs_tar(&tmp.path().join("rootfs.tar"));
+    let recipe = write(
+        tmp.path(),
+        "pip.yaml",
+        &format!(
+            "{ONE_PARTITION}files:
+  /usr/local/lib/python3.11/dist-packages:
+    pip: {{packages: [python-dateutil, markupsafe], python: \"3.11\", platform: aarch64-manylinux_2_28}}
+"
+        ),
+    );
+    let build = |out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        ok(imgbuild()
+            .arg("--out")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .args(extra)
+            .arg(&recipe));
+        let (_, parts) = sfdisk(&out.join("pip.img"));
+        let root = tmp.path().join(format!("{}.ext4", out.display()));
+        extract(&out.join("pip.img"), &parts[0], &root);
+        e2fsck_clean(&root);
+        root
+    };
+    let root = build("one", &[]);
+    let dir = "/usr/local/lib/python3.11/dist-packages";
+    let listing = debugfs(&root, &format!("ls -l {dir}"));
+    for want in ["dateutil", "tzdata", "markupsafe"] {
+        assert!(listing.contains(want), "{want} (dependencies too): {listing}");
+    }
+    assert!(
+        !listing.contains(" bin"),
+        "scripts would name the host's Python: {listing}"
+    );
+    assert!(!listing.contains(".lock"), "uv's own lock file stays out: {listing}");
+    let native = debugfs(&root, &format!("ls {dir}/markupsafe"));
+    assert!(
+        native.contains("aarch64-linux-gnu.so"),
+        "the image's platform: {native}"
+    );
+    let lock = std::fs::read_to_string(tmp.path().join("pip.lock")).unwrap();
+    assert!(
+        lock.contains("rootfs/usr/local/lib/python3.11/dist-packages") && lock.contains("tzdata-"),
+        "{lock}"
+    );
+
+    // The installed code runs: copied out, imported by this machine's Python.
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    debugfs(&root, &format!("rdump {dir} {}", site.display()));
+    ok(std::process::Command::new("python3")
+        .env("PYTHONPATH", site.join("dist-packages"))
+        .args([
+            "-c",
+            "from dateutil.relativedelta import relativedelta; print(relativedelta(months=1))",
+        ]));
+
+    // Rebuilt from the lock and the cache alone.
+    let root = build("two", &["--offline"]);
+    assert!(debugfs(&root, &format!("ls {dir}/markupsafe")).contains("aarch64-linux-gnu.so"));
+}
+
+#[test]
+fn a_files_entry_names_one_filler_and_pip_needs_the_images_python() {
+    let tmp = tempfile::tempdir().unwrap();
+    rootfs_tar(&tmp.path().join("rootfs.tar"));
+    for (body, field, why) in [
+        (
+            "/opt/x: {npm: \"a@1\", url: \"https://example.org/a\"}",
+            "files./opt/x",
+            "give one of",
+        ),
+        (
+            "/opt/x: {pip: {packages: [six]}}",
+            "files./opt/x.pip.python",
+            "the image's Python version",
+        ),
+        (
+            "/opt/x: {pip: {packages: [six], python: \"3.11\"}}",
+            "files./opt/x.pip.platform",
+            "no default without `rootfs.architecture`",
+        ),
+    ] {
+        let r = write(tmp.path(), "bad.yaml", &format!("{ONE_PARTITION}files:\n  {body}\n"));
+        let (_, err) = fails(imgbuild().arg("check").arg(&r));
+        assert!(err.contains(field) && err.contains(why), "{body}: {err}");
+    }
 }
