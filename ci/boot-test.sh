@@ -30,6 +30,10 @@ for r in "${recipes[@]}"; do
     # A Pi recipe: the server without the mirrors and Gitea download CI can't fetch.
     sets=(--set mirrors=false --set gitea=false)
     http=(--http /)
+    case "$name" in
+      # Their Etherpad and JupyterHub too (the Pi Zero has neither).
+      pi4|pi5) http+=(--http /etherpad/ --http /etherpad/p/boot-test --http /jupyter/hub/login) ;;
+    esac
   fi
   echo "== build $r"
   # A test passphrase: the image is thrown away.
