@@ -2,7 +2,8 @@
 # Builds a Raspberry Pi workshop-server recipe and boots it in QEMU with `imgbuild
 # boot-test`: systemd must reach multi-user.target with no failed unit, the root file
 # system must grow, and the server must answer from the host (port 80 forwarded): the
-# landing page, a lesson page, the PyPI index and the mirrors' help page.
+# landing page, a lesson page, the PyPI index and the mirrors' help page. Before booting,
+# the image is checked to hold no SSH host key, machine-id or Gitea secret.
 #   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml)
 # Needs root (the recipes run steps in the target), the Debian archive and PyPI. The
 # lesson site and a stand-in Gitea come from ci/fixtures/ through a local web server.
@@ -18,6 +19,28 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 python3 -m http.server --bind 127.0.0.1 --directory ci/fixtures "$port" >/dev/null 2>&1 &
 fixture=$!
 trap 'kill $fixture 2>/dev/null || true' EXIT
+
+# The image as built holds nothing each device must make for itself: no SSH host key, an
+# empty machine-id, Gitea's secrets empty (ci/container-test.sh checks that two running
+# copies then make different ones).
+no_device_state() {
+  local img=$1 inspect=(target/release/imgbuild inspect -q "$1" --cat)
+  "${inspect[@]}" /etc/ssh/sshd_config >/dev/null # the check below can see /etc/ssh
+  for key in ssh_host_ed25519_key ssh_host_ecdsa_key ssh_host_rsa_key; do
+    if "${inspect[@]}" "/etc/ssh/$key" >/dev/null 2>&1; then
+      echo "$img: the SSH host key /etc/ssh/$key is in the image" >&2; return 1
+    fi
+  done
+  local id; id=$("${inspect[@]}" /etc/machine-id)
+  if [ -n "$id" ]; then echo "$img: /etc/machine-id is set in the image ($id)" >&2; return 1; fi
+  local ini
+  if ini=$("${inspect[@]}" /etc/gitea/app.ini 2>/dev/null); then
+    if grep -E '^(SECRET_KEY|INTERNAL_TOKEN|JWT_SECRET|LFS_JWT_SECRET) *= *[^ ]' <<<"$ini"; then
+      echo "$img: a Gitea secret is in the image" >&2; return 1
+    fi
+  fi
+  echo "no SSH host key, empty machine-id, no Gitea secret"
+}
 
 for r in "${recipes[@]}"; do
   name=$(basename "$r" .yaml)
@@ -38,6 +61,8 @@ for r in "${recipes[@]}"; do
   echo "== build $r"
   # A test passphrase: the image is thrown away.
   IMGBUILD_WIFI_PASSPHRASE=boot-test-only target/release/imgbuild --set compression=none "${sets[@]}" "$r"
+  echo "== no per-device state in images/$name/$name.img"
+  no_device_state "images/$name/$name.img"
   echo "== boot-test images/$name/$name.img"
   target/release/imgbuild boot-test "images/$name/$name.img" "${http[@]}"
 done
