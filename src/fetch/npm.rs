@@ -167,6 +167,8 @@ fn unpack(tgz: &Path, dest: &Path) -> Result<()> {
                 let mode = if exec { 0o755 } else { 0o644 };
                 out.set_permissions(std::fs::Permissions::from_mode(mode))?;
             }
+            // Metadata for the entries that follow, not files.
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
             other => bail!("package tarball entry `{path}` is a {other:?}, not a file or directory"),
         }
     }

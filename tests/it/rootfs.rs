@@ -196,7 +196,7 @@ fn interrupted_step_leaves_no_mounts_and_no_outputs() {
         .arg("--out")
         .arg(&out)
         .arg(&r)
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("stderr")).unwrap())
         .spawn()
         .unwrap();
     let started = out.join(".staging/root/tmp/started");
@@ -207,7 +207,9 @@ fn interrupted_step_leaves_no_mounts_and_no_outputs() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let code = child.wait().unwrap().code();
+    let said = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+    assert_eq!(code, Some(130), "{said}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
         mounts_under(tmp.path()).is_empty(),
