@@ -7,7 +7,8 @@
 #     work (the host's pip and R, as a learner's laptop would use them);
 #   - Etherpad creates a pad (HTTP API through nginx) and serves it;
 #   - JupyterHub logs in a learner from the build's CSV (and refuses a wrong password),
-#     spawns their notebook server and serves their notebook tree;
+#     spawns their notebook server and serves their notebook tree, whose Python imports
+#     the extra pip package the recipe adds;
 #   - Gitea (a stand-in binary from ci/fixtures) answers at /gitea/;
 #   - no unit failed;
 #   - the image holds no SSH host key, machine-id or Gitea secret, and the two running
@@ -163,6 +164,8 @@ done
 echo "  spawn: $tree"
 check "JupyterHub serves the learner's notebook tree" test "$(code -b "$jar" "$base/jupyter/user/ada/tree")" = 200
 check "the learner's home links the shared folder" podman exec "$c" test -L /home/ada/shared
+check "the notebooks' Python imports the extra pip package" \
+  podman exec --user ada "$c" python3 -c 'import tabulate; print(tabulate.tabulate([[1, 2]]))'
 
 check "Gitea answers" bash -c 'curl -sf "$1/gitea/" | grep -q "Gitea fixture"' _ "$base"
 
