@@ -33,6 +33,8 @@ trap cleanup EXIT
 
 # The fixtures: ci/fixtures plus a one-package CRAN (R installs it from source, so it is
 # a real package with a DESCRIPTION, NAMESPACE and R code).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 fix=$work/fixtures
 cp -a ci/fixtures "$fix"
 contrib=$fix/cloud.r-project.org/src/contrib
@@ -55,7 +57,7 @@ md5=$(md5sum "$contrib/hellofixture_1.0.0.tar.gz" | cut -d' ' -f1)
 printf 'Package: hellofixture\nVersion: 1.0.0\nLicense: MIT + file LICENSE\nNeedsCompilation: no\nMD5sum: %s\n\n' "$md5" > "$contrib/PACKAGES"
 gzip -k "$contrib/PACKAGES"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$fix" "$port" >/dev/null 2>&1 &
 fixture_pid=$!
 
@@ -94,7 +96,7 @@ check "image holds no Gitea secret" bash -c "! grep -E '^[A-Z_]+ *= *[^ ]' <<<\"
 ports=()
 for n in "${names[@]}"; do
   podman rm -f "$n" >/dev/null 2>&1 || true
-  p=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  p=$(free_port)
   ports+=("$p")
   podman run -d --name "$n" -p "127.0.0.1:$p:80" "${opts[@]}" "$image" >/dev/null
 done

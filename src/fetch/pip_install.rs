@@ -10,15 +10,10 @@ use super::pypi::uv;
 use crate::process::Cmd;
 use crate::recipe::plan_pip::PipPlan;
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
-
-fn uv_cache(cx: &Cx) -> Result<PathBuf> {
-    // Absolute: uv runs in a work directory of its own.
-    Ok(std::path::absolute(cx.cache.dir("uv-v1", "cache")?)?)
-}
+use std::path::Path;
 
 pub fn resolve(plan: &PipPlan, cx: &Cx) -> Result<LockedSource> {
-    let cache = uv_cache(cx)?;
+    let cache = uv::cache_dir(cx.cache)?;
     let python = uv::interpreter(&cache, &cx.scratch.join("uv-python"));
     let target = uv::Target {
         python: &plan.python,
@@ -37,18 +32,24 @@ pub fn resolve(plan: &PipPlan, cx: &Cx) -> Result<LockedSource> {
         &work,
         &cache,
     )?;
+    // The download step fetches them all in parallel, checked by hash; only a wheel whose
+    // size uv did not report is fetched here, to learn it.
     let mut files = Vec::new();
     for c in chosen {
-        let expect = super::http::Expect {
-            sha256: Some(c.sha256.clone()),
-            size: c.size,
-            ..Default::default()
+        let size = match c.size {
+            Some(n) => n,
+            None => {
+                let expect = super::http::Expect {
+                    sha256: Some(c.sha256.clone()),
+                    ..Default::default()
+                };
+                cx.client.download(cx.store, &c.url, &expect)?.size
+            }
         };
-        let got = cx.client.download(cx.store, &c.url, &expect)?;
         files.push(LockedFile {
             url: cx.client.upstream(&c.url),
-            size: got.size,
-            sha256: got.sha256,
+            size,
+            sha256: c.sha256,
             ..Default::default()
         });
     }
@@ -75,7 +76,7 @@ pub fn materialize(plan: &PipPlan, entry: &LockedSource, cx: &Cx, out: &Path) ->
         cx.store.materialize(&f.sha256, &path)?;
         args.push(path);
     }
-    let cache = uv_cache(cx)?;
+    let cache = uv::cache_dir(cx.cache)?;
     let mut cmd = Cmd::new(uv::program())
         .args([
             "pip",

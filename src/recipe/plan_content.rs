@@ -216,7 +216,7 @@ impl SourcePlan {
     }
 }
 
-fn items(list: &Option<MergeList<String>>) -> Vec<String> {
+pub(super) fn items(list: &Option<MergeList<String>>) -> Vec<String> {
     list.as_ref().map(|l| l.items.clone()).unwrap_or_default()
 }
 
@@ -564,7 +564,8 @@ fn file_at(field: &str, name: &str, f: &UrlSpec, ck: &Checker) -> Result<FilePla
     })
 }
 
-/// `files:` entries with a `url`, `latest` or `npm`: downloads into the root file system.
+/// `files:` entries with a `url`, `latest`, `npm` or `pip`: downloads into the root file
+/// system.
 fn root_files(recipe: &Recipe, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeError> {
     let mut out = Vec::new();
     for (path, attrs) in recipe.files.iter().flatten() {
@@ -588,53 +589,12 @@ fn root_files(recipe: &Recipe, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeEr
             ));
         }
         if let Some(p) = &a.pip {
-            let requirements = items(&p.packages);
-            if requirements.is_empty() {
-                continue;
-            }
-            let Some(python) = p.python.clone() else {
-                return Err(ck.err(
-                    &format!("{field}.pip.python"),
-                    "missing; give the image's Python version, e.g. \"3.11\" for Debian bookworm",
-                ));
-            };
-            let arch = recipe
-                .rootfs
-                .as_ref()
-                .and_then(|r| r.architecture.clone())
-                .unwrap_or_default();
-            let uv_platform = match (&p.platform, super::plan_pip::platform_for(&arch)) {
-                (Some(p), _) => p.clone(),
-                (None, Some(p)) => p.to_string(),
-                (None, None) => {
-                    return Err(ck.err(
-                        &format!("{field}.pip.platform"),
-                        match arch.as_str() {
-                            "" => "no default without `rootfs.architecture`; give uv's platform, e.g. `x86_64-manylinux_2_28`".to_string(),
-                            a => format!("no default for architecture `{a}`; give uv's platform, e.g. `armv7l-manylinux_2_31`"),
-                        },
-                    ));
-                }
-            };
-            let index_url = p.index_url.clone().unwrap_or_else(|| DEFAULT_PYPI_INDEX.into());
-            check_url(&index_url, &format!("{field}.pip.index_url"), ck)?;
-            out.push(SourcePlan::Pip(super::plan_pip::PipPlan {
-                requirements,
-                python,
-                uv_platform,
-                index_url,
-                target,
-            }));
+            let arch = recipe.rootfs.as_ref().and_then(|r| r.architecture.as_deref());
+            out.extend(super::plan_pip::plan(p, arch, &field, target, ck)?.map(SourcePlan::Pip));
             continue;
         }
         if let Some(spec) = &a.npm {
-            let (name, version) = super::plan_npm::parse_spec(spec).map_err(|m| ck.err(&format!("{field}.npm"), m))?;
-            out.push(SourcePlan::Npm(super::plan_npm::NpmPlan {
-                name,
-                version,
-                registry: super::plan_npm::DEFAULT_REGISTRY.into(),
-                target,
-            }));
+            out.push(SourcePlan::Npm(super::plan_npm::plan(spec, &field, target, ck)?));
             continue;
         }
         let parent = target.rsplit_once('/').map_or("", |(d, _)| d);
@@ -665,7 +625,7 @@ fn check_name(name: &str, field: &str, ck: &Checker) -> Result<(), RecipeError> 
     }
 }
 
-fn check_url(u: &str, field: &str, ck: &Checker) -> Result<(), RecipeError> {
+pub(super) fn check_url(u: &str, field: &str, ck: &Checker) -> Result<(), RecipeError> {
     match url::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => Ok(()),
         _ => Err(ck.err(field, format!("`{u}` is not an http(s) URL"))),

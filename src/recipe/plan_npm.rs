@@ -1,6 +1,8 @@
 //! A `files:` directory filled by an npm package installed as an application
 //! (`/opt/etherpad/src: {npm: ep_etherpad-lite@1.8.14}`).
 
+use super::error::RecipeError;
+use super::plan::Checker;
 use serde::Serialize;
 
 /// The npm registry packages come from (a `content.fetch_from` entry may redirect it).
@@ -50,6 +52,17 @@ pub fn parse_spec(spec: &str) -> Result<(String, String), String> {
         ));
     }
     Ok((name.to_string(), version.to_string()))
+}
+
+/// Checks the `npm` of the `files:` entry `field` (`target` is its normalized path).
+pub fn plan(spec: &str, field: &str, target: String, ck: &Checker) -> Result<NpmPlan, RecipeError> {
+    let (name, version) = parse_spec(spec).map_err(|m| ck.err(&format!("{field}.npm"), m))?;
+    Ok(NpmPlan {
+        name,
+        version,
+        registry: DEFAULT_REGISTRY.into(),
+        target,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! A `files:` directory filled by Python packages installed for the image's Python
 //! (`/usr/local/lib/python3.11/dist-packages: {pip: {packages: [pandas], python: "3.11"}}`).
 
+use super::error::RecipeError;
+use super::model::PipInstallSpec;
+use super::plan::Checker;
+use super::plan_content::{DEFAULT_PYPI_INDEX, check_url, items};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,4 +27,52 @@ pub fn platform_for(architecture: &str) -> Option<&'static str> {
         "arm64" => "aarch64-manylinux_2_28",
         _ => return None,
     })
+}
+
+/// Checks the `pip` of the `files:` entry `field` (`target` is its normalized path);
+/// None when it lists no packages (a layer's empty entry for recipes to fill).
+pub fn plan(
+    p: &PipInstallSpec,
+    architecture: Option<&str>,
+    field: &str,
+    target: String,
+    ck: &Checker,
+) -> Result<Option<PipPlan>, RecipeError> {
+    let requirements = items(&p.packages);
+    if requirements.is_empty() {
+        return Ok(None);
+    }
+    let Some(python) = p.python.clone() else {
+        return Err(ck.err(
+            &format!("{field}.pip.python"),
+            "missing; give the image's Python version, e.g. \"3.11\" for Debian bookworm",
+        ));
+    };
+    let uv_platform = match (&p.platform, architecture) {
+        (Some(p), _) => p.clone(),
+        (None, Some(a)) => match platform_for(a) {
+            Some(p) => p.to_string(),
+            None => {
+                return Err(ck.err(
+                    &format!("{field}.pip.platform"),
+                    format!("no default for architecture `{a}`; give uv's platform, e.g. `armv7l-manylinux_2_31`"),
+                ));
+            }
+        },
+        (None, None) => {
+            return Err(ck.err(
+                &format!("{field}.pip.platform"),
+                "no default without `rootfs.architecture`; give uv's platform, e.g. `x86_64-manylinux_2_28`",
+            ));
+        }
+    };
+    let index_url = p.index_url.clone().unwrap_or_else(|| DEFAULT_PYPI_INDEX.into());
+    check_url(&index_url, &format!("{field}.pip.index_url"), ck)?;
+    Ok(Some(PipPlan {
+        requirements,
+        python,
+        uv_platform,
+        index_url,
+        target,
+    }))
 }

@@ -107,27 +107,33 @@ files:
     )
 }
 
+/// Builds `recipe` (a one-partition image) into `dir/out` with the shared cache and
+/// `extra` options, and returns its root file system extracted and checked by e2fsck.
+fn build_root(dir: &Path, recipe: &Path, out: &str, extra: &[&str]) -> std::path::PathBuf {
+    let out = dir.join(out);
+    ok(imgbuild()
+        .arg("--out")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(extra)
+        .arg(recipe));
+    let name = recipe.file_stem().unwrap().to_string_lossy();
+    let image = out.join(format!("{name}.img"));
+    let (_, parts) = sfdisk(&image);
+    let root = dir.join(format!("{}.ext4", out.display()));
+    extract(&image, &parts[0], &root);
+    e2fsck_clean(&root);
+    root
+}
+
 #[test]
 fn npm_packages_are_installed_with_their_locked_dependencies() {
     let tmp = tempfile::tempdir().unwrap();
     let server = registry(tmp.path());
     rootfs_tar(&tmp.path().join("rootfs.tar"));
     let recipe = npm_recipe(tmp.path(), &server, "app@latest");
-    let build = |out: &str, extra: &[&str]| {
-        let out = tmp.path().join(out);
-        ok(imgbuild()
-            .arg("--out")
-            .arg(&out)
-            .arg("--cache-dir")
-            .arg(tmp.path().join("cache"))
-            .args(extra)
-            .arg(&recipe));
-        let (_, parts) = sfdisk(&out.join("npm.img"));
-        let root = tmp.path().join(format!("{}.ext4", out.display()));
-        extract(&out.join("npm.img"), &parts[0], &root);
-        e2fsck_clean(&root);
-        root
-    };
+    let build = |out: &str, extra: &[&str]| build_root(tmp.path(), &recipe, out, extra);
     let root = build("one", &[]);
     assert_eq!(
         debugfs(&root, "cat /opt/app/node_modules/dep/index.js"),
@@ -235,21 +241,7 @@ fn pip_packages_are_installed_for_the_images_platform() {
 "
         ),
     );
-    let build = |out: &str, extra: &[&str]| {
-        let out = tmp.path().join(out);
-        ok(imgbuild()
-            .arg("--out")
-            .arg(&out)
-            .arg("--cache-dir")
-            .arg(tmp.path().join("cache"))
-            .args(extra)
-            .arg(&recipe));
-        let (_, parts) = sfdisk(&out.join("pip.img"));
-        let root = tmp.path().join(format!("{}.ext4", out.display()));
-        extract(&out.join("pip.img"), &parts[0], &root);
-        e2fsck_clean(&root);
-        root
-    };
+    let build = |out: &str, extra: &[&str]| build_root(tmp.path(), &recipe, out, extra);
     let root = build("one", &[]);
     let dir = "/usr/local/lib/python3.11/dist-packages";
     let listing = debugfs(&root, &format!("ls -l {dir}"));

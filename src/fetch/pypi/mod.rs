@@ -31,9 +31,7 @@ const RESOLVERS: usize = 4;
 /// headers (PyPI does) the others need no request for the pages and metadata it fetched.
 /// Its wheels start downloading while the other targets resolve.
 pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
-    // Absolute: uv runs in a work directory of its own, where a relative path (from
-    // `--cache-dir cache`) would give every target a throwaway cache.
-    let uv_cache = std::path::absolute(cx.cache.dir("uv-v1", "cache")?)?;
+    let uv_cache = uv::cache_dir(cx.cache)?;
     let targets: Vec<uv::Target> = plan
         .python
         .iter()

@@ -59,6 +59,12 @@ pub struct Target<'a> {
     pub uv_platform: &'a str,
 }
 
+/// uv's cache below imgbuild's, absolute: uv runs in a work directory of its own, where
+/// a relative path (from `--cache-dir cache`) would give every run a throwaway cache.
+pub fn cache_dir(cache: &crate::cache::Cache) -> anyhow::Result<PathBuf> {
+    Ok(std::path::absolute(cache.dir("uv-v1", "cache")?)?)
+}
+
 /// Any Python interpreter already on this machine, for `compile --python`.
 ///
 /// uv wants an interpreter even when it resolves for another platform and version (it
