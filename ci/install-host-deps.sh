@@ -1,68 +1,139 @@
 #!/usr/bin/env bash
-# Installs the host packages imgbuild calls (e2fsprogs >= 1.47.1 from bookworm-backports
-# on bookworm, dosfstools, mtools, fdisk, ...) and its tests use (skopeo, podman and umoci
-# load the container archives). Idempotent; needs root or sudo.
+# Installs every host program imgbuild, its tests and its CI scripts call, from the one
+# host-program table (src/process/programs.tsv): Debian packages (on bookworm some from
+# bookworm-backports, e.g. e2fsprogs >= 1.47.1, whose mke2fs reads tar archives), and the
+# PyPI tools (uv, the workflow linters) into /opt/imgbuild-tools. Then registers qemu-user
+# with binfmt_misc for the foreign architectures (either packaging, with or without
+# systemd running) and checks the result. Idempotent; needs root or sudo.
+#   ci/install-host-deps.sh [EXTRA DEBIAN PACKAGES...]
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+say() { echo "install-host-deps: $*" >&2; }
+die() { say "$*"; exit 1; }
 
 . /etc/os-release
 codename="${VERSION_CODENAME:-}"
+table=src/process/programs.tsv
 
-# e2fsprogs >= 1.47.1 reads a tar archive as `mke2fs -d` source; bookworm has 1.47.0.
-backports=()
-if [ "$codename" = "bookworm" ]; then
-  src=/etc/apt/sources.list.d/imgbuild-bookworm-backports.sources
-  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    $SUDO tee "$src" >/dev/null <<'SRC'
+# Whether `program` is on PATH at `minimum` or newer (`-`: any version).
+present() {
+  local program=$1 minimum=$2 flag=$3 have
+  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$program" >/dev/null || return 1
+  [ "$minimum" = - ] && return 0
+  have=$("$program" $flag 2>&1 | grep -oE '(^|[ v])[0-9]+(\.[0-9]+)+' | head -n1 | tr -d ' v')
+  [ -n "$have" ] && [ "$(printf '%s\n' "$minimum" "$have" | sort -V | head -n1)" = "$minimum" ]
+}
+
+# The table's packages: on bookworm, those marked `backports` come from there. A program
+# already here at the version needed keeps its own package (say, npm from NodeSource,
+# which conflicts with Debian's); the packages it needs for imgbuild's work are added.
+plain=() backported=() pip=()
+while IFS=$'\t' read -r program packages minimum bookworm used_by version why; do
+  case "$program" in ''|'#'*) continue ;; esac
+  if present "$program" "$minimum" "$version"; then
+    case "$packages" in *' '*) packages=${packages#* } ;; *) packages="" ;; esac
+  fi
+  for pkg in $packages; do
+    case "$pkg" in
+      pip:*) pip+=("${pkg#pip:}") ;;
+      *) if [ "$bookworm" = backports ] && [ "$codename" = bookworm ]; then backported+=("$pkg"); else plain+=("$pkg"); fi ;;
+    esac
+  done
+done < "$table"
+uniq_list() { printf '%s\n' "$@" | sed '/^$/d' | sort -u; }
+mapfile -t plain < <(uniq_list "${plain[@]}" "$@")
+mapfile -t backported < <(uniq_list "${backported[@]}")
+mapfile -t pip < <(uniq_list "${pip[@]}")
+
+if [ ${#backported[@]} -gt 0 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  # The same mirror the machine already uses (deb.debian.org when none is found).
+  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1)
+  $SUDO tee /etc/apt/sources.list.d/imgbuild-bookworm-backports.sources >/dev/null <<SRC
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: ${mirror:-http://deb.debian.org/debian}
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  fi
-  backports=(-t bookworm-backports)
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${backports[@]}" e2fsprogs libarchive13 \
-  qemu-user-static qemu-system-arm qemu-utils
-$SUDO apt-get install -y -qq --no-install-recommends \
-  dosfstools mtools fdisk xz-utils zstd gzip tar attr ca-certificates curl \
-  build-essential pkg-config liblzma-dev libzstd-dev \
-  mmdebstrap debian-archive-keyring binfmt-support arch-test uidmap gpg device-tree-compiler \
-  git python3 python3-venv python3-pip python3-jsonschema python3-yaml r-base-core \
-  skopeo podman umoci \
-  "$@"
-# uv resolves PyPI content (`content.pypi`); pinned, in its own virtual environment.
-UV_VERSION=0.13.9
-if ! command -v uv >/dev/null || [ "$(uv --version | awk '{print $2}')" != "$UV_VERSION" ]; then
-  $SUDO python3 -m venv /opt/imgbuild-uv
-  $SUDO /opt/imgbuild-uv/bin/pip install -q "uv==$UV_VERSION"
-  $SUDO ln -sf /opt/imgbuild-uv/bin/uv /usr/local/bin/uv
+if [ ${#backported[@]} -gt 0 ]; then
+  $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backported[@]}"
 fi
-# npm installs npm packages for `files: {DIR: {npm: ...}}` (Etherpad); any npm >= 7 does,
-# so one already installed (e.g. from NodeSource) is kept.
-if ! command -v npm >/dev/null; then
-  $SUDO apt-get install -y -qq --no-install-recommends npm
+$SUDO apt-get install -y -qq --no-install-recommends "${plain[@]}"
+
+# PyPI tools, pinned, in their own virtual environment; linked into /usr/local/bin.
+venv=/opt/imgbuild-tools
+[ -x "$venv/bin/pip" ] || $SUDO python3 -m venv "$venv"
+missing=()
+for spec in "${pip[@]}"; do
+  name=${spec%%==*} want=${spec#*==}
+  have=$("$venv/bin/pip" show "$name" 2>/dev/null | awk '/^Version:/{print $2}' || true)
+  [ "$have" = "$want" ] || missing+=("$spec")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO "$venv/bin/pip" install -q "${missing[@]}"
 fi
-# Foreign-architecture builds run the target's programs through qemu-user-static.
-if [ -d /proc/sys/fs/binfmt_misc ] && ! [ -e /proc/sys/fs/binfmt_misc/status ]; then
-  $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
-fi
-for emu in qemu-aarch64 qemu-arm; do
-  $SUDO update-binfmts --enable "$emu" 2>/dev/null || true
+for spec in "${pip[@]}"; do
+  name=${spec%%==*}
+  [ -x "$venv/bin/$name" ] && $SUDO ln -sf "$venv/bin/$name" "/usr/local/bin/$name"
 done
 
-# Ubuntu before 24.10 (and Debian before bookworm-backports) ship an e2fsprogs whose
-# mke2fs cannot read a tar archive: say so plainly rather than fail later.
-version=$(mke2fs -V 2>&1 | awk 'NR==1{print $2}')
-if [ "$(printf '%s\n' 1.47.1 "$version" | sort -V | awk 'NR==1')" != "1.47.1" ]; then
-  echo "ci/install-host-deps.sh: e2fsprogs $version is too old: imgbuild needs 1.47.1 or newer" >&2
-  echo "  (Debian bookworm-backports or trixie, Ubuntu 24.10 or newer, or run in a debian:trixie container)" >&2
-  exit 1
+# Foreign architectures: qemu-user registered with binfmt_misc (F flag: the interpreter
+# is opened now, so it also works inside the chroots of a build). bookworm-backports' and
+# trixie's qemu ship /usr/lib/binfmt.d/qemu-*.conf for systemd-binfmt; bookworm's own
+# 7.2 uses binfmt-support's database. systemd-binfmt registers a file also when systemd
+# is not running; without it, the file's line is what the kernel's `register` takes.
+binfmt=/proc/sys/fs/binfmt_misc
+if ! [ -e "$binfmt/status" ]; then
+  $SUDO mount -t binfmt_misc binfmt_misc "$binfmt" || die "cannot mount binfmt_misc at $binfmt (in a container, run it privileged or mount it on the host)"
 fi
-echo "e2fsprogs $version"
+systemd_binfmt=""
+for t in /usr/lib/systemd/systemd-binfmt /lib/systemd/systemd-binfmt; do
+  [ -x "$t" ] && { systemd_binfmt=$t; break; }
+done
+for emu in qemu-aarch64 qemu-arm; do
+  if grep -qx enabled "$binfmt/$emu" 2>/dev/null && grep -q '^flags:.*F' "$binfmt/$emu"; then
+    continue
+  fi
+  conf=/usr/lib/binfmt.d/$emu.conf
+  if [ -f "$conf" ]; then
+    # Drop an older registration (say, without F) before registering again.
+    [ -e "$binfmt/$emu" ] && { echo -1 | $SUDO tee "$binfmt/$emu" >/dev/null; }
+    if [ -n "$systemd_binfmt" ]; then
+      $SUDO "$systemd_binfmt" "$conf"
+    else
+      grep -v '^#' "$conf" | $SUDO tee "$binfmt/register" >/dev/null
+    fi
+  elif [ -f "/usr/share/binfmts/$emu" ] && command -v update-binfmts >/dev/null; then
+    $SUDO update-binfmts --enable "$emu"
+  else
+    die "no registration of $emu found (/usr/lib/binfmt.d/$emu.conf or binfmt-support's /usr/share/binfmts/$emu): is qemu-user-static installed?"
+  fi
+  grep -qx enabled "$binfmt/$emu" 2>/dev/null || die "registering $emu with binfmt_misc failed ($binfmt/$emu is missing or disabled)"
+  grep -q '^flags:.*F' "$binfmt/$emu" || die "$emu is registered without the F flag: $(grep flags "$binfmt/$emu")"
+done
+
+# Every program of the table is there now (a package that stopped shipping one shows here).
+while IFS=$'\t' read -r program packages _; do
+  case "$program" in ''|'#'*) continue ;; esac
+  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$program" >/dev/null || die "\`$program\` is still missing after installing $packages"
+done < "$table"
+# The checks `imgbuild doctor` makes (the README's commands run it too, once imgbuild is
+# built): mke2fs new enough, and reading a tar archive (libarchive present).
+version=$(mke2fs -V 2>&1 | awk 'NR==1{print $2}')
+if [ "$(printf '%s\n' 1.47.1 "$version" | sort -V | head -n1)" != "1.47.1" ]; then
+  die "e2fsprogs $version is too old: imgbuild needs 1.47.1 or newer (Debian bookworm-backports or trixie, Ubuntu 24.10 or newer)"
+fi
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+echo probe > "$probe/probe.txt"
+tar -C "$probe" -cf "$probe/probe.tar" probe.txt
+mke2fs -q -F -t ext4 -d "$probe/probe.tar" "$probe/probe.ext4" 1M 2>"$probe/err" \
+  || die "mke2fs $version cannot read a tar archive ($(tail -n1 "$probe/err")): install libarchive13"
+say "e2fsprogs $version reads tar; every program of $table present; qemu-aarch64 and qemu-arm registered with binfmt_misc"

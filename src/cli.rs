@@ -82,6 +82,16 @@ pub enum Command {
     },
     /// Print the JSON Schema of the recipe format (for editor completion).
     Schema,
+    /// Check this host for building the recipes (default: every recipe in recipes/):
+    /// programs and versions, binfmt_misc for foreign architectures, mke2fs reading
+    /// tar, free disk space, and the hosts the recipes download from. Each problem is
+    /// one line with the command that fixes it; exit 0 when all is well, 1 otherwise.
+    Doctor {
+        recipes: Vec<PathBuf>,
+        /// Seconds to wait for each host to answer.
+        #[arg(long, default_value_t = 3, value_name = "SECONDS")]
+        timeout: u64,
+    },
     /// Boot a built image in QEMU (on a grown copy) and check that it reaches
     /// multi-user.target with no failed unit and grows its root on first boot.
     BootTest {
@@ -214,6 +224,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Err(e) => Err(e),
             }
         }
+        (Some(Command::Doctor { recipes, timeout }), _) => doctor(g, recipes, timeout),
         (Some(Command::Schema), _) => print(&(serde_json::to_string_pretty(&recipe::schema::recipe())? + "\n")),
         (
             Some(Command::BootTest {
@@ -326,6 +337,67 @@ fn fetch(g: &Global, recipe_path: &std::path::Path, update: bool) -> Result<()> 
     }
     Ok(())
 }
+
+fn doctor(g: &Global, recipes: Vec<PathBuf>, timeout: u64) -> Result<()> {
+    use crate::doctor::{self, Needs};
+    let recipes = if recipes.is_empty() {
+        doctor::default_recipes(std::path::Path::new("recipes"))
+    } else {
+        recipes
+    };
+    let mut needs = Needs::default();
+    if recipes.is_empty() {
+        // No recipes here: everything a build can need, for the targets imgbuild knows.
+        use crate::process::programs::Use;
+        needs
+            .uses
+            .extend([Use::Bootstrap, Use::Foreign, Use::Ext4, Use::Git, Use::Pypi, Use::Npm]);
+        needs.architectures.extend(["arm64".to_string(), "armel".to_string()]);
+    }
+    for r in &recipes {
+        let resolved = recipe::resolve(r, &g.sets)?;
+        let dirs = doctor::Dirs {
+            out: pipeline::out_dir(&resolved, &g.build_options()),
+            cache: g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
+        };
+        needs.add(r, &resolved, &dirs, &g.sets);
+    }
+    let mut problems = doctor::check_host(&needs);
+    if !g.offline {
+        problems.extend(doctor::check_network(&needs, std::time::Duration::from_secs(timeout)));
+    }
+    let mut text = String::new();
+    for p in &problems {
+        text.push_str(&format!("problem: {p}\n"));
+    }
+    let names: Vec<String> = recipes.iter().map(|r| r.display().to_string()).collect();
+    let checked = format!(
+        "{} programs, {} architectures, {} hosts{}",
+        crate::process::programs::all()
+            .iter()
+            .filter(|p| p.used_by.iter().any(|u| needs.uses.contains(u)))
+            .count(),
+        needs.architectures.len(),
+        if g.offline { 0 } else { needs.hosts.len() },
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", names.join(", "))
+        }
+    );
+    if problems.is_empty() {
+        text.push_str(&format!("doctor: all is well ({checked})\n"));
+        print(&text)
+    } else {
+        print(&text)?;
+        anyhow::bail!(DoctorFailed(problems.len(), checked))
+    }
+}
+
+/// `imgbuild doctor` found problems (exit 1: the host, not the recipe, needs fixing).
+#[derive(Debug, thiserror::Error)]
+#[error("doctor: {0} problem(s) ({1}); run the fixes above, then `imgbuild doctor` again")]
+pub struct DoctorFailed(usize, String);
 
 /// A `--http` path: absolute, no scheme or host (the host is the guest).
 fn http_path(s: &str) -> Result<String, String> {

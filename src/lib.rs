@@ -8,8 +8,10 @@
 
 pub mod cache;
 pub mod cli;
+pub mod doctor;
 pub mod fetch;
 pub mod fsx;
+pub mod host;
 pub mod image;
 pub mod interrupt;
 pub mod net;

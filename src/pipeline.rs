@@ -51,6 +51,9 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
         });
     }
     let out = out_dir(&resolved, opts);
+    step(reporter, "check this host", || {
+        preflight(path, &resolved, opts, &out, reporter)
+    })?;
     let staging = Staging::create(&out)?;
     interrupt::remove_on_interrupt(staging.dir().to_path_buf());
     let cache = Cache::open(
@@ -62,6 +65,28 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
     let published = result?;
     reporter.detail(&format!("{} published to {}", plan.name, out.display()));
     Ok(published)
+}
+
+/// `imgbuild doctor`'s checks for this recipe, before anything slow: a missing program,
+/// an unregistered emulator or a full disk stop the build with the fixes; an unreachable
+/// host is a warning (the cache and the lock may hold all it would give).
+fn preflight(path: &Path, resolved: &Resolved, opts: &BuildOptions, out: &Path, reporter: &dyn Reporter) -> Result<()> {
+    let mut needs = crate::doctor::Needs::default();
+    let dirs = crate::doctor::Dirs {
+        out: out.to_path_buf(),
+        cache: opts.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+    };
+    needs.add(path, resolved, &dirs, &opts.sets);
+    let problems = crate::doctor::check_host(&needs);
+    if !problems.is_empty() {
+        anyhow::bail!(crate::host::HostError(problems));
+    }
+    if !opts.fetch.offline {
+        for p in crate::doctor::check_network(&needs, std::time::Duration::from_secs(3)) {
+            reporter.warn(&p.to_string());
+        }
+    }
+    Ok(())
 }
 
 fn build_in(

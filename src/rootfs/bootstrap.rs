@@ -4,7 +4,7 @@
 //! the package set downloads only what is new. Before mmdebstrap runs, the architecture's
 //! emulator, the mirror, the suites and the keys are checked, each with a clear error.
 
-use super::{Ctx, binfmt, render};
+use super::{Ctx, render};
 use crate::cache::Key;
 use crate::process::Cmd;
 use crate::recipe::plan_rootfs::{BootstrapPlan, KeyPlan, SourcePlan};
@@ -25,7 +25,7 @@ pub struct Bootstrapped {
 
 /// Bootstraps (or finds in the cache) the root file system.
 pub fn bootstrap(b: &BootstrapPlan, ctx: &Ctx) -> Result<Bootstrapped> {
-    binfmt::check(&b.architecture)?;
+    crate::host::binfmt::check(&b.architecture).map_err(|p| crate::host::HostError(vec![p]))?;
     let version = Cmd::new("mmdebstrap")
         .arg("--version")
         .run_stdout()

@@ -3,7 +3,6 @@
 //! canonical form every later stage reads: an indexed tar archive plus the data files
 //! overlays added.
 
-pub mod binfmt;
 pub mod bootstrap;
 pub mod chroot;
 pub mod dir;
@@ -96,7 +95,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
     if let RootfsSource::Bootstrap(b) = source
         && !plan.steps.is_empty()
     {
-        binfmt::check(&b.architecture)?;
+        crate::host::binfmt::check(&b.architecture).map_err(|p| crate::host::HostError(vec![p]))?;
     }
     let (tar, key) = steps::run(base, &key, &plan.steps, ctx)?;
     let entries = step(ctx.reporter, "index root file system", || tar_read::index(&tar))?;

@@ -153,7 +153,7 @@ fn every_recipe_and_layer_in_the_repository_matches_the_schema() {
         "good.yaml",
         "output: {compression: \"{{ c }}\"}\nrootfs:\n  packages: !replace [a, {when: \"{{ x }}\", then: [b]}]\nsteps:\n  - {name: x, run: y, when: false}\n",
     );
-    let out = ok(crate::common::tool("python3", "python3-jsonschema")
+    let out = ok(crate::common::tool("python3")
         .arg("-c")
         .arg(VALIDATE)
         .arg(&schema)
@@ -214,4 +214,41 @@ fn templated_typed_fields_are_checked_after_rendering() {
     let (code, err) = fails(imgbuild().args(["check", "--set", "c=zip"]).arg(&r));
     assert_eq!(code, 2);
     assert!(err.contains("r.yaml: output.compression: unknown value `zip`"), "{err}");
+}
+
+/// `imgbuild doctor` names each unreachable host with the recipe's switch that leaves
+/// it out, exits 1, and passes once the recipe is given that switch.
+#[test]
+fn doctor_names_unreachable_hosts_and_the_switch_that_leaves_them_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port just closed: connecting is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let recipe = write(
+        tmp.path(),
+        "r.yaml",
+        &format!(
+            "name: r\nvars: {{mirror_files: true}}\ncontent:\n  dest: /srv\n  files:\n    tool:\n      when: '{{{{ mirror_files }}}}'\n      url: http://127.0.0.1:{port}/tool.bin\n      sha256: '{}'\n      path: tools\n",
+            "0".repeat(64)
+        ),
+    );
+    let out = imgbuild()
+        .args(["doctor", "--timeout", "2"])
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("127.0.0.1 is unreachable"))
+        .unwrap_or_else(|| panic!("no line for the closed port:\n{stdout}"));
+    assert!(line.starts_with("problem: "), "{line}");
+    assert!(line.contains(&format!("http://127.0.0.1:{port}/tool.bin")), "{line}");
+    assert!(line.contains("`--set mirror_files=false`"), "{line}");
+    let out = ok(imgbuild().args(["doctor", "--set", "mirror_files=false"]).arg(&recipe));
+    assert!(text(&out).contains("doctor: all is well"), "{}", text(&out));
 }

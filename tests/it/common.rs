@@ -51,8 +51,13 @@ pub fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A host tool the tests need, or a failure naming its Debian package.
-pub fn tool(name: &str, package: &str) -> Command {
+/// A host tool the tests need, or a failure naming its Debian package (from the
+/// host-program table, which must list every program the tests call).
+pub fn tool(name: &str) -> Command {
+    use imgbuild::process::programs;
+    let install = programs::find(name)
+        .map(programs::install_command)
+        .unwrap_or_else(|| panic!("`{name}` is not in src/process/programs.tsv: add it there"));
     let found = std::env::var_os("PATH")
         .map(|p| {
             std::env::split_paths(&p)
@@ -62,7 +67,7 @@ pub fn tool(name: &str, package: &str) -> Command {
         .unwrap_or(false);
     assert!(
         found,
-        "`{name}` is missing: run `ci/install-host-deps.sh` (Debian package {package})"
+        "`{name}` is missing: run `ci/install-host-deps.sh` (or `{install}`)"
     );
     let mut c = Command::new(name);
     c.env(
@@ -74,7 +79,7 @@ pub fn tool(name: &str, package: &str) -> Command {
 
 /// Partitions as `sfdisk --json` sees them.
 pub fn sfdisk(image: &Path) -> (String, Vec<SfPart>) {
-    let out = ok(tool("sfdisk", "fdisk").arg("--json").arg(image));
+    let out = ok(tool("sfdisk").arg("--json").arg(image));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sfdisk json");
     let t = &v["partitiontable"];
     let parts = t["partitions"]
@@ -112,13 +117,13 @@ pub fn extract(image: &Path, part: &SfPart, dest: &Path) {
 
 /// Runs `debugfs -R CMD` on an ext4 file system image and returns its stdout.
 pub fn debugfs(fs: &Path, cmd: &str) -> String {
-    let out = ok(tool("debugfs", "e2fsprogs").arg("-R").arg(cmd).arg(fs));
+    let out = ok(tool("debugfs").arg("-R").arg(cmd).arg(fs));
     text(&out)
 }
 
 /// `e2fsck -fn`: must exit 0.
 pub fn e2fsck_clean(fs: &Path) {
-    let out = tool("e2fsck", "e2fsprogs").arg("-fn").arg(fs).output().unwrap();
+    let out = tool("e2fsck").arg("-fn").arg(fs).output().unwrap();
     assert!(
         out.status.success(),
         "e2fsck -fn found problems:\n{}\n{}",
@@ -129,7 +134,7 @@ pub fn e2fsck_clean(fs: &Path) {
 
 /// `fsck.fat -n`: must exit 0 and report nothing wrong.
 pub fn fsck_fat_clean(fs: &Path) {
-    let out = tool("fsck.fat", "dosfstools").arg("-n").arg(fs).output().unwrap();
+    let out = tool("fsck.fat").arg("-n").arg(fs).output().unwrap();
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -143,7 +148,7 @@ pub fn fsck_fat_clean(fs: &Path) {
 
 /// Reads a file from a FAT file system image with mtools.
 pub fn mtype(fs: &Path, path: &str) -> Vec<u8> {
-    let out = ok(tool("mtype", "mtools")
+    let out = ok(tool("mtype")
         .env("MTOOLS_SKIP_CHECK", "1")
         .arg("-i")
         .arg(fs)

@@ -152,10 +152,7 @@ fn oci_archive_blobs_digests_and_layer_contents() {
         m["recipe"]["output"]["oci"]["tag"], "srv:latest",
         "the default tag is shown"
     );
-    ok(tool("sha256sum", "coreutils")
-        .arg("-c")
-        .arg("srv.sha256")
-        .current_dir(&out));
+    ok(tool("sha256sum").arg("-c").arg("srv.sha256").current_dir(&out));
     let published: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -229,7 +226,7 @@ fn skopeo_podman_and_umoci_accept_the_archive() {
     // index and once through docker's manifest.json (what `docker load` reads).
     for (transport, dir) in [("oci-archive", "via-oci"), ("docker-archive", "via-docker")] {
         let dest = tmp.path().join(dir);
-        ok(tool("skopeo", "skopeo")
+        ok(tool("skopeo")
             .arg("copy")
             .arg(format!("{transport}:{}", archive.display()))
             .arg(format!("dir:{}", dest.display())));
@@ -238,12 +235,12 @@ fn skopeo_podman_and_umoci_accept_the_archive() {
 
     // umoci applies the layer to a directory as a runtime would.
     let layout = tmp.path().join("layout");
-    ok(tool("skopeo", "skopeo")
+    ok(tool("skopeo")
         .arg("copy")
         .arg(format!("oci-archive:{}", archive.display()))
         .arg(format!("oci:{}:srv", layout.display())));
     let bundle = tmp.path().join("bundle");
-    let mut umoci = tool("umoci", "umoci");
+    let mut umoci = tool("umoci");
     umoci.arg("unpack");
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -267,7 +264,7 @@ fn skopeo_podman_and_umoci_accept_the_archive() {
     }
     let store = tmp.path().join("podman");
     let podman = || {
-        let mut c = tool("podman", "podman");
+        let mut c = tool("podman");
         c.arg("--root")
             .arg(store.join("root"))
             .arg("--runroot")

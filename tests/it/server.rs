@@ -68,18 +68,13 @@ fn server_configs_render_and_pass_their_tools_checks() {
     render(&resolved, &root);
 
     let dnsmasq = root.join("etc/dnsmasq.d/carpentries.conf");
-    let out = crate::common::ok(tool("dnsmasq", "dnsmasq-base").arg("--test").arg("-C").arg(&dnsmasq));
+    let out = crate::common::ok(tool("dnsmasq").arg("--test").arg("-C").arg(&dnsmasq));
     assert!(String::from_utf8_lossy(&out.stderr).contains("syntax check OK"));
     let conf = std::fs::read_to_string(&dnsmasq).unwrap();
     assert!(conf.contains("address=/carpentriesoffline.org/192.168.1.1"), "{conf}");
     assert!(conf.contains("dhcp-range=192.168.1.100,192.168.1.250,12h"), "{conf}");
 
-    crate::common::ok(
-        tool("nft", "nftables")
-            .arg("-c")
-            .arg("-f")
-            .arg(root.join("etc/nftables.conf")),
-    );
+    crate::common::ok(tool("nft").arg("-c").arg("-f").arg(root.join("etc/nftables.conf")));
 
     // hostapd has no check mode: the rules it would apply at start-up.
     let ap = key_values(&std::fs::read_to_string(root.join("etc/hostapd/hostapd.conf")).unwrap());

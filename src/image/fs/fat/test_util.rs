@@ -13,7 +13,9 @@ pub const MIB: u64 = 1 << 20;
 
 /// Runs a host tool; fails (never skips) with the Debian package to install
 /// when it is missing.
-pub fn run(tool: &str, package: &str, args: &[&str]) -> Output {
+pub fn host_tool(tool: &str, args: &[&str]) -> Output {
+    let package = crate::process::programs::package_for(tool)
+        .unwrap_or_else(|| panic!("`{tool}` is not in src/process/programs.tsv: add it there"));
     Command::new(tool)
         .args(args)
         .env("MTOOLS_SKIP_CHECK", "1")
@@ -29,7 +31,7 @@ pub fn run(tool: &str, package: &str, args: &[&str]) -> Output {
 /// `fsck.fat -n -v` on a whole-file volume: must exit 0 and report nothing
 /// wrong. Returns its output (which ends with the used/total clusters line).
 pub fn fsck(img: &Path) -> String {
-    let out = run("fsck.fat", "dosfstools", &["-n", "-v", img.to_str().unwrap()]);
+    let out = host_tool("fsck.fat", &["-n", "-v", img.to_str().unwrap()]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -61,7 +63,7 @@ fn mtools_target(img: &Path, offset: u64, path: &str) -> (String, String) {
 /// File contents as mtools reads them.
 pub fn mtype(img: &Path, offset: u64, path: &str) -> Vec<u8> {
     let (i, p) = mtools_target(img, offset, path);
-    let out = run("mtype", "mtools", &["-i", &i, &p]);
+    let out = host_tool("mtype", &["-i", &i, &p]);
     assert!(
         out.status.success(),
         "mtype {p}: {}",
@@ -74,7 +76,7 @@ pub fn mtype(img: &Path, offset: u64, path: &str) -> Vec<u8> {
 /// line, directories with a trailing '/').
 pub fn mdir(img: &Path, offset: u64, dir: &str) -> Vec<String> {
     let (i, p) = mtools_target(img, offset, dir);
-    let out = run("mdir", "mtools", &["-b", "-i", &i, &p]);
+    let out = host_tool("mdir", &["-b", "-i", &i, &p]);
     assert!(
         out.status.success(),
         "mdir {p}: {}",

@@ -5,11 +5,11 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::test_util::{Fixture, MIB, fsck, opts, pattern, run};
+use super::test_util::{Fixture, MIB, fsck, host_tool, opts, pattern};
 use super::*;
 
 fn mtools(tool: &str, args: &[&str]) {
-    let out = run(tool, "mtools", args);
+    let out = host_tool(tool, args);
     assert!(
         out.status.success(),
         "{tool} {args:?}: {}",
@@ -40,9 +40,8 @@ fn reads_volumes_made_by_mkfs_fat_and_mcopy() {
     ] {
         let img = fx.dir.path().join(format!("mkfs{fat}.img"));
         let _ = std::fs::remove_file(&img);
-        let out = run(
+        let out = host_tool(
             "mkfs.fat",
-            "dosfstools",
             &[
                 "-C",
                 "-F",

@@ -10,6 +10,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
+pub mod programs;
+
 /// How many trailing lines of a failed command's stderr an error keeps.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -52,8 +54,8 @@ pub enum ProcessError {
 }
 
 fn hint_suffix(program: &str) -> String {
-    match package_for(program) {
-        Some(pkg) => format!("\nhint: install it with `apt-get install {pkg}`"),
+    match programs::find(program) {
+        Some(p) => format!("\nhint: install it with `{}`", programs::install_command(p)),
         None => String::new(),
     }
 }
@@ -66,25 +68,7 @@ fn stderr_suffix(tail: &str) -> String {
     }
 }
 
-/// The Debian package that provides a program imgbuild calls.
-pub fn package_for(program: &str) -> Option<&'static str> {
-    let name = Path::new(program).file_name()?.to_str()?;
-    Some(match name {
-        "mke2fs" | "mkfs.ext4" | "e2fsck" | "debugfs" | "resize2fs" => "e2fsprogs",
-        "fsck.fat" | "mkfs.fat" | "fsck.vfat" => "dosfstools",
-        "mtype" | "mdir" | "mcopy" | "minfo" => "mtools",
-        "sfdisk" => "fdisk",
-        "mmdebstrap" => "mmdebstrap",
-        "xz" => "xz-utils",
-        "zstd" => "zstd",
-        "qemu-system-aarch64" | "qemu-system-arm" => "qemu-system-arm",
-        "qemu-system-x86_64" => "qemu-system-x86",
-        "fdtput" | "dtc" => "device-tree-compiler",
-        "getfattr" | "setfattr" => "attr",
-        "npm" => "npm",
-        _ => return None,
-    })
-}
+pub use programs::package_for;
 
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Self {
@@ -316,7 +300,11 @@ mod tests {
         let err = Cmd::new("fsck.fat-definitely-missing").run().unwrap_err();
         assert!(matches!(err, ProcessError::NotFound { .. }));
         let err = Cmd::new("/nonexistent/mke2fs").run().unwrap_err();
-        assert!(err.to_string().contains("apt-get install e2fsprogs"), "{err}");
+        assert!(
+            err.to_string().contains("hint: install it with `apt-get install")
+                && err.to_string().contains(" e2fsprogs libarchive13`"),
+            "{err}"
+        );
     }
 
     #[test]
