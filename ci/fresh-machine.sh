@@ -38,9 +38,21 @@ started=$(date +%s)
 
 # 1. A new machine: Debian minbase and nothing else.
 rm -rf "$root"
+mkdir -p "$(dirname "$root")"
 log "making a clean $suite root (mmdebstrap minbase) in $root"
 mmdebstrap --quiet --variant=minbase "$suite" "$root"
+# This network's own settings, as any machine on it has them: its resolver, and the trust
+# anchors of a TLS-inspecting egress proxy where there is one (local CAs, taken into the
+# root's store when ca-certificates installs; the variables below point tools at it).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
+network_env=()
+for v in SSL_CERT_FILE SSL_CERT_DIR NODE_EXTRA_CA_CERTS REQUESTS_CA_BUNDLE PIP_CERT CURL_CA_BUNDLE GIT_SSL_CAINFO http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  [ -n "${!v:-}" ] && network_env+=("$v=${!v}")
+done
 mkdir -p "$root/root/imgbuild" "$root/opt/rust/rustup" "$root/opt/rust/bin" \
   "$root/root/.cargo/registry" "$root/root/.cargo/git"
 # The repository as committed or added (not target/, images/ or anything ignored).
@@ -118,8 +130,8 @@ exec chroot "$root" /usr/bin/env -i \
   HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb CI=true \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/rust/bin \
   RUSTUP_HOME=/opt/rust/rustup CARGO_HOME=/root/.cargo RUSTUP_AUTO_INSTALL=0 \
-  bash -euo pipefail -c "$inner"
-' fresh "$root" "$rustup_home" "$cargo_bin" "$downloads" "$inner"
+  "${@:6}" bash -euo pipefail -c "$inner"
+' fresh "$root" "$rustup_home" "$cargo_bin" "$downloads" "$inner" "${network_env[@]}"
 
 log "passed in $(( ($(date +%s) - started) / 60 )) min $(( ($(date +%s) - started) % 60 )) s"
 echo "fresh-machine ($suite): 1 passed, 0 failed"
