@@ -4,7 +4,8 @@
 # removes the host's qemu binfmt_misc registrations, and inside that root runs
 #   1. ci/test.sh                                   (the README's test command)
 #   2. imgbuild doctor with qemu-arm unregistered   (must fail and print a fix), the fix
-#      it printed, and doctor again                 (must pass)
+#      it printed, and doctor again                 (must pass); doctor of every server
+#      with `--set mirrors=false --set gitea=false` (every host it needs answers)
 #   3. ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false
 #                                                   (the README's main command, in its
 #                                                   documented form for this network)
@@ -107,6 +108,9 @@ step "running the fix doctor printed: $fix"
 sh -c "$fix"
 "$bin" doctor --offline recipes/pi-zero.yaml --set mirrors=false --set gitea=false
 
+step "every server's documented offline form names only hosts this network reaches"
+"$bin" doctor recipes/pi-zero.yaml recipes/pi4.yaml recipes/pi5.yaml recipes/container.yaml --set mirrors=false --set gitea=false
+
 step "ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false (the README's main command)"
 ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false
 step "imgbuild boot-test images/pi-zero/pi-zero.img"
@@ -117,6 +121,8 @@ INNER
 
 unshare --mount --propagation private --pid --fork --mount-proc -- bash -euo pipefail -c '
 root=$1 rustup_home=$2 cargo_bin=$3 downloads=$4 inner=$5
+# The root is a mount point, as / is on any machine (podman and the steps remount it).
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"

@@ -21,7 +21,8 @@ table=src/process/programs.tsv
 # Whether `program` is on PATH at `minimum` or newer (`-`: any version).
 present() {
   local program=$1 minimum=$2 flag=$3 have
-  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$program" >/dev/null || return 1
+  # A file, not a shell builtin of the same name (`kill`).
+  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" type -P "$program" >/dev/null || return 1
   [ "$minimum" = - ] && return 0
   have=$("$program" $flag 2>&1 | grep -oE '(^|[ v])[0-9]+(\.[0-9]+)+' | head -n1 | tr -d ' v')
   [ -n "$have" ] && [ "$(printf '%s\n' "$minimum" "$have" | sort -V | head -n1)" = "$minimum" ]
@@ -122,7 +123,7 @@ done
 # Every program of the table is there now (a package that stopped shipping one shows here).
 while IFS=$'\t' read -r program packages _; do
   case "$program" in ''|'#'*) continue ;; esac
-  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$program" >/dev/null || die "\`$program\` is still missing after installing $packages"
+  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" type -P "$program" >/dev/null || die "\`$program\` is still missing after installing $packages"
 done < "$table"
 # The checks `imgbuild doctor` makes (the README's commands run it too, once imgbuild is
 # built): mke2fs new enough, and reading a tar archive (libarchive present).

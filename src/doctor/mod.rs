@@ -10,7 +10,7 @@ use crate::host::{Problem, binfmt, probe};
 use crate::process::programs::{self, Use};
 use crate::recipe::plan::{Plan, RootfsSource};
 use crate::recipe::plan_content::SourcePlan;
-use crate::recipe::{self, model::FsKind, size::SizeSpec};
+use crate::recipe::{self, model::FsKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -89,22 +89,21 @@ impl Needs {
                 cache_need += 8 * GIB;
             }
         }
-        // The raw image, its compressed copy and the staging copy of the root archive.
-        let image = match plan.image_size {
-            SizeSpec::Fixed(n) => n,
-            SizeSpec::Auto => 4 * GIB,
-        };
-        let out_need = if plan.partitions.is_empty() { GIB } else { 3 * image };
-        // Recipes build one at a time: a directory needs what the largest asks for.
-        let mut add = |dir: &Path, bytes: u64, what: String| {
-            let e = self.disk.entry(dir.to_path_buf()).or_insert((0, String::new()));
-            if bytes > e.0 {
-                *e = (bytes, what);
-            }
-        };
-        add(&dirs.out, out_need, format!("the image of {}", plan.name));
+        // A Debian server's raw image, its compressed copy and the staging copies of its
+        // root archive; with mirrors, those too. Archives and directories given as the
+        // root are as large as the user made them: no estimate (the build reports a full
+        // disk as such).
         if cache_need > 0 {
-            add(&dirs.cache, cache_need, format!("the stage cache of {}", plan.name));
+            self.need_disk(&dirs.out, 2 * GIB + cache_need, format!("the image of {}", plan.name));
+            self.need_disk(&dirs.cache, cache_need, format!("the stage cache of {}", plan.name));
+        }
+    }
+
+    /// Recipes build one at a time: a directory needs what the largest asks for.
+    fn need_disk(&mut self, dir: &Path, bytes: u64, what: String) {
+        let e = self.disk.entry(dir.to_path_buf()).or_insert((0, String::new()));
+        if bytes > e.0 {
+            *e = (bytes, what);
         }
     }
 }

@@ -34,7 +34,11 @@ pub fn resolve(plan: &NpmPlan, cx: &Cx) -> Result<LockedSource> {
         .with_context(|| format!("resolving the dependencies of {}@{}", plan.name, plan.version))?;
     let text =
         std::fs::read_to_string(dir.path().join("package-lock.json")).context("npm wrote no package-lock.json")?;
-    let package_lock: serde_json::Value = serde_json::from_str(&text).context("npm's package-lock.json")?;
+    let mut package_lock: serde_json::Value = serde_json::from_str(&text).context("npm's package-lock.json")?;
+    // npm names where it resolved each package from: with `content.fetch_from` that is
+    // the stand-in (npm 9 writes it; npm 10 and later keep registry.npmjs.org). The lock
+    // keeps upstream either way, so it is the same wherever it was made.
+    map_resolved(&mut package_lock, |u| cx.client.upstream(u));
     Ok(LockedSource {
         inputs: String::new(),
         files: vec![LockedFile {
@@ -57,9 +61,12 @@ pub fn materialize(plan: &NpmPlan, entry: &LockedSource, cx: &Cx, out: &Path) ->
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     unpack(&cx.store.path(&file.sha256), &dest)?;
     prepare_manifest(&dest)?;
+    // ... and npm installs from where this build downloads (`fetch_from`), whichever npm.
+    let mut package_lock = package_lock.clone();
+    map_resolved(&mut package_lock, |u| cx.client.via(u));
     std::fs::write(
         dest.join("package-lock.json"),
-        serde_json::to_string_pretty(package_lock)?,
+        serde_json::to_string_pretty(&package_lock)?,
     )?;
     let mut cmd = npm(plan, cx, &dest, "installing").args(["--no-save", "--omit=dev"]);
     cmd = cmd.arg(if cx.offline { "--offline" } else { "--prefer-offline" });
@@ -72,6 +79,23 @@ pub fn materialize(plan: &NpmPlan, entry: &LockedSource, cx: &Cx, out: &Path) ->
         anyhow!("{e}{hint}")
     })?;
     Ok(())
+}
+
+/// Rewrites every package's `resolved` URL in a package-lock (lockfile v2/v3 `packages`
+/// and v1 `dependencies`, nested).
+fn map_resolved(lock: &mut serde_json::Value, f: impl Fn(&str) -> String + Copy) {
+    match lock {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(s) if k == "resolved" => *s = f(s),
+                    _ => map_resolved(v, f),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| map_resolved(v, f)),
+        _ => {}
+    }
 }
 
 /// `npm install` in `dir` with the flags every run shares.
@@ -195,6 +219,21 @@ fn prepare_manifest(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_urls_are_mapped_in_every_lockfile_shape() {
+        let mut lock = serde_json::json!({
+            "packages": {"": {"name": "app"}, "node_modules/dep": {"resolved": "http://stand-in/dep.tgz"}},
+            "dependencies": {"dep": {"resolved": "http://stand-in/dep.tgz", "dependencies": {"sub": {"resolved": "http://stand-in/sub.tgz"}}}}
+        });
+        map_resolved(&mut lock, |u| {
+            u.replace("http://stand-in/", "https://registry.npmjs.org/")
+        });
+        let text = lock.to_string();
+        assert!(!text.contains("stand-in"), "{text}");
+        assert_eq!(text.matches("https://registry.npmjs.org/").count(), 3, "{text}");
+        assert_eq!(lock["packages"][""]["name"], "app");
+    }
 
     fn tgz(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
