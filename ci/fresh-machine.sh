@@ -9,7 +9,7 @@
 #   3. ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false
 #                                                   (the README's main command, in its
 #                                                   documented form for this network)
-#   4. imgbuild boot-test of that Pi Zero image     (QEMU raspi0)
+#   4. imgbuild boot-test of that Pi Zero image     (QEMU raspi0; its web server answers)
 #
 #   ci/fresh-machine.sh [SUITE]        SUITE: bookworm (default) or trixie
 #
@@ -113,8 +113,8 @@ step "every server's documented offline form names only hosts this network reach
 
 step "ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false (the README's main command)"
 ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false
-step "imgbuild boot-test images/pi-zero/pi-zero.img"
-target/release/imgbuild boot-test images/pi-zero/pi-zero.img
+step "imgbuild boot-test images/pi-zero/pi-zero.img --http / (its web server answers)"
+target/release/imgbuild boot-test images/pi-zero/pi-zero.img --http /
 step "all passed"
 INNER
 )
