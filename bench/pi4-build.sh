@@ -40,19 +40,19 @@ cache=$work/cache
 
 t() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/last.log" || { tail -20 "$work/last.log"; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
-# Both tools start cold: an empty stage cache and no downloaded packages.
+# Both tools start cold: an empty stage cache and no downloaded packages. Each figure is
+# printed as soon as it is measured.
+printf '%-60s %10s\n' "what (pi4.yaml without mirrors and Gitea, $arch under qemu-user, $(nproc) cores)" "seconds"
 mkdir -p "$work/plain-log"
 plain=$(t mmdebstrap --mode=root --variant=minbase --architectures="$arch" \
   --components="$components" --include="$packages" \
   --customize-hook="copy-out /var/log/dpkg.log $work/plain-log" \
   "$suite" "$work/plain.tar")
+printf '%-60s %10.0f\n' "plain mmdebstrap, same $(tr ',' '\n' <<<"$packages" | wc -l) packages (tarball only)" "$plain"
 cold=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/pi4.yaml")
+printf '%-60s %10.0f  (%.2f of plain)\n' "imgbuild cold build, to the raw image" "$cold" "$(echo "$cold / $plain" | bc -l)"
 echo "changed by the benchmark" > "$work/overlays/debian-server/etc/bench-marker"
 warm=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/pi4.yaml")
-
-printf '%-60s %10s\n' "what (pi4.yaml without mirrors and Gitea, $arch under qemu-user, $(nproc) cores)" "seconds"
-printf '%-60s %10.0f\n' "plain mmdebstrap, same $(tr ',' '\n' <<<"$packages" | wc -l) packages (tarball only)" "$plain"
-printf '%-60s %10.0f  (%.2f of plain)\n' "imgbuild cold build, to the raw image" "$cold" "$(echo "$cold / $plain" | bc -l)"
 printf '%-60s %10.1f\n' "imgbuild rebuild after an overlay-only change" "$warm"
 
 # Where the time went: dpkg's log, each line's time charged to the action it starts
