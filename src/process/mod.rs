@@ -68,8 +68,6 @@ fn stderr_suffix(tail: &str) -> String {
     }
 }
 
-pub use programs::package_for;
-
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Self {
         Cmd {

@@ -58,15 +58,8 @@ pub fn tool(name: &str) -> Command {
     let install = programs::find(name)
         .map(programs::install_command)
         .unwrap_or_else(|| panic!("`{name}` is not in src/process/programs.tsv: add it there"));
-    let found = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-                .any(|d| d.join(name).is_file())
-        })
-        .unwrap_or(false);
     assert!(
-        found,
+        programs::locate(name).is_some(),
         "`{name}` is missing: run `ci/install-host-deps.sh` (or `{install}`)"
     );
     let mut c = Command::new(name);
