@@ -57,9 +57,9 @@ printf '%-60s %10.1f\n' "imgbuild rebuild after an overlay-only change" "$warm"
 
 # Where the time went: dpkg's log, each line's time charged to the action it starts
 # (a package's configure runs its postinst; trigproc runs a trigger), one-second steps.
-"$bin" inspect -q "$work/out/pi4.img" --cat /var/log/dpkg.log > "$work/imgbuild-dpkg.log" 2>/dev/null || true
+# imgbuild keeps its bootstrap's dpkg log beside its other logs.
 for who in plain imgbuild; do
-  log=$work/$who-dpkg.log
+  log=$work/out/logs/dpkg.log
   [ "$who" = plain ] && log=$work/plain-log/dpkg.log
   echo
   echo "longest maintainer scripts and triggers, $who (from its root's /var/log/dpkg.log):"

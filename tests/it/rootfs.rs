@@ -27,6 +27,7 @@ rootfs:
   suite: bookworm
   architecture: amd64
   variant: minbase
+  packages: [python3-yaml, ca-certificates]
 steps:
 {steps}
 overlays: [ov]
@@ -53,6 +54,52 @@ fn root_fs(tmp: &Path, img: &Path) -> PathBuf {
     let fs = tmp.join("root.ext4");
     extract(img, &parts[0], &fs);
     fs
+}
+
+/// What the bootstrap defers (byte-compilation, the certificate store) was done once at
+/// the end, for the target's paths, and the real programs are back in place.
+fn deferred_work_was_done(fs: &Path) {
+    let diversions = debugfs(fs, "cat /var/lib/dpkg/diversions");
+    for program in ["/usr/bin/py3compile", "/usr/sbin/update-ca-certificates"] {
+        assert!(!diversions.contains(program), "{program} still diverted:\n{diversions}");
+        let stat = debugfs(fs, &format!("stat {program}"));
+        assert!(
+            stat.contains("Type: regular"),
+            "{program} is not the real program: {stat}"
+        );
+    }
+    let pyc = debugfs(
+        fs,
+        "cat /usr/lib/python3/dist-packages/yaml/__pycache__/__init__.cpython-311.pyc",
+    );
+    assert!(pyc.len() > 1000, "no bytecode for python3-yaml: {} bytes", pyc.len());
+    assert!(
+        pyc.contains("/usr/lib/python3/dist-packages/yaml/__init__.py") && !pyc.contains("mmdebstrap."),
+        "the bytecode names another path than the target's"
+    );
+    // python3-minimal's private directory (`py3compile -p python3-minimal /usr/share/python3/`).
+    assert!(
+        debugfs(fs, "ls /usr/share/python3/debpython/__pycache__").contains("files.cpython-311.pyc"),
+        "debpython not byte-compiled"
+    );
+    let bundle = debugfs(fs, "cat /etc/ssl/certs/ca-certificates.crt");
+    assert!(
+        bundle.matches("BEGIN CERTIFICATE").count() > 100,
+        "certificate bundle: {} bytes",
+        bundle.len()
+    );
+    let certs = debugfs(fs, "ls -l /etc/ssl/certs");
+    let pem = debugfs(fs, "stat /etc/ssl/certs/ISRG_Root_X1.pem");
+    assert!(
+        pem.contains("Fast link dest: \"/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt\""),
+        "the certificate's link is not the target's path: {pem}"
+    );
+    // openssl's hash link (ISRG Root X1's subject hash is 4042bcee).
+    let hash = debugfs(fs, "stat /etc/ssl/certs/4042bcee.0");
+    assert!(
+        hash.contains("Fast link dest: \"ISRG_Root_X1.pem\""),
+        "no hash link: {hash}\n{certs}"
+    );
 }
 
 #[test]
@@ -125,6 +172,7 @@ fn debian_root_with_steps_overlays_secrets_and_cache() {
         mounts_under(tmp.path()).is_empty() && mounts_under(&shared_cache()).is_empty(),
         "mounts left behind"
     );
+    deferred_work_was_done(&fs);
 
     // An overlay-only change reuses the bootstrap and the cached step, with no network.
     write(tmp.path(), "ov/etc/motd.j2", "changed {{ greeting }}\n");
