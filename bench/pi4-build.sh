@@ -65,3 +65,6 @@ for who in plain imgbuild; do
   echo "longest maintainer scripts and triggers, $who (from its root's /var/log/dpkg.log):"
   python3 bench/dpkg-time.py "$log" 12 || echo "  (no dpkg log in the $who root)"
 done
+echo
+echo "imgbuild's deferred jobs (customize hook, after dpkg; $work/out/logs/mmdebstrap.log):"
+grep -ho 'imgbuild: .* took [0-9]*s' "$work/out/logs/mmdebstrap.log" | sed 's/^/  /' || echo "  (none logged)"
