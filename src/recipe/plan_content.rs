@@ -326,6 +326,26 @@ fn dedup(v: Vec<String>) -> Vec<String> {
     v.into_iter().filter(|x| seen.insert(x.clone())).collect()
 }
 
+/// One requirement as the resolver reads it from a requirements file: a name with
+/// optional extras, version and marker. Not an option (`-r FILE`, `--index-url`), and
+/// one line only, so nothing a recipe lists can make the resolver read another file.
+pub fn check_requirement(r: &str, field: &str, ck: &Checker) -> Result<(), RecipeError> {
+    let bad = r.trim().is_empty()
+        || r.trim_start().starts_with('-')
+        || r.chars().any(char::is_control)
+        || r.contains(char::is_whitespace) && !r.contains(['<', '>', '=', '~', ';', '@']);
+    if bad {
+        return Err(ck.err(
+            field,
+            format!(
+                "`{}` is not a requirement such as `numpy` or `pandas>=2`",
+                r.escape_debug()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn pypi(p: &PypiSpec, ck: &Checker) -> Result<PypiPlan, RecipeError> {
     let mut reqs = items(&p.packages);
     reqs.extend(expand_sets(&items(&p.sets), PYPI_SETS, "content.pypi.sets", ck)?);
@@ -337,15 +357,7 @@ fn pypi(p: &PypiSpec, ck: &Checker) -> Result<PypiPlan, RecipeError> {
         ));
     }
     for r in &reqs {
-        if r.trim().is_empty()
-            || r.starts_with('-')
-            || r.contains(char::is_whitespace) && !r.contains(['<', '>', '=', '~', ';'])
-        {
-            return Err(ck.err(
-                "content.pypi.packages",
-                format!("`{r}` is not a requirement such as `numpy` or `pandas>=2`"),
-            ));
-        }
+        check_requirement(r, "content.pypi.packages", ck)?;
     }
     let python = dedup(items(&p.python));
     if python.is_empty() {

@@ -4,7 +4,7 @@
 use super::error::RecipeError;
 use super::model::PipInstallSpec;
 use super::plan::Checker;
-use super::plan_content::{DEFAULT_PYPI_INDEX, check_url, items};
+use super::plan_content::{DEFAULT_PYPI_INDEX, check_requirement, check_url, items};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +41,9 @@ pub fn plan(
     let requirements = items(&p.packages);
     if requirements.is_empty() {
         return Ok(None);
+    }
+    for r in &requirements {
+        check_requirement(r, &format!("{field}.pip.packages"), ck)?;
     }
     let Some(python) = p.python.clone() else {
         return Err(ck.err(

@@ -314,3 +314,22 @@ fn old_e2fsprogs_is_detected_with_a_fix() {
     );
     assert!(!tmp.path().join("out").exists(), "nothing was started: {err}");
 }
+
+#[test]
+fn pip_requirements_cannot_be_options_or_extra_lines() {
+    for bad in ["-r /etc/passwd", "--index-url=http://x/", "numpy>=1\\n-r /etc/passwd"] {
+        let (code, err) = check_err(&format!(
+            "rootfs: {{suite: bookworm, architecture: amd64}}\noutput: {{format: oci}}\nfiles:\n  /opt/py: {{pip: {{packages: [\"{bad}\"], python: '3.11'}}}}\n"
+        ));
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains("files./opt/py.pip.packages") && err.contains("is not a requirement"),
+            "{bad}: {err}"
+        );
+        assert!(
+            !err.contains("root:x:0:0"),
+            "{bad}: a host file reached the error: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{bad}: {err}");
+    }
+}
