@@ -298,9 +298,10 @@ fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
             published.manifest.name,
             started.elapsed().as_secs_f64()
         );
-        for f in &published.files {
-            println!("{}", f.display());
-        }
+        // The outputs are published by now: a closed or full stdout ends the command
+        // with a clear error (or none, for a closed pipe), never a panic.
+        let list: String = published.files.iter().map(|f| format!("{}\n", f.display())).collect();
+        print(&list)?;
     }
     Ok(())
 }

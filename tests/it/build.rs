@@ -442,3 +442,40 @@ fn a_rebuild_with_other_compression_removes_the_stale_file() {
         "a stale .xz stayed next to the new image"
     );
 }
+
+/// The list of published files goes to stdout last: a closed pipe ends the build with
+/// success, a full one with a clear error; either way the image is published, never a
+/// panic.
+#[test]
+fn closed_or_full_stdout_ends_cleanly_after_publishing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = mbr_recipe(tmp.path());
+    let out = tmp.path().join("out");
+    let mut closed = imgbuild()
+        .arg("--out")
+        .arg(&out)
+        .arg(&recipe)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(closed.stdout.take());
+    let o = closed.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "closed stdout: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.join("mbr.img.xz").is_file() && out.join("mbr.sha256").is_file());
+
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let o = imgbuild()
+        .arg("--out")
+        .arg(&out)
+        .arg(&recipe)
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "full stdout: {err}");
+    assert!(err.contains("writing to stdout") && !err.contains("panicked"), "{err}");
+    assert!(out.join("mbr.img.xz").is_file() && out.join("mbr.sha256").is_file());
+}
