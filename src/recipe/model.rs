@@ -264,13 +264,23 @@ pub struct ImageSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<TableKind>,
     /// Total image size (`8GiB`) or `auto` (end of the last partition, aligned). Default `auto`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub size: Option<String>,
     /// Pinned disk identifier: 8 hex digits for MBR (`0x1234abcd`), a GUID for GPT.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_id: Option<String>,
     /// Default partition alignment (default `1MiB`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub alignment: Option<String>,
     /// Partitions in disk order, by name. A recipe that extends another changes a
     /// partition by naming it again, or removes it with `name: ~`.
@@ -311,16 +321,31 @@ pub struct PartitionSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<FsKind>,
     /// A fixed size (`256MiB`) or `auto`: content plus `margin`. Default `auto`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub size: Option<String>,
     /// Free space added to an `auto` size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub margin: Option<MarginSpec>,
     /// A fixed start offset (`16MiB`, `32768s`); default: after the previous partition.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub start: Option<String>,
     /// Alignment of this partition's start (default: the image's).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub alignment: Option<String>,
     /// Sets the MBR boot flag or the GPT legacy-BIOS-bootable attribute.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -351,7 +376,12 @@ pub struct MarginSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
     /// At least this much (default `16MiB`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub min: Option<String>,
 }
 
@@ -363,7 +393,12 @@ pub struct BlobSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Byte offset (`32KiB`, `64s` for sector 64).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::size::de_size_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<super::size::SizeText>")]
     pub offset: Option<String>,
     /// Offset in 512-byte sectors (instead of `offset`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -333,3 +333,28 @@ fn pip_requirements_cannot_be_options_or_extra_lines() {
         assert_eq!(err.lines().count(), 1, "{bad}: {err}");
     }
 }
+
+/// The README lists `4096` (bytes) as a size: YAML reads it as a number, which is
+/// accepted as bytes; a negative or fractional number is refused naming the field.
+#[test]
+fn sizes_may_be_plain_numbers_of_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = write(
+        tmp.path(),
+        "r.yaml",
+        "image:\n  table: mbr\n  size: 134217728\n  partitions:\n    data: {filesystem: none, size: 67108864, start: 2048s, alignment: 4096}\n",
+    );
+    let out = text(&ok(imgbuild().arg("check").arg(&r)));
+    assert!(
+        out.contains("size: '67108864'") && out.contains("size: '134217728'"),
+        "{out}"
+    );
+    for (bad, what) in [("-5", "integer `-5`"), ("1.5", "floating point `1.5`")] {
+        let (code, err) = check_err(&format!("{BASE}    data: {{filesystem: none, size: {bad}}}\n"));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("r.yaml:4:") && err.contains("image.partitions.data.size") && err.contains(what),
+            "{err}"
+        );
+    }
+}
