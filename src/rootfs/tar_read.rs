@@ -32,10 +32,15 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
                         "{}: `{raw_path}` is a sparse archive member (GNU.sparse), which imgbuild does not read; create the archive without --sparse",
                         path.display()
                     );
-                } else if key == "uid" {
-                    uid = ext.value().ok().and_then(|v| v.parse().ok());
-                } else if key == "gid" {
-                    gid = ext.value().ok().and_then(|v| v.parse().ok());
+                } else if key == "uid" || key == "gid" {
+                    let id = ext.value().ok().and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: `{}` has a PAX {key} that is not a number; recreate the archive",
+                            path.display(),
+                            raw_path.escape_debug()
+                        )
+                    })?;
+                    if key == "uid" { uid = Some(id) } else { gid = Some(id) }
                 } else if key == "mtime" {
                     mtime = ext.value().ok().and_then(|v| v.split('.').next()?.parse().ok());
                 }
@@ -43,8 +48,8 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
         }
         let h = e.header();
         let mode = h.mode().unwrap_or(0o644) & 0o7777;
-        let uid = uid.unwrap_or(h.uid().unwrap_or(0));
-        let gid = gid.unwrap_or(h.gid().unwrap_or(0));
+        let uid = owner_id(uid, h.uid(), "uid", path, &raw_path)?;
+        let gid = owner_id(gid, h.gid(), "gid", path, &raw_path)?;
         let mtime = mtime.unwrap_or(h.mtime().unwrap_or(0) as i64);
         let link = || -> Result<String> {
             Ok(e.link_name_bytes()
@@ -99,4 +104,27 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
         });
     }
     Ok(out)
+}
+
+/// An entry's uid or gid: the PAX value if there is one, else the header's. File systems
+/// hold 32-bit ids; a larger one would be truncated into another owner, so it is refused.
+fn owner_id(pax: Option<u64>, header: std::io::Result<u64>, what: &str, archive: &Path, entry: &str) -> Result<u64> {
+    let id = match pax {
+        Some(id) => id,
+        None => header.map_err(|e| {
+            anyhow::anyhow!(
+                "{}: `{}` has an unreadable {what}: {e}",
+                archive.display(),
+                entry.escape_debug()
+            )
+        })?,
+    };
+    if id > u64::from(u32::MAX) {
+        bail!(
+            "{}: `{}` has {what} {id}, above the 32-bit ids a file system holds; fix the owner in the archive",
+            archive.display(),
+            entry.escape_debug()
+        );
+    }
+    Ok(id)
 }

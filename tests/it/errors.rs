@@ -358,3 +358,30 @@ fn sizes_may_be_plain_numbers_of_bytes() {
         );
     }
 }
+
+/// A uid above 2^32 (PAX allows any number) would be truncated into another owner by
+/// the file system: refused, naming the archive and the entry.
+#[test]
+fn archive_owner_beyond_32_bits_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("uid", b"4294967297".as_slice())]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(2);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "etc/owned", b"x\n".as_slice()).unwrap();
+    std::fs::write(tmp.path().join("rootfs.tar"), b.into_inner().unwrap()).unwrap();
+    let (code, err) = run(
+        tmp.path(),
+        &format!("rootfs: {{tar: rootfs.tar}}\n{BASE}    root: {{filesystem: ext4, mount: /}}\n"),
+        true,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("rootfs.tar: `etc/owned` has uid 4294967297, above the 32-bit ids"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("out/r.img").exists());
+}
