@@ -51,6 +51,13 @@ pub struct Global {
     /// Content: fail instead of changing the recipe's lock file.
     #[arg(long, global = true)]
     pub locked: bool,
+    /// Network: a connection, answer or download that makes no progress for this many
+    /// seconds fails and is tried again.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub net_timeout: u64,
+    /// Network: the most one download may take, all its attempts included, in seconds.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub net_deadline: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +168,13 @@ impl Global {
             Verbosity::Normal
         }
     }
+    fn timeouts(&self) -> crate::fetch::http::Timeouts {
+        crate::fetch::http::Timeouts {
+            stall: std::time::Duration::from_secs(self.net_timeout),
+            deadline: std::time::Duration::from_secs(self.net_deadline),
+        }
+    }
+
     fn build_options(&self) -> BuildOptions {
         BuildOptions {
             no_cache: self.no_cache,
@@ -171,6 +185,7 @@ impl Global {
                 update: false,
                 offline: self.offline,
                 locked: self.locked,
+                timeouts: self.timeouts(),
             },
         }
     }

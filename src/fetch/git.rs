@@ -27,7 +27,11 @@ fn git() -> Cmd {
 
 /// git's own form of `content.fetch_from`, so the mirror's remote stays the upstream URL.
 fn git_via(cx: &Cx) -> Cmd {
-    let mut cmd = git();
+    // A transfer below 1 KB/s for the no-progress limit is given up, as our own are.
+    let stall = cx.client.timeouts().stall.as_secs();
+    let mut cmd = git()
+        .args(["-c", "http.lowSpeedLimit=1000", "-c"])
+        .arg(format!("http.lowSpeedTime={stall}"));
     for (from, to) in cx.client.rewrites() {
         cmd = cmd.arg("-c").arg(format!("url.{to}.insteadOf={from}"));
     }

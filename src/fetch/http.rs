@@ -9,7 +9,26 @@ use fs_err as fs;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long the network may take. `stall`: a connection, a response, or a download
+/// that makes no progress for this long fails (and is tried again); `deadline`: the most
+/// one URL may take, all its attempts and pauses included. A server that never answers
+/// or drips a byte a minute therefore costs at most `deadline`, with the URL named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub stall: Duration,
+    pub deadline: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            stall: Duration::from_secs(30),
+            deadline: Duration::from_secs(30 * 60),
+        }
+    }
+}
 
 /// Why a download failed; callers branch on `NotFound` (e.g. to try an archive URL).
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +79,7 @@ pub struct Client {
     agent: ureq::Agent,
     retries: u32,
     backoff: Duration,
+    timeouts: Timeouts,
     downloaded: AtomicU64,
     /// `content.fetch_from`: (upstream prefix, replacement), longest upstream first.
     rewrites: Vec<(String, String)>,
@@ -85,10 +105,16 @@ impl Client {
     /// A client that downloads upstream URLs from the `rewrites` replacements instead
     /// (`content.fetch_from`); callers and their results only ever see upstream URLs.
     pub fn new(rewrites: Vec<(String, String)>) -> Client {
+        Self::with_timeouts(rewrites, Timeouts::default())
+    }
+
+    /// [`Client::new`] with other time limits (`--net-timeout`, `--net-deadline`).
+    pub fn with_timeouts(rewrites: Vec<(String, String)>, timeouts: Timeouts) -> Client {
         let config = ureq::Agent::config_builder()
             .tls_config(crate::net::tls())
-            .timeout_connect(Some(Duration::from_secs(20)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(timeouts.stall))
+            .timeout_recv_response(Some(timeouts.stall))
+            .timeout_per_read(Some(timeouts.stall))
             .http_status_as_error(false)
             .max_redirects(10)
             .user_agent(concat!("imgbuild/", env!("CARGO_PKG_VERSION")))
@@ -107,9 +133,15 @@ impl Client {
             agent,
             retries: 4,
             backoff: Duration::from_millis(ms),
+            timeouts,
             downloaded: AtomicU64::new(0),
             rewrites,
         }
+    }
+
+    /// The time limits, for the tools that download on their own (uv, npm, git).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// The `content.fetch_from` pairs: (upstream prefix, replacement).
@@ -148,6 +180,7 @@ impl Client {
     /// Like [`Client::get`], asking for a media type (e.g. PEP 691 JSON).
     pub fn get_accept(&self, url: &str, accept: Option<&str>) -> Result<(Vec<u8>, String), FetchError> {
         let real = self.via(url);
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -155,6 +188,7 @@ impl Client {
             if let Some(a) = accept {
                 req = req.header("Accept", a);
             }
+            let req = req.config().timeout_global(Some(self.left(started))).build();
             let err = match req.call() {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
@@ -189,17 +223,55 @@ impl Client {
                         attempts: attempt,
                     });
                 }
-                Err(e) => e.to_string(),
+                Err(e) => self.explain(&e),
             };
-            if attempt > self.retries {
-                return Err(FetchError::Network {
-                    url: self.label(url),
-                    message: err,
-                    attempts: attempt,
-                });
-            }
-            std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+            self.pause_or_give_up(url, err, attempt, started)?;
         }
+    }
+
+    /// What is left of `deadline` for a URL first asked for at `started` (never zero:
+    /// ureq reads that as "no time at all" only after trying).
+    fn left(&self, started: Instant) -> Duration {
+        self.timeouts
+            .deadline
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1))
+    }
+
+    /// A ureq error as it reads in our messages: a timeout says which limit to raise.
+    fn explain(&self, e: &ureq::Error) -> String {
+        match e {
+            ureq::Error::Timeout(t) => format!(
+                "timed out ({t}; limits: {} s without progress, {} s in all: --net-timeout, --net-deadline)",
+                self.timeouts.stall.as_secs(),
+                self.timeouts.deadline.as_secs()
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// Sleeps before the next attempt, or fails when the attempts or the deadline are
+    /// used up.
+    fn pause_or_give_up(&self, url: &str, message: String, attempt: u32, started: Instant) -> Result<(), FetchError> {
+        let pause = self.backoff * 2u32.pow(attempt - 1);
+        let out_of_time = started.elapsed() + pause >= self.timeouts.deadline;
+        if attempt > self.retries || out_of_time {
+            let message = if out_of_time && attempt <= self.retries {
+                format!(
+                    "{message}; gave up at the {} s deadline (--net-deadline)",
+                    self.timeouts.deadline.as_secs()
+                )
+            } else {
+                message
+            };
+            return Err(FetchError::Network {
+                url: self.label(url),
+                message,
+                attempts: attempt,
+            });
+        }
+        std::thread::sleep(pause);
+        Ok(())
     }
 
     /// Downloads `url` into the store unless the expected content is already there.
@@ -217,11 +289,12 @@ impl Client {
         }
         let partial = store.partial_dir().join(sha256_hex(url.as_bytes()));
         let mut final_url = url.to_string();
+        let started = Instant::now();
         let mut attempt = 0;
         let mut restarted = false;
         loop {
             attempt += 1;
-            let outcome = self.attempt(url, &partial, expect, &mut final_url);
+            let outcome = self.attempt(url, &partial, expect, &mut final_url, started);
             match outcome {
                 Ok(Attempt::Done) => match self.finish(store, url, &partial, expect) {
                     Ok(f) => {
@@ -238,16 +311,7 @@ impl Client {
                         return Err(e);
                     }
                 },
-                Ok(Attempt::Retry(message)) => {
-                    if attempt > self.retries {
-                        return Err(FetchError::Network {
-                            url: self.label(url),
-                            message,
-                            attempts: attempt,
-                        });
-                    }
-                    std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
-                }
+                Ok(Attempt::Retry(message)) => self.pause_or_give_up(url, message, attempt, started)?,
                 Err(e) => return Err(e),
             }
         }
@@ -260,6 +324,7 @@ impl Client {
         partial: &std::path::Path,
         expect: &Expect,
         final_out: &mut String,
+        started: Instant,
     ) -> Result<Attempt, FetchError> {
         let have = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
         let validator_file = partial.with_extension("validator");
@@ -275,16 +340,17 @@ impl Client {
                 req = req.header("If-Range", v.trim());
             }
         }
+        let req = req.config().timeout_global(Some(self.left(started))).build();
         let mut resp = match req.call() {
             Ok(r) => r,
             Err(e) if !transient(&e) => {
                 return Err(FetchError::Network {
                     url: self.label(url),
-                    message: e.to_string(),
+                    message: self.explain(&e),
                     attempts: 1,
                 });
             }
-            Err(e) => return Ok(Attempt::Retry(e.to_string())),
+            Err(e) => return Ok(Attempt::Retry(self.explain(&e))),
         };
         let status = resp.status().as_u16();
         *final_out = self.upstream(&final_url(&resp, &real));
@@ -344,7 +410,14 @@ impl Client {
                     file.write_all(&buf[..n]).map_err(io)?;
                     self.downloaded.fetch_add(n as u64, Ordering::Relaxed);
                 }
-                Err(e) => return Ok(Attempt::Retry(format!("connection broke: {e}"))),
+                Err(e) => {
+                    let text = e.to_string();
+                    let why = match e.into_inner().and_then(|i| i.downcast::<ureq::Error>().ok()) {
+                        Some(u) => self.explain(&u),
+                        None => format!("the connection broke: {text}"),
+                    };
+                    return Ok(Attempt::Retry(format!("download stopped: {why}")));
+                }
             }
         }
         file.flush().map_err(io)?;

@@ -41,6 +41,8 @@ pub struct FetchOptions {
     pub offline: bool,
     /// Fail instead of changing the lock (`--locked`).
     pub locked: bool,
+    /// Time limits of every download (`--net-timeout`, `--net-deadline`).
+    pub timeouts: http::Timeouts,
 }
 
 /// What every source needs while resolving and writing.
@@ -82,7 +84,7 @@ pub fn fetch(
     reporter: &dyn Reporter,
 ) -> Result<(Stats, LockFile)> {
     let store = store::Store::open(cache.root())?;
-    let client = http::Client::new(plan.fetch_from.clone());
+    let client = http::Client::with_timeouts(plan.fetch_from.clone(), opts.timeouts);
     let scratch = tempfile::tempdir_in(store.partial_dir()).context("creating a scratch directory in the cache")?;
     let cx = Cx {
         client: &client,

@@ -116,6 +116,8 @@ fn npm(plan: &NpmPlan, cx: &Cx, dir: &Path, doing: &str) -> Cmd {
         .arg(cx.cache.root().join("npm"))
         .arg("--registry")
         .arg(cx.client.via(&plan.registry))
+        .arg(format!("--fetch-timeout={}", cx.client.timeouts().stall.as_millis()))
+        .arg("--fetch-retries=2")
 }
 
 /// The tarball URL and integrity of the version (or dist-tag) the plan names.

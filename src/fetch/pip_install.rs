@@ -31,6 +31,7 @@ pub fn resolve(plan: &PipPlan, cx: &Cx) -> Result<LockedSource> {
         python.as_deref(),
         &work,
         &cache,
+        cx.client.timeouts(),
     )?;
     // The download step fetches them all in parallel, checked by hash; only a wheel whose
     // size uv did not report is fetched here, to learn it.

@@ -327,3 +327,54 @@ fn files_with_a_url_are_downloaded_into_the_root_file_system() {
     extract(&again.join("bin.img"), &parts[0], &root);
     assert!(debugfs(&root, "stat /usr/bin/newest").contains(&format!("Size: {}", big.len())));
 }
+
+/// A server that never answers, one that stalls in the middle of a body and one that
+/// drips a byte at a time: each download fails within `--net-deadline` (plus one
+/// no-progress limit), naming the URL and the limits to raise, and nothing reaches the
+/// output.
+#[test]
+fn stalled_servers_fail_within_the_deadline_naming_the_url() {
+    use crate::http_fixture::Slow;
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("big.bin"), vec![7u8; 4096]).unwrap();
+    let server = Server::start(&site);
+    for (name, how) in [
+        ("no-answer", Slow::NoAnswer),
+        ("stall", Slow::StallMidBody),
+        ("drip", Slow::Drip(300)),
+    ] {
+        let path = format!("/{name}/big.bin");
+        std::fs::create_dir_all(site.join(name)).unwrap();
+        std::fs::copy(site.join("big.bin"), site.join(name).join("big.bin")).unwrap();
+        server.slow(&path, how);
+        let recipe = write(
+            tmp.path(),
+            &format!("{name}.yaml"),
+            &format!(
+                "content:\n  files:\n    f:\n      url: {}\n      sha256: \"{}\"\n      path: f\n",
+                server.url(&path),
+                sha(&[7u8; 4096])
+            ),
+        );
+        let out = tmp.path().join(format!("out-{name}"));
+        let started = std::time::Instant::now();
+        let (code, err) = fails(
+            fetch(&recipe, &out, &tmp.path().join("cache"))
+                .arg("--net-timeout")
+                .arg("2")
+                .arg("--net-deadline")
+                .arg("5"),
+        );
+        let took = started.elapsed().as_secs_f64();
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(took < 12.0, "{name}: took {took:.1} s, the deadline is 5 s");
+        assert!(err.contains(&server.url(&path)), "{name}: the URL is not named: {err}");
+        assert!(
+            err.contains("--net-deadline") || err.contains("--net-timeout"),
+            "{name}: {err}"
+        );
+        assert!(!out.join("f/big.bin").exists(), "{name}: a half file was published");
+    }
+}

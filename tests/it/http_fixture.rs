@@ -17,8 +17,22 @@ struct Faults {
     fail: HashMap<String, u32>,
     /// path → remaining responses cut after half the body
     truncate: HashMap<String, u32>,
+    /// path → how the server misbehaves in time (never answers, stalls, drips)
+    slow: HashMap<String, Slow>,
     /// Every request line seen, with its Range header if any.
     log: Vec<String>,
+}
+
+/// Faults in time, for the network deadlines.
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+pub enum Slow {
+    /// Reads the request and never answers.
+    NoAnswer,
+    /// Sends the headers and half the body, then nothing, with the connection open.
+    StallMidBody,
+    /// Sends one byte of the body every this many milliseconds.
+    Drip(u64),
 }
 
 pub struct Server {
@@ -63,6 +77,11 @@ impl Server {
 
     pub fn fail(&self, path: &str, times: u32) {
         self.faults.lock().unwrap().fail.insert(path.into(), times);
+    }
+
+    #[allow(dead_code)]
+    pub fn slow(&self, path: &str, how: Slow) {
+        self.faults.lock().unwrap().slow.insert(path.into(), how);
     }
 
     pub fn truncate(&self, path: &str, times: u32) {
@@ -117,6 +136,14 @@ fn serve(stream: TcpStream, root: &Path, faults: &Mutex<Faults>) -> std::io::Res
             write!(out, "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")?;
             continue;
         }
+        let slow = f.slow.get(&path).copied();
+        if let Some(Slow::NoAnswer) = slow {
+            drop(f);
+            // Keep the connection open, answer nothing, until the client gives up.
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+            return Ok(());
+        }
         let cut = match f.truncate.get_mut(&path) {
             Some(n) if *n > 0 => {
                 *n -= 1;
@@ -168,6 +195,24 @@ fn serve(stream: TcpStream, root: &Path, faults: &Mutex<Faults>) -> std::io::Res
         )?;
         if method == "HEAD" {
             continue;
+        }
+        match slow {
+            Some(Slow::StallMidBody) => {
+                out.write_all(&slice[..slice.len() / 2])?;
+                out.flush()?;
+                let mut sink = Vec::new();
+                let _ = reader.read_to_end(&mut sink);
+                return Ok(());
+            }
+            Some(Slow::Drip(ms)) => {
+                for b in slice {
+                    out.write_all(&[*b])?;
+                    out.flush()?;
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                continue;
+            }
+            _ => {}
         }
         if cut {
             out.write_all(&slice[..slice.len() / 2])?;

@@ -59,6 +59,7 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
             python.as_deref(),
             &work,
             &uv_cache,
+            cx.client.timeouts(),
         )
         .map(|list| {
             list.into_iter()

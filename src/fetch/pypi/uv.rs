@@ -96,6 +96,7 @@ pub fn compile(
     python: Option<&Path>,
     work: &Path,
     uv_cache: &Path,
+    timeouts: crate::fetch::http::Timeouts,
 ) -> Result<Vec<Chosen>> {
     std::fs::create_dir_all(work)?;
     let req = work.join("requirements.in");
@@ -118,6 +119,8 @@ pub fn compile(
         .arg(&req)
         .env("UV_CACHE_DIR", uv_cache)
         .env("UV_NO_PROGRESS", "1")
+        // uv's read timeout: the same no-progress limit as our own downloads.
+        .env("UV_HTTP_TIMEOUT", timeouts.stall.as_secs().to_string())
         .cwd(work);
     if let Some(p) = python {
         cmd = cmd.arg("--python").arg(p).arg("--no-python-downloads");
