@@ -4,13 +4,21 @@
 //! complete are the files renamed to their final names. A crash, Ctrl-C or error
 //! therefore never leaves a file under a final name, and the next run clears the
 //! leftovers of an interrupted one.
+//!
+//! One build owns an output directory at a time (an flock on the directory, held until
+//! the build ends; a second build fails at once). Publishing is
+//! all-or-nothing as a set: the names are written to `.staging/.publishing` before the
+//! first rename, so a crash part-way is completed by the next build before anything
+//! else, and no image is ever left beside another build's checksum.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use fs_err as fs;
 use std::path::{Path, PathBuf};
 
 /// Name of the staging directory inside an output directory.
 pub const STAGING_DIR: &str = ".staging";
+/// In the staging directory while its files are being renamed into place.
+const JOURNAL: &str = ".publishing";
 
 /// A directory where one build writes its outputs before publishing them.
 #[derive(Debug)]
@@ -18,6 +26,46 @@ pub struct Staging {
     out_dir: PathBuf,
     dir: PathBuf,
     published: bool,
+    /// The journal is written: the files belong to the output now, even half-renamed.
+    committed: bool,
+    /// The output directory's lock, held as long as this staging area lives.
+    _lock: std::fs::File,
+}
+
+/// Locks the output directory itself (flock on the directory, so no lock file is left
+/// behind) without waiting; fails at once when another build holds it.
+fn lock_out_dir(out_dir: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let dir = fs::File::open(out_dir)?.into_parts().0;
+    // SAFETY: flock on a file descriptor we own; LOCK_NB returns at once.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            bail!(
+                "another imgbuild build is writing to {}; wait for it to finish, or give this one another --out",
+                out_dir.display()
+            );
+        }
+        return Err(err).with_context(|| format!("locking {}", out_dir.display()));
+    }
+    Ok(dir)
+}
+
+/// Finishes a publish that a crash interrupted: every name the journal lists that is
+/// still staged is renamed into place, so the set is whole again.
+fn complete_interrupted_publish(out_dir: &Path, dir: &Path) -> Result<()> {
+    let journal = dir.join(JOURNAL);
+    let Ok(list) = std::fs::read_to_string(&journal) else {
+        return Ok(());
+    };
+    for name in list.lines().filter(|n| !n.is_empty() && !n.contains('/')) {
+        let staged = dir.join(name);
+        if staged.exists() {
+            fs::rename(&staged, out_dir.join(name))?;
+        }
+    }
+    sync_dir(out_dir);
+    Ok(())
 }
 
 impl Staging {
@@ -26,8 +74,10 @@ impl Staging {
         fs::create_dir_all(out_dir)?;
         // Absolute, because tools we run (mmdebstrap hooks) may change directory.
         let out_dir = &std::path::absolute(out_dir).with_context(|| format!("resolving {}", out_dir.display()))?;
+        let lock = lock_out_dir(out_dir)?;
         let dir = out_dir.join(STAGING_DIR);
         if dir.exists() {
+            complete_interrupted_publish(out_dir, &dir).context("completing the publish a crash interrupted")?;
             fs::remove_dir_all(&dir).context("clearing the staging area of an earlier run")?;
         }
         fs::create_dir_all(&dir)?;
@@ -35,6 +85,8 @@ impl Staging {
             out_dir: out_dir.to_path_buf(),
             dir,
             published: false,
+            committed: false,
+            _lock: lock,
         })
     }
 
@@ -53,6 +105,22 @@ impl Staging {
     pub fn publish(mut self, names: &[String]) -> Result<Vec<PathBuf>> {
         let mut finals = Vec::new();
         for name in names {
+            if name.contains('/') || !self.dir.join(name).exists() {
+                bail!(
+                    "internal: publishing `{name}`, which is not a file in {}",
+                    self.dir.display()
+                );
+            }
+        }
+        // From here the set is committed: a crash is completed by the next build.
+        let journal = self.dir.join(JOURNAL);
+        fs::write(&journal, names.join("\n") + "\n")?;
+        if let Ok(f) = std::fs::File::open(&journal) {
+            let _ = f.sync_all();
+        }
+        sync_dir(&self.dir);
+        self.committed = true;
+        for name in names {
             let dest = self.out_dir.join(name);
             fs::rename(self.dir.join(name), &dest)?;
             finals.push(dest);
@@ -66,7 +134,7 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.published {
+        if !self.published && !self.committed {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
@@ -161,6 +229,43 @@ mod tests {
         s.publish(&["a.img".to_string()]).unwrap();
         assert_eq!(std::fs::read(tmp.path().join("a.img")).unwrap(), b"whole");
         assert!(!tmp.path().join(STAGING_DIR).exists());
+    }
+
+    #[test]
+    fn one_build_per_output_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = Staging::create(tmp.path()).unwrap();
+        std::fs::write(first.path("a.img"), b"first").unwrap();
+        let err = Staging::create(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("another imgbuild build is writing to"), "{err}");
+        assert!(
+            first.path("a.img").exists(),
+            "the second build removed the first's staging"
+        );
+        first.publish(&["a.img".to_string()]).unwrap();
+        Staging::create(tmp.path()).expect("free again once the first is done");
+    }
+
+    #[test]
+    fn a_publish_a_crash_interrupted_is_completed_by_the_next_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        // The state a crash leaves after the journal and the first of two renames.
+        let staging = tmp.path().join(STAGING_DIR);
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(tmp.path().join("a.img"), b"new image").unwrap();
+        std::fs::write(tmp.path().join("a.sha256"), b"old checksum").unwrap();
+        std::fs::write(staging.join("a.sha256"), b"new checksum").unwrap();
+        std::fs::write(staging.join(JOURNAL), "a.img\na.sha256\n").unwrap();
+        let s = Staging::create(tmp.path()).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("a.sha256")).unwrap(), b"new checksum");
+        assert_eq!(std::fs::read(tmp.path().join("a.img")).unwrap(), b"new image");
+        assert!(!s.path(JOURNAL).exists());
+        // Without a journal (a crash before publishing) the staged files are dropped.
+        drop(s);
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("a.sha256"), b"unpublished").unwrap();
+        let _s = Staging::create(tmp.path()).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("a.sha256")).unwrap(), b"new checksum");
     }
 
     #[test]

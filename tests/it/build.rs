@@ -479,3 +479,57 @@ fn closed_or_full_stdout_ends_cleanly_after_publishing() {
     assert!(err.contains("writing to stdout") && !err.contains("panicked"), "{err}");
     assert!(out.join("mbr.img.xz").is_file() && out.join("mbr.sha256").is_file());
 }
+
+/// Two builds into one `--out`: the second fails at once with a clear line and leaves
+/// the first alone; the first publishes an image whose checksum matches.
+#[test]
+fn a_second_build_into_the_same_out_fails_at_once_and_harms_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let noise: Vec<u8> = (0..16 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(tmp.path().join("noise.bin"), &noise).unwrap();
+    let recipe = write(
+        tmp.path(),
+        "slow.yaml",
+        "image:\n  table: gpt\n  partitions:\n    data: {filesystem: raw, source: noise.bin}\noutput: {compression: xz, level: 9}\n",
+    );
+    let other = write(
+        tmp.path(),
+        "other.yaml",
+        "image:\n  table: mbr\n  partitions:\n    data: {filesystem: raw, source: noise.bin}\noutput: {compression: none}\n",
+    );
+    let out = tmp.path().join("out");
+    let first = imgbuild()
+        .arg("--out")
+        .arg(&out)
+        .arg(&recipe)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.join(".staging").exists() {
+        assert!(std::time::Instant::now() < deadline, "the first build never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for r in [&recipe, &other] {
+        let started = std::time::Instant::now();
+        let (code, err) = fails(imgbuild().arg("--out").arg(&out).arg(r));
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!("another imgbuild build is writing to {}", out.display())),
+            "{err}"
+        );
+        assert!(started.elapsed().as_secs() < 10, "the second build waited");
+    }
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(tool("sha256sum").arg("-c").arg("slow.sha256").current_dir(&out));
+    assert!(!out.join("other.img").exists());
+}
