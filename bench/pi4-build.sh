@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked -q
 bin=$PWD/target/release/imgbuild
 work=$(mktemp -d /var/tmp/imgbuild-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "bench: kept $work (logs in out/logs)" >&2; fi' EXIT
 sets=(--set mirrors=false --set gitea=false)
 
 # The same recipe, publishing only the raw image (compression is not what we compare).
@@ -38,17 +38,25 @@ arch=$(awk '/^  architecture:/{print $2; exit}' <<<"$resolved")
 suite=$(awk '/^  suite:/{print $2; exit}' <<<"$resolved")
 cache=$work/cache
 
-t() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/last.log" || { tail -20 "$work/last.log"; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
+# Times a command; on failure its log's end goes to stderr (stdout is the figure).
+t() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/last.log" || { tail -20 "$work/last.log" >&2; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
 # Both tools start cold: an empty stage cache and no downloaded packages. Each figure is
 # printed as soon as it is measured.
 printf '%-60s %10s\n' "what (pi4.yaml without mirrors and Gitea, $arch under qemu-user, $(nproc) cores)" "seconds"
 mkdir -p "$work/plain-log"
+# BENCH_PLAIN_SECONDS=N reuses a plain figure measured earlier on this machine (the plain
+# run alone takes ~50 min); the table then says so, and there is no plain dpkg breakdown.
+if [ -n "${BENCH_PLAIN_SECONDS:-}" ]; then
+  plain=$BENCH_PLAIN_SECONDS
+  printf '%-60s %10.0f  (earlier run)\n' "plain mmdebstrap, same $(tr ',' '\n' <<<"$packages" | wc -l) packages (tarball only)" "$plain"
+else
 plain=$(t mmdebstrap --mode=root --variant=minbase --architectures="$arch" \
   --components="$components" --include="$packages" \
   --customize-hook="copy-out /var/log/dpkg.log $work/plain-log" \
   "$suite" "$work/plain.tar")
 printf '%-60s %10.0f\n' "plain mmdebstrap, same $(tr ',' '\n' <<<"$packages" | wc -l) packages (tarball only)" "$plain"
+fi
 cold=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/pi4.yaml")
 printf '%-60s %10.0f  (%.2f of plain)\n' "imgbuild cold build, to the raw image" "$cold" "$(echo "$cold / $plain" | bc -l)"
 echo "changed by the benchmark" > "$work/overlays/debian-server/etc/bench-marker"
