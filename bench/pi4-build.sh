@@ -18,6 +18,8 @@ bin=$PWD/target/release/imgbuild
 work=$(mktemp -d /var/tmp/imgbuild-bench.XXXXXX)
 trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "bench: kept $work (logs in out/logs)" >&2; fi' EXIT
 sets=(--set mirrors=false --set gitea=false)
+# A published image needs its own Wi-Fi passphrase (none is built in): one for the bench.
+export IMGBUILD_WIFI_PASSPHRASE=bench-only-passphrase
 
 # The same recipe, publishing only the raw image (compression is not what we compare).
 mkdir -p "$work/recipes/layers"
