@@ -308,10 +308,9 @@ fn failed_build_keeps_previous_outputs_and_leaves_no_partial_files() {
     assert!(!names.iter().any(|n| n.starts_with('.')), "leftovers: {names:?}");
 }
 
-#[test]
-fn interrupted_build_leaves_nothing_and_the_next_run_succeeds() {
-    let tmp = tempfile::tempdir().unwrap();
-    // Incompressible data keeps the xz step busy for seconds.
+/// A recipe whose build spends seconds compressing: 16 MiB of incompressible noise
+/// (`noise.bin`) as a raw partition, xz level 9.
+fn slow_recipe(dir: &Path) -> std::path::PathBuf {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let noise: Vec<u8> = (0..16 << 20)
         .map(|_| {
@@ -321,12 +320,18 @@ fn interrupted_build_leaves_nothing_and_the_next_run_succeeds() {
             x as u8
         })
         .collect();
-    std::fs::write(tmp.path().join("noise.bin"), &noise).unwrap();
-    let recipe = write(
-        tmp.path(),
+    std::fs::write(dir.join("noise.bin"), &noise).unwrap();
+    write(
+        dir,
         "slow.yaml",
         "image:\n  table: gpt\n  partitions:\n    data: {filesystem: raw, source: noise.bin}\noutput: {compression: xz, level: 9}\n",
-    );
+    )
+}
+
+#[test]
+fn interrupted_build_leaves_nothing_and_the_next_run_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = slow_recipe(tmp.path());
     let out = tmp.path().join("out");
     let mut child = imgbuild()
         .arg("build")
@@ -485,21 +490,7 @@ fn closed_or_full_stdout_ends_cleanly_after_publishing() {
 #[test]
 fn a_second_build_into_the_same_out_fails_at_once_and_harms_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let noise: Vec<u8> = (0..16 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(tmp.path().join("noise.bin"), &noise).unwrap();
-    let recipe = write(
-        tmp.path(),
-        "slow.yaml",
-        "image:\n  table: gpt\n  partitions:\n    data: {filesystem: raw, source: noise.bin}\noutput: {compression: xz, level: 9}\n",
-    );
+    let recipe = slow_recipe(tmp.path());
     let other = write(
         tmp.path(),
         "other.yaml",
