@@ -106,19 +106,11 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-/// An entry's uid or gid: the PAX value if there is one, else the header's. File systems
-/// hold 32-bit ids; a larger one would be truncated into another owner, so it is refused.
+/// An entry's uid or gid: the PAX value if there is one, else the header's (an empty
+/// header field, as some writers leave it, is 0). File systems hold 32-bit ids; a larger
+/// one would be truncated into another owner, so it is refused.
 fn owner_id(pax: Option<u64>, header: std::io::Result<u64>, what: &str, archive: &Path, entry: &str) -> Result<u64> {
-    let id = match pax {
-        Some(id) => id,
-        None => header.map_err(|e| {
-            anyhow::anyhow!(
-                "{}: `{}` has an unreadable {what}: {e}",
-                archive.display(),
-                entry.escape_debug()
-            )
-        })?,
-    };
+    let id = pax.unwrap_or_else(|| header.unwrap_or(0));
     if id > u64::from(u32::MAX) {
         bail!(
             "{}: `{}` has {what} {id}, above the 32-bit ids a file system holds; fix the owner in the archive",
