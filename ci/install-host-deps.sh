@@ -49,9 +49,15 @@ mapfile -t plain < <(uniq_list "${plain[@]}" "$@")
 mapfile -t backported < <(uniq_list "${backported[@]}")
 mapfile -t pip < <(uniq_list "${pip[@]}")
 
-if [ ${#backported[@]} -gt 0 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+# The machine's apt sources without comments (either file may be missing; a comment may
+# name a snapshot URL the machine does not use).
+apt_sources() {
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+    2>/dev/null | sed 's/#.*//' || true
+}
+if [ ${#backported[@]} -gt 0 ] && ! apt_sources | grep -q "bookworm-backports"; then
   # The same mirror the machine already uses (deb.debian.org when none is found).
-  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1)
+  mirror=$(apt_sources | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ' || true)
   $SUDO tee /etc/apt/sources.list.d/imgbuild-bookworm-backports.sources >/dev/null <<SRC
 Types: deb
 URIs: ${mirror:-http://deb.debian.org/debian}
