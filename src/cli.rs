@@ -234,10 +234,8 @@ pub fn run(cli: Cli) -> Result<()> {
             for name in pass {
                 vars.push((name.clone(), std::env::var(&name).unwrap_or_default()));
             }
-            match crate::rootfs::chroot::enter_and_exec(&root, &vars, &argv) {
-                Ok(never) => match never {},
-                Err(e) => Err(e),
-            }
+            let code = crate::rootfs::chroot::run_in_root(&root, &vars, &argv)?;
+            std::process::exit(code)
         }
         (Some(Command::Doctor { recipes, timeout }), _) => doctor(g, recipes, timeout),
         (Some(Command::Schema), _) => print(&(serde_json::to_string_pretty(&recipe::schema::recipe())? + "\n")),

@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set as the handler starts: what fails after this fails because of the interruption.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Long-running children (mmdebstrap) that must clean up their own mounts first.
@@ -11,6 +15,7 @@ static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// Installs the handler once; later calls do nothing.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
         stop_children();
         if let Ok(dirs) = CLEANUP.lock() {
             for d in dirs.iter() {
@@ -20,6 +25,20 @@ pub fn install() {
         eprintln!("imgbuild: interrupted; removed the unfinished outputs");
         std::process::exit(130);
     });
+}
+
+/// Whether Ctrl-C or SIGTERM arrived. The handler is then cleaning up and will exit
+/// with 130; an error the interruption caused elsewhere must not exit first with 1.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Waits for the handler to finish (it exits the process); for the main thread once
+/// [`interrupted`] is true.
+pub fn wait_for_handler() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Registers a directory to remove if the build is interrupted.

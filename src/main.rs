@@ -8,6 +8,13 @@ use imgbuild::recipe::RecipeError;
 fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
+        // Ctrl-C reaches a child in the terminal's process group as soon as imgbuild, and
+        // its failure may come back before the handler thread has run: give it a moment.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if imgbuild::interrupt::interrupted() {
+            // Its error is a consequence of Ctrl-C: the handler exits with 130.
+            imgbuild::interrupt::wait_for_handler();
+        }
         eprintln!("error: {err}");
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");

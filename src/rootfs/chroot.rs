@@ -1,15 +1,24 @@
 //! Running a command inside the target root file system. imgbuild re-executes itself
-//! (`imgbuild internal-run-in-root`) in a private mount namespace, mounts /proc, /sys
-//! (read-only), a fresh /dev (tmpfs with the basic nodes, never the host's /dev) and
-//! devpts there, chroots and execs the command. The mounts belong to that namespace
-//! only, so they vanish when the command ends — on success, failure, Ctrl-C or even
-//! SIGKILL of imgbuild (the child is killed with its parent) — and nothing is left
-//! mounted on the host. A foreign architecture runs through binfmt_misc + qemu-user.
+//! (`imgbuild internal-run-in-root`, the helper) in a private mount namespace and a new
+//! PID namespace. The helper forks the namespace's first process, which mounts /proc,
+//! /sys (read-only), a fresh /dev (tmpfs with the basic nodes, never the host's /dev) and
+//! devpts, chroots and execs the command. Every mount point is opened inside the root
+//! (see [`super::inroot`]), so a symlink in the tree cannot put a mount on the host.
+//!
+//! Why a PID namespace: when its first process ends, the kernel kills everything else in
+//! it, so nothing a step started (a daemon, a backgrounded `sleep`) outlives the step. The
+//! helper and that process each die with their parent (PDEATHSIG), so SIGKILL of imgbuild
+//! ends the whole tree; on SIGINT, SIGTERM or SIGHUP the helper kills the namespace and
+//! waits for it. The mounts belong to the mount namespace only and vanish with it: nothing
+//! is ever left mounted on the host. A foreign architecture runs through binfmt_misc +
+//! qemu-user.
 
+use super::inroot::{Root, fd_path};
 use anyhow::{Context, Result, bail};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 fn cstr(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes()).context("path contains a NUL byte")
@@ -22,41 +31,49 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn mount(src: &str, target: &Path, fstype: &str, flags: libc::c_ulong, data: &str) -> Result<()> {
+/// Mounts on the directory `target` was opened on (shown as `shown` in errors).
+fn mount(
+    src: &str,
+    target: &impl rustix::fd::AsFd,
+    shown: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> Result<()> {
     let (s, t, f, d) = (
         CString::new(src)?,
-        cstr(target)?,
+        cstr(&fd_path(target))?,
         CString::new(fstype)?,
         CString::new(data)?,
     );
     // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
     let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), flags, d.as_ptr().cast()) };
-    check(rc, &format!("mounting {fstype} on {}", target.display()))
+    check(rc, &format!("mounting {fstype} on {shown}"))
 }
 
-fn mknod(path: &Path, major: u32, minor: u32) -> Result<()> {
-    let p = cstr(path)?;
-    // SAFETY: valid path; creates a character device node.
-    let rc = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(major, minor)) };
-    check(rc, &format!("creating {}", path.display()))?;
-    // mknod honours the umask; the nodes must be usable by everyone.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))?;
-    Ok(())
+/// The namespace's first process, as the helper sees it (for the signal handler).
+static NAMESPACE_INIT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn kill_namespace(_signal: libc::c_int) {
+    let pid = NAMESPACE_INIT.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; the pid is our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
-/// Sets up the namespace and mounts, chroots into `root` and execs `argv` with exactly
-/// `env`. Only returns on failure.
-pub fn enter_and_exec(root: &Path, env: &[(String, String)], argv: &[String]) -> Result<std::convert::Infallible> {
-    use std::os::unix::process::CommandExt;
-    let Some((program, args)) = argv.split_first() else {
+/// Sets up the namespaces, runs `argv` chrooted into `root` with exactly `env` and
+/// returns its exit code (128 + the signal that ended it).
+pub fn run_in_root(root: &Path, env: &[(String, String)], argv: &[String]) -> Result<i32> {
+    if argv.is_empty() {
         bail!("nothing to run")
-    };
+    }
     // SAFETY: plain syscalls with constant arguments.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         check(
-            libc::unshare(libc::CLONE_NEWNS),
-            "creating a private mount namespace (needs root)",
+            libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID),
+            "creating private mount and PID namespaces (needs root)",
         )?;
     }
     let none = c"none";
@@ -74,14 +91,78 @@ pub fn enter_and_exec(root: &Path, env: &[(String, String)], argv: &[String]) ->
         },
         "making mounts private",
     )?;
-    for d in ["proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(d))?;
+    let root = Root::open(root).with_context(|| format!("opening the root file system {}", root.display()))?;
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only calls kill(2).
+        unsafe { libc::signal(signal, kill_namespace as *const () as libc::sighandler_t) };
+    }
+    // SAFETY: the helper is single-threaded here; the child only makes system calls and
+    // execs (or exits).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).context("starting the step's first process");
+    }
+    if pid == 0 {
+        let err = namespace_init(&root, env, argv).unwrap_err();
+        eprintln!("error: {err:#}");
+        // SAFETY: ends the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(127) };
+    }
+    NAMESPACE_INIT.store(pid, Ordering::SeqCst);
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Err(std::io::Error::last_os_error()).context("waiting for the step");
+        }
+    }
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    })
+}
+
+/// The PID namespace's first process: mounts, chroot, exec. Only returns on failure.
+fn namespace_init(root: &Root, env: &[(String, String)], argv: &[String]) -> Result<std::convert::Infallible> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain syscalls; back to default signal handling for the command.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
     }
     let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    mount("proc", &root.join("proc"), "proc", nosuid, "")?;
-    mount("sysfs", &root.join("sys"), "sysfs", nosuid | libc::MS_RDONLY, "")?;
-    let dev = root.join("dev");
-    mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, "mode=0755,size=16m")?;
+    mount(
+        "proc",
+        &root.create_dir_all(Path::new("proc"))?,
+        "/proc",
+        "proc",
+        nosuid,
+        "",
+    )?;
+    mount(
+        "sysfs",
+        &root.create_dir_all(Path::new("sys"))?,
+        "/sys",
+        "sysfs",
+        nosuid | libc::MS_RDONLY,
+        "",
+    )?;
+    mount(
+        "tmpfs",
+        &root.create_dir_all(Path::new("dev"))?,
+        "/dev",
+        "tmpfs",
+        libc::MS_NOSUID,
+        "mode=0755,size=16m",
+    )?;
+    // Opened again: the fresh tmpfs now covers the directory.
     for (name, major, minor) in [
         ("null", 1, 3),
         ("zero", 1, 5),
@@ -90,13 +171,14 @@ pub fn enter_and_exec(root: &Path, env: &[(String, String)], argv: &[String]) ->
         ("urandom", 1, 9),
         ("tty", 5, 0),
     ] {
-        mknod(&dev.join(name), major, minor)?;
+        root.mknod_char(&Path::new("dev").join(name), major, minor)?;
     }
-    std::fs::create_dir_all(dev.join("pts"))?;
-    std::fs::create_dir_all(dev.join("shm"))?;
+    let pts = root.create_dir_all(Path::new("dev/pts"))?;
+    root.create_dir_all(Path::new("dev/shm"))?;
     mount(
         "devpts",
-        &dev.join("pts"),
+        &pts,
+        "/dev/pts",
         "devpts",
         libc::MS_NOSUID | libc::MS_NOEXEC,
         "newinstance,ptmxmode=0666,mode=0620",
@@ -108,22 +190,23 @@ pub fn enter_and_exec(root: &Path, env: &[(String, String)], argv: &[String]) ->
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(target, dev.join(link))?;
+        root.symlink(target, &Path::new("dev").join(link))?;
     }
-    // DNS for steps that download: the host's resolver configuration, visible only here.
-    let resolv = root.join("etc/resolv.conf");
-    if std::fs::symlink_metadata(&resolv).map(|m| m.is_file()).unwrap_or(false)
-        && Path::new("/etc/resolv.conf").exists()
-    {
-        mount("/etc/resolv.conf", &resolv, "", libc::MS_BIND, "")?;
+    // DNS for steps that download: the host's resolver configuration, visible only here,
+    // and only over a plain file of the root's (a symlink stays as it is).
+    let resolv = Path::new("etc/resolv.conf");
+    if root.is_plain_file(resolv) && Path::new("/etc/resolv.conf").exists() {
+        let target = root.open_in(resolv, rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW)?;
+        mount("/etc/resolv.conf", &target, "/etc/resolv.conf", "", libc::MS_BIND, "")?;
     }
-    let r = cstr(root)?;
+    let r = cstr(root.path())?;
     // SAFETY: valid path.
     check(
         unsafe { libc::chroot(r.as_ptr()) },
-        &format!("chroot into {}", root.display()),
+        &format!("chroot into {}", root.path().display()),
     )?;
     std::env::set_current_dir("/")?;
+    let (program, args) = argv.split_first().context("nothing to run")?;
     let err = std::process::Command::new(program)
         .args(args)
         .env_clear()

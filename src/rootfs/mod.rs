@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod chroot;
 pub mod dir;
 pub mod entry;
+pub mod inroot;
 pub mod overlay;
 pub mod render;
 pub mod steps;

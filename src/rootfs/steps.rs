@@ -5,6 +5,7 @@
 //! shows the tail of its log.
 
 use super::Ctx;
+use super::inroot::Root;
 use crate::cache::Key;
 use crate::process::Cmd;
 use crate::recipe::plan_rootfs::{StepCommand, StepPlan};
@@ -111,29 +112,6 @@ fn extract(tar: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A file that exists only while a step runs (removed again even if the step fails).
-struct Temporary(PathBuf);
-
-impl Temporary {
-    fn create(path: PathBuf, body: &[u8], mode: u32) -> Result<Option<Temporary>> {
-        if std::fs::symlink_metadata(&path).is_ok() {
-            return Ok(None);
-        }
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        std::fs::write(&path, body)?;
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-        Ok(Some(Temporary(path)))
-    }
-}
-
-impl Drop for Temporary {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
     let safe: String = s
         .name
@@ -142,9 +120,16 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
         .collect();
     let log = ctx.log_dir.join(format!("{:02}-{safe}.log", index + 1));
     let _ = std::fs::remove_file(&log);
-    // No services start while packages install in the image.
-    let _policy = Temporary::create(root.join("usr/sbin/policy-rc.d"), b"#!/bin/sh\nexit 101\n", 0o755)?;
-    let _resolv = Temporary::create(root.join("etc/resolv.conf"), b"", 0o644)?;
+    // Each file is placed inside the root (its own symlinks resolved there, never on the
+    // host) and removed after the step. No services start while packages install.
+    let in_root = Root::open(root)?;
+    let place = |path: &str, body: &[u8], mode: u32| {
+        in_root
+            .place_new(Path::new(path), body, mode)
+            .with_context(|| format!("step `{}`: setting up {path} in the target", s.name))
+    };
+    let _policy = place("usr/sbin/policy-rc.d", b"#!/bin/sh\nexit 101\n", 0o755)?;
+    let _resolv = place("etc/resolv.conf", b"", 0o644)?;
     let mut script = None;
     let argv: Vec<String> = match &s.command {
         StepCommand::Run(r) => vec!["/bin/sh".into(), "-ec".into(), r.clone()],
@@ -152,7 +137,13 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
             let body =
                 std::fs::read(p).map_err(|e| anyhow!("step `{}`: cannot read script {}: {e}", s.name, p.display()))?;
             let inside = format!("/tmp/imgbuild-step-{}", index + 1);
-            script = Temporary::create(root.join(inside.trim_start_matches('/')), &body, 0o755)?;
+            script = place(&inside, &body, 0o755)?;
+            if script.is_none() {
+                bail!(
+                    "step `{}`: {inside} already exists in the target; remove it from the root file system",
+                    s.name
+                );
+            }
             vec![inside]
         }
     };

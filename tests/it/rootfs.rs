@@ -233,43 +233,204 @@ fn failing_step_names_itself_shows_its_log_and_leaves_nothing() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("cached"));
 }
 
+/// Processes whose command line is exactly `sleep SECONDS`.
+fn sleeping(seconds: &str) -> Vec<u32> {
+    let want = format!("sleep\0{seconds}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes()))
+        .collect()
+}
+
+/// Ctrl-C (to imgbuild alone, or to its whole process group as a terminal sends it),
+/// SIGTERM and SIGKILL while a step runs: the step and everything it started end, no
+/// mount is left, and (but for SIGKILL, which nothing can catch) the exit code is 130
+/// and nothing but the logs is left in --out. After SIGKILL the next run builds.
 #[test]
 fn interrupted_step_leaves_no_mounts_and_no_outputs() {
+    use std::os::unix::process::CommandExt;
+    let cases = [
+        ("SIGINT", libc::SIGINT, false),
+        ("SIGINT to the group", libc::SIGINT, true),
+        ("SIGTERM", libc::SIGTERM, false),
+        ("SIGKILL", libc::SIGKILL, false),
+    ];
+    for (i, (what, signal, group)) in cases.into_iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Distinct durations name this run's processes.
+        let (bg, fg) = (
+            format!("{}", 70000 + 10 * i + std::process::id() as usize % 7),
+            format!("{}", 80000 + 10 * i + std::process::id() as usize % 7),
+        );
+        let r = recipe(
+            tmp.path(),
+            &format!("  - {{name: slow, run: 'sleep {bg} & touch /tmp/started; sleep {fg}'}}"),
+        );
+        let out = tmp.path().join("out");
+        let mut child = imgbuild()
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .arg("--out")
+            .arg(&out)
+            .arg(&r)
+            .process_group(0)
+            .stderr(std::fs::File::create(tmp.path().join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let started = out.join(".staging/root/tmp/started");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+        while !started.exists() || sleeping(&fg).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "{what}: the step never started");
+            assert!(child.try_wait().unwrap().is_none(), "{what}: the build ended early");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let target = if group { -(child.id() as i32) } else { child.id() as i32 };
+        unsafe { libc::kill(target, signal) };
+        let status = child.wait().unwrap();
+        let said = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
+        if signal == libc::SIGKILL {
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(libc::SIGKILL)
+            );
+        } else {
+            assert_eq!(status.code(), Some(130), "{what}: {said}");
+        }
+        // The kernel ends the step's namespace as its first process dies: allow a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !(sleeping(&bg).is_empty() && sleeping(&fg).is_empty()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: the step's processes survived: {:?} {:?}",
+                sleeping(&bg),
+                sleeping(&fg)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(
+            mounts_under(tmp.path()).is_empty(),
+            "{what}: mounts left: {:?}",
+            mounts_under(tmp.path())
+        );
+        if signal == libc::SIGKILL {
+            // The staging directory is the next run's to clear; the bootstrap is cached.
+            let r = recipe(tmp.path(), "  - {name: quick, run: 'true'}");
+            ok(imgbuild()
+                .arg("--cache-dir")
+                .arg(shared_cache())
+                .arg("--out")
+                .arg(&out)
+                .arg(&r));
+            assert!(out.join("deb.img").is_file() && !out.join(".staging").exists());
+            continue;
+        }
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "logs")
+            .collect();
+        assert!(left.is_empty(), "{what}: left {left:?}");
+    }
+}
+
+/// A root whose own tree links `/tmp`, `/proc` and `/etc/resolv.conf` to a host
+/// directory: a step's script, its mounts and its DNS set-up go inside the root (the
+/// links are resolved there, as on the device), never into the host directory.
+#[test]
+fn a_roots_symlinks_to_the_host_are_followed_inside_the_root_only() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = recipe(tmp.path(), "  - {name: slow, run: 'touch /tmp/started; sleep 60'}");
-    let out = tmp.path().join("out");
-    let mut child = imgbuild()
+    // The minbase bootstrap the other tests build, as a plain tree.
+    let base = recipe(tmp.path(), "  - {name: noop, run: 'true'}");
+    ok(imgbuild()
         .arg("--cache-dir")
         .arg(shared_cache())
         .arg("--out")
-        .arg(&out)
-        .arg(&r)
-        .stderr(std::fs::File::create(tmp.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    let started = out.join(".staging/root/tmp/started");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
-    while !started.exists() {
-        assert!(std::time::Instant::now() < deadline, "the step never started");
-        assert!(child.try_wait().unwrap().is_none(), "the build ended early");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let code = child.wait().unwrap().code();
-    let said = std::fs::read_to_string(tmp.path().join("stderr")).unwrap_or_default();
-    assert_eq!(code, Some(130), "{said}");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(
-        mounts_under(tmp.path()).is_empty(),
-        "mounts left: {:?}",
-        mounts_under(tmp.path())
-    );
-    let left: Vec<_> = std::fs::read_dir(&out)
+        .arg(tmp.path().join("base-out"))
+        .arg(&base));
+    let tar = std::fs::read_dir(shared_cache().join("rootfs-v1"))
         .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "logs")
-        .collect();
-    assert!(left.is_empty(), "left {left:?}");
+        .map(|e| e.unwrap().path().join("rootfs.tar"))
+        .find(|p| p.is_file())
+        .expect("the cached bootstrap");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let status = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-xpf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The host directory the links name, with a file the step's script would meet
+    // there; the root holds its own directory of that name, where the links lead.
+    // (Not under /tmp, which the root links there: the link would loop.)
+    let host_tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let host = host_tmp.path().join("host");
+    std::fs::create_dir_all(host.join("proc")).unwrap();
+    write(&host, "imgbuild-step-1", "the host's own file\n");
+    std::fs::create_dir_all(tree.join(host.strip_prefix("/").unwrap()).join("proc")).unwrap();
+    for (name, target) in [
+        ("tmp", host.clone()),
+        ("proc", host.join("proc")),
+        ("etc/resolv.conf", host.join("resolv.conf")),
+    ] {
+        let p = tree.join(name);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).unwrap();
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+    }
+    write(
+        tmp.path(),
+        "step.sh",
+        "#!/bin/sh\nset -e\necho from-the-step > /var/tmp/ran\ntest -e /proc/self/status\n",
+    );
+    let r = write(
+        tmp.path(),
+        "linked.yaml",
+        &format!(
+            "rootfs: {{dir: {}}}
+steps:
+  - {{name: linked, script: step.sh}}
+image:
+  table: gpt
+  partitions:
+    root: {{filesystem: ext4, mount: /}}
+output: {{compression: none}}
+",
+            tree.display()
+        ),
+    );
+    let before: Vec<_> = walk(&host);
+    ok(imgbuild()
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .arg(&r));
+    assert_eq!(walk(&host), before, "the build wrote into the host directory");
+    assert!(mounts_under(tmp.path()).is_empty(), "{:?}", mounts_under(tmp.path()));
+    // The script ran (placed in the root's own <host path> directory) and saw /proc
+    // mounted where the root's link leads.
+    let fs = root_fs(tmp.path(), &tmp.path().join("out/linked.img"));
+    assert_eq!(debugfs(&fs, "cat /var/tmp/ran").trim(), "from-the-step");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() && !p.is_symlink() {
+            all.extend(walk(&p));
+        }
+        all.push(p);
+    }
+    all.sort();
+    all
 }
 
 #[test]
