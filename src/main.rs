@@ -15,9 +15,15 @@ fn main() {
             // Its error is a consequence of Ctrl-C: the handler exits with 130.
             imgbuild::interrupt::wait_for_handler();
         }
-        eprintln!("error: {err}");
+        // Foreign text in a message (a file, a server's answer) is cut and escaped.
+        use imgbuild::report::bounded;
+        for (i, l) in bounded::lines(&err.to_string()).iter().enumerate() {
+            eprintln!("{}{l}", if i == 0 { "error: " } else { "" });
+        }
         for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            for (i, l) in bounded::lines(&cause.to_string()).iter().enumerate() {
+                eprintln!("{}{l}", if i == 0 { "  caused by: " } else { "    " });
+            }
         }
         let disk_full = err.chain().any(|c| {
             c.downcast_ref::<std::io::Error>()

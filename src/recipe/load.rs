@@ -50,11 +50,29 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Reads a recipe file, refusing one too large or too deeply nested to be a recipe
+/// before the parser sees it (see [`super::limits`]).
 fn read_text(path: &Path) -> Result<String, RecipeError> {
-    std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+    use std::io::Read;
+    let read_error = |source| RecipeError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    // One byte past the limit is enough to know it is exceeded (a pipe has no length).
+    file.take(super::limits::MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    super::limits::check_size(path, bytes.len() as u64)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        ))
+    })?;
+    super::limits::check_depth(path, &text)?;
+    Ok(text)
 }
 
 /// Parses one file into the typed model, with positions on errors.

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod load;
 pub mod merge;
 pub mod merge_list;

@@ -2,6 +2,7 @@
 //! [`Reporter`], which draws indicatif bars on a terminal and plain log lines elsewhere
 //! (CI logs, pipes), or stays silent in tests.
 
+pub mod bounded;
 mod plain;
 mod terminal;
 

@@ -16,7 +16,19 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
         .entries()
         .with_context(|| format!("reading tar archive {}", path.display()))?;
     for item in entries {
-        let mut e = item.with_context(|| format!("reading tar archive {}", path.display()))?;
+        // The tar reader's own message quotes the header's bytes: for a file that is not
+        // an archive at all, that is noise; say where it stopped instead.
+        let mut e = item.map_err(|_| {
+            let after = out
+                .last()
+                .map(|e: &Entry| format!(" after the entry `{}`", e.path.escape_debug()))
+                .unwrap_or_default();
+            anyhow::anyhow!(
+                "{}: not a readable tar archive: entry {} has a corrupt header{after}; is it compressed, truncated or another format? (imgbuild reads uncompressed tar)",
+                path.display(),
+                out.len() + 1
+            )
+        })?;
         let raw_path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         let rel = normalize(&raw_path).map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
         let mut xattrs = Vec::new();

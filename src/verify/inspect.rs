@@ -54,8 +54,20 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             if !p.is_used() {
                 continue;
             }
-            let start = p.first_lba * 512;
-            let psize = (p.last_lba - p.first_lba + 1) * 512;
+            // A damaged or hostile table: sizes are checked, never wrapped.
+            let bytes = p
+                .last_lba
+                .checked_sub(p.first_lba)
+                .and_then(|n| n.checked_add(1))
+                .and_then(|n| n.checked_mul(512));
+            let (Some(start), Some(psize)) = (p.first_lba.checked_mul(512), bytes) else {
+                bail!(
+                    "{}: GPT partition {n} is broken: it ends at sector {} before it starts at sector {}, or beyond any disk",
+                    path.display(),
+                    p.last_lba,
+                    p.first_lba
+                );
+            };
             parts.push(FoundPartition {
                 number: *n,
                 start,
@@ -92,12 +104,13 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         ("mbr".to_string(), format!("0x{sig:08x}"))
     };
     for p in &mut parts {
-        if p.start + p.size > size {
+        let end = p.start.checked_add(p.size);
+        if end.is_none_or(|end| end > size) {
             bail!(
                 "{}: partition {} ends at byte {} beyond the image's {} bytes",
                 path.display(),
                 p.number,
-                p.start + p.size,
+                end.map_or_else(|| "2^64 or more".to_string(), |e| e.to_string()),
                 size
             );
         }
@@ -240,9 +253,17 @@ fn read_ext4(file: &File, offset: u64, inner: &str) -> Result<Vec<u8>> {
 }
 
 fn open_image(path: &Path) -> Result<File> {
+    if path.is_dir() {
+        bail!(
+            "{} is a directory; name an image file in it (the `.img`)",
+            path.display()
+        );
+    }
     let mut f = fs_err::File::open(path)?.into_parts().0;
     let mut magic = [0u8; 6];
-    let n = f.read(&mut magic)?;
+    let n = f
+        .read(&mut magic)
+        .with_context(|| format!("reading {}", path.display()))?;
     f.seek(SeekFrom::Start(0))?;
     if n >= 6 && crate::output::compress::detect(&magic).is_some() {
         bail!(

@@ -72,3 +72,68 @@ fn inspect_refuses_non_images_clearly() {
     let (_, err) = fails(imgbuild().arg("inspect").arg(&xz));
     assert!(err.contains("is compressed"), "{err}");
 }
+
+/// CRC-32 (IEEE), as the GPT's header and entry array carry it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A GPT whose entry ends before it starts (checksums intact, so only the numbers are
+/// wrong): `inspect` names the partition and fails, it does not print a wrapped size.
+#[test]
+fn inspect_refuses_a_gpt_entry_that_ends_before_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("gpt.img");
+    std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
+    let mut sfdisk = tool("sfdisk")
+        .arg("-q")
+        .arg(&img)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    sfdisk
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: gpt\nstart=2048, size=2048\n")
+        .unwrap();
+    assert!(sfdisk.wait().unwrap().success());
+    let mut disk = std::fs::read(&img).unwrap();
+    let sectors = disk.len() / 512;
+    for header_lba in [1, sectors - 1] {
+        let h = header_lba * 512;
+        let array = u64::from_le_bytes(disk[h + 72..h + 80].try_into().unwrap()) as usize * 512;
+        // The first entry: first LBA 2048, last LBA 100.
+        disk[array + 40..array + 48].copy_from_slice(&100u64.to_le_bytes());
+        let array_crc = crc32(&disk[array..array + 128 * 128]);
+        disk[h + 88..h + 92].copy_from_slice(&array_crc.to_le_bytes());
+        disk[h + 16..h + 20].copy_from_slice(&[0; 4]);
+        let header_crc = crc32(&disk[h..h + 92]);
+        disk[h + 16..h + 20].copy_from_slice(&header_crc.to_le_bytes());
+    }
+    std::fs::write(&img, &disk).unwrap();
+    let (code, err) = fails(imgbuild().arg("inspect").arg(&img));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("gpt.img") && err.contains("partition 1"), "{err}");
+    assert!(
+        !err.contains("TiB") && err.contains("ends at sector 100 before it starts at sector 2048"),
+        "{err}"
+    );
+    let dir_err = fails(imgbuild().arg("inspect").arg(tmp.path())).1;
+    assert!(
+        dir_err.contains(&format!("{} is a directory", tmp.path().display())),
+        "{dir_err}"
+    );
+}
