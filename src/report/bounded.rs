@@ -12,11 +12,9 @@ pub const MAX_LINES: usize = 40;
 /// characters, saying how much was left out.
 pub fn line(text: &str) -> String {
     let mut out = String::new();
-    let mut shown = 0;
-    let total = text.chars().count();
-    for c in text.chars() {
+    for (shown, c) in text.chars().enumerate() {
         if shown >= MAX_LINE {
-            out.push_str(&format!("… ({} more characters)", total - shown));
+            out.push_str(&format!("… ({} more characters)", text.chars().count() - shown));
             break;
         }
         match c {
@@ -24,7 +22,6 @@ pub fn line(text: &str) -> String {
             c if c.is_control() => out.extend(c.escape_default()),
             c => out.push(c),
         }
-        shown += 1;
     }
     out
 }
