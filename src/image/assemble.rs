@@ -271,6 +271,16 @@ fn compute_layout(plan: &Plan, sizes: &[u64], blob_sizes: &[u64]) -> Result<Layo
                 let b = plan.blobs.iter().find(|b| &b.name == blob);
                 (b.map(|b| b.defined_in.clone()), format!("image.blobs.{blob}"))
             }
+            layout::LayoutError::TooLarge { field, name, .. } => {
+                let defined_in = name.as_ref().and_then(|n| {
+                    plan.partitions
+                        .iter()
+                        .find(|p| &p.name == n)
+                        .map(|p| p.defined_in.clone())
+                        .or_else(|| plan.blobs.iter().find(|b| &b.name == n).map(|b| b.defined_in.clone()))
+                });
+                (defined_in, field.clone())
+            }
             _ => (None, "image.size".to_string()),
         };
         let file = file.unwrap_or_else(|| plan.recipe_file.clone());

@@ -10,6 +10,10 @@ use crate::recipe::size::{SECTOR, SizeSpec, align_up};
 pub const GPT_FRONT_SECTORS: u64 = 34;
 pub const GPT_BACK_SECTORS: u64 = 33;
 
+/// The largest disk imgbuild lays out (1 PiB): far beyond any SD card, USB stick or
+/// cloud disk, and small enough that no sum of the sizes and offsets below it overflows.
+pub const MAX_DISK: u64 = 1 << 50;
+
 /// A partition whose size is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRequest {
@@ -76,6 +80,58 @@ pub enum LayoutError {
     MbrLimit { name: String, end: u64 },
     #[error("image size {size} is not a multiple of 512 bytes")]
     OddImageSize { size: u64 },
+    /// `field` is the recipe field (`image.partitions.root.size`); `name` the partition
+    /// or blob it belongs to.
+    #[error("{bytes} bytes is more than any disk imgbuild writes ({MAX_DISK} bytes, 1 PiB)")]
+    TooLarge {
+        field: String,
+        name: Option<String>,
+        bytes: u64,
+    },
+}
+
+/// Refuses any size or offset beyond [`MAX_DISK`], so the arithmetic after it is exact.
+fn check_bounds(image_size: SizeSpec, parts: &[PartRequest], blobs: &[BlobRequest]) -> Result<(), LayoutError> {
+    let too_large = |field: String, name: Option<&String>, bytes: u64| {
+        (bytes > MAX_DISK).then(|| LayoutError::TooLarge {
+            field,
+            name: name.cloned(),
+            bytes,
+        })
+    };
+    let mut found = Vec::new();
+    if let SizeSpec::Fixed(s) = image_size {
+        found.extend(too_large("image.size".into(), None, s));
+    }
+    for p in parts {
+        found.extend(too_large(
+            format!("image.partitions.{}.size", p.name),
+            Some(&p.name),
+            p.size,
+        ));
+        found.extend(too_large(
+            format!("image.partitions.{}.start", p.name),
+            Some(&p.name),
+            p.start.unwrap_or(0),
+        ));
+        found.extend(too_large(
+            format!("image.partitions.{}.alignment", p.name),
+            Some(&p.name),
+            p.alignment,
+        ));
+    }
+    for b in blobs {
+        found.extend(too_large(
+            format!("image.blobs.{}.offset", b.name),
+            Some(&b.name),
+            b.offset,
+        ));
+        found.extend(too_large(format!("image.blobs.{}", b.name), Some(&b.name), b.len));
+    }
+    match found.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Computes the layout.
@@ -86,6 +142,14 @@ pub fn compute(
     parts: &[PartRequest],
     blobs: &[BlobRequest],
 ) -> Result<Layout, LayoutError> {
+    check_bounds(image_size, parts, blobs)?;
+    if alignment > MAX_DISK {
+        return Err(LayoutError::TooLarge {
+            field: "image.alignment".into(),
+            name: None,
+            bytes: alignment,
+        });
+    }
     let (front, back) = match table {
         TableKind::Mbr => (SECTOR, 0),
         TableKind::Gpt => (GPT_FRONT_SECTORS * SECTOR, GPT_BACK_SECTORS * SECTOR),
@@ -228,6 +292,43 @@ mod tests {
             start: None,
             alignment: MIB,
         }
+    }
+
+    #[test]
+    fn sizes_and_offsets_beyond_any_disk_are_refused_naming_the_field() {
+        // Two partitions whose sum would wrap a u64, and a blob near 2^64.
+        let half = u64::MAX / 2 + 1;
+        let e = compute(
+            TableKind::Gpt,
+            SizeSpec::Auto,
+            MIB,
+            &[part("a", MIB), part("b", half)],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            LayoutError::TooLarge {
+                field: "image.partitions.b.size".into(),
+                name: Some("b".into()),
+                bytes: half
+            }
+        );
+        let blob = BlobRequest {
+            name: "spl".into(),
+            offset: u64::MAX - 100,
+            len: 512,
+        };
+        let e = compute(TableKind::Mbr, SizeSpec::Auto, MIB, &[part("a", MIB)], &[blob]).unwrap_err();
+        assert!(
+            matches!(e, LayoutError::TooLarge { ref field, .. } if field == "image.blobs.spl.offset"),
+            "{e:?}"
+        );
+        let e = compute(TableKind::Mbr, SizeSpec::Fixed(MAX_DISK + 512), MIB, &[], &[]).unwrap_err();
+        assert!(e.to_string().contains("more than any disk imgbuild writes"), "{e}");
+        // The largest allowed values add up without overflow.
+        let big = [part("a", MAX_DISK), part("b", MAX_DISK)];
+        assert!(compute(TableKind::Gpt, SizeSpec::Auto, MIB, &big, &[]).is_ok());
     }
 
     #[test]
