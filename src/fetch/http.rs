@@ -37,6 +37,11 @@ pub enum FetchError {
     NotFound { url: String, status: u16 },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
+    /// A redirect ureq did not follow: to another scheme (`file://`), or the 11th.
+    #[error(
+        "{url}: HTTP {status} redirects to `{location}`, which imgbuild does not follow (only http and https, at most 10 redirects); use the final URL"
+    )]
+    Redirect { url: String, status: u16, location: String },
     #[error(
         "{url}: {what} mismatch: expected {expected}, got {got}; the upstream file changed or the download was corrupted"
     )]
@@ -116,7 +121,10 @@ impl Client {
             .timeout_recv_response(Some(timeouts.stall))
             .timeout_per_read(Some(timeouts.stall))
             .http_status_as_error(false)
-            .max_redirects(10)
+            // Redirects are followed by hand (see `get_following`): ureq would send a
+            // `file://` target to the same server, and name neither in its error.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
             .user_agent(concat!("imgbuild/", env!("CARGO_PKG_VERSION")))
             .build();
         let agent = ureq::Agent::with_parts(
@@ -184,15 +192,11 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self.agent.get(&real);
-            if let Some(a) = accept {
-                req = req.header("Accept", a);
-            }
-            let req = req.config().timeout_global(Some(self.left(started))).build();
-            let err = match req.call() {
-                Ok(mut resp) => {
+            let headers: Vec<(&str, String)> = accept.map(|a| ("Accept", a.to_string())).into_iter().collect();
+            let err = match self.get_following(url, &real, &headers, started)? {
+                Ok((mut resp, at)) => {
                     let status = resp.status().as_u16();
-                    let final_url = self.upstream(&final_url(&resp, &real));
+                    let final_url = self.upstream(&at);
                     match status {
                         200..=299 => match resp.body_mut().with_config().limit(256 << 20).read_to_vec() {
                             Ok(body) => {
@@ -208,6 +212,7 @@ impl Client {
                             });
                         }
                         429 | 500..=599 => format!("HTTP {status}"),
+                        300..=399 => return Err(self.redirect_error(url, &resp)),
                         _ => {
                             return Err(FetchError::Status {
                                 url: self.label(url),
@@ -236,6 +241,58 @@ impl Client {
             .deadline
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(1))
+    }
+
+    /// One GET of `real` (the address `url` is fetched from), following up to
+    /// [`MAX_REDIRECTS`] redirects to http or https addresses; returns the response and
+    /// the address that gave it. A redirect anywhere else, or one too many, is an error
+    /// naming its target; a network error is returned for the caller to retry.
+    #[allow(clippy::type_complexity)]
+    fn get_following(
+        &self,
+        url: &str,
+        real: &str,
+        headers: &[(&str, String)],
+        started: Instant,
+    ) -> Result<Result<(ureq::http::Response<ureq::Body>, String), ureq::Error>, FetchError> {
+        let mut at = real.to_string();
+        let mut redirects = 0;
+        loop {
+            let mut req = self.agent.get(&at);
+            for (name, value) in headers {
+                req = req.header(*name, value);
+            }
+            let req = req.config().timeout_global(Some(self.left(started))).build();
+            let resp = match req.call() {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            let status = resp.status();
+            let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
+            let (true, Some(location)) = (status.is_redirection() && status != 304, location) else {
+                return Ok(Ok((resp, at)));
+            };
+            let next = url::Url::parse(&at).and_then(|base| base.join(location));
+            match next {
+                Ok(n) if redirects < MAX_REDIRECTS && matches!(n.scheme(), "http" | "https") => at = n.to_string(),
+                _ => return Err(self.redirect_error(url, &resp)),
+            }
+            redirects += 1;
+        }
+    }
+
+    /// The error for a redirect that was not followed, naming where it led.
+    fn redirect_error<B>(&self, url: &str, resp: &ureq::http::Response<B>) -> FetchError {
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_else(|| "(no Location header)".into());
+        FetchError::Redirect {
+            url: self.label(url),
+            status: resp.status().as_u16(),
+            location,
+        }
     }
 
     /// A ureq error as it reads in our messages: a timeout says which limit to raise.
@@ -333,15 +390,14 @@ impl Client {
         // final hash will catch a change anyway.
         let resume = have > 0 && (validator.is_some() || expect.sha256.is_some());
         let real = self.via(url);
-        let mut req = self.agent.get(&real);
+        let mut headers = Vec::new();
         if resume {
-            req = req.header("Range", &format!("bytes={have}-"));
+            headers.push(("Range", format!("bytes={have}-")));
             if let Some(v) = &validator {
-                req = req.header("If-Range", v.trim());
+                headers.push(("If-Range", v.trim().to_string()));
             }
         }
-        let req = req.config().timeout_global(Some(self.left(started))).build();
-        let mut resp = match req.call() {
+        let (mut resp, at) = match self.get_following(url, &real, &headers, started)? {
             Ok(r) => r,
             Err(e) if !transient(&e) => {
                 return Err(FetchError::Network {
@@ -353,7 +409,7 @@ impl Client {
             Err(e) => return Ok(Attempt::Retry(self.explain(&e))),
         };
         let status = resp.status().as_u16();
-        *final_out = self.upstream(&final_url(&resp, &real));
+        *final_out = self.upstream(&at);
         let append = match status {
             206 if resume => true,
             200..=299 => false,
@@ -365,6 +421,7 @@ impl Client {
                 });
             }
             429 | 500..=599 => return Ok(Attempt::Retry(format!("HTTP {status}"))),
+            300..=399 => return Err(self.redirect_error(url, &resp)),
             _ => {
                 return Err(FetchError::Status {
                     url: self.label(url),
@@ -497,11 +554,8 @@ fn transient(e: &ureq::Error) -> bool {
     )
 }
 
-fn final_url(resp: &ureq::http::Response<ureq::Body>, asked: &str) -> String {
-    use ureq::ResponseExt;
-    let uri = resp.get_uri().to_string();
-    if uri.is_empty() { asked.to_string() } else { uri }
-}
+/// How many redirects one request follows.
+const MAX_REDIRECTS: u32 = 10;
 
 /// SHA-256, MD5 and length of a file, read once.
 fn digest_file(path: &std::path::Path) -> std::io::Result<(String, String, u64)> {

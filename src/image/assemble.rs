@@ -91,7 +91,12 @@ pub fn assemble(plan: &Plan, tree: Option<&RootTree>, staging: &Staging, reporte
             epoch,
             &p.name,
         )
-        .map_err(|e| anyhow!("{}: image.partitions.{}: {e:#}", p.defined_in.display(), p.name))?;
+        // What the root file system puts there is the recipe's doing: a user error.
+        .map_err(|e| crate::recipe::RecipeError::Field {
+            file: p.defined_in.clone(),
+            field: format!("image.partitions.{}", p.name),
+            message: format!("{e:#}"),
+        })?;
         fat_nodes.insert(p.name.clone(), nodes);
     }
     let mut grow: BTreeMap<String, f64> = BTreeMap::new();

@@ -35,6 +35,10 @@ pub enum RecipeError {
     },
     #[error("--set {key}: {message}")]
     Set { key: String, message: String },
+    /// Something the recipe names (a directory, an archive, a script, an overlay's
+    /// template) found missing or wrong when a stage uses it; `message` names it.
+    #[error("{message}")]
+    Input { message: String },
 }
 
 struct FieldPath<'a>(&'a str);

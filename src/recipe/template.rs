@@ -42,15 +42,27 @@ pub fn render_str(
     env.render_str(text, ctx).map_err(|e| RecipeError::Field {
         file: file.to_path_buf(),
         field: field.to_string(),
-        message: template_message(&e, ctx),
+        message: template_message(&e, ctx, text),
     })
 }
 
-fn template_message(e: &minijinja::Error, ctx: &minijinja::Value) -> String {
+/// The part of `source` an error points at (`{{ nolabel }}`), for the message.
+pub fn quoted_span(e: &minijinja::Error, source: &str) -> Option<String> {
+    let span = source.get(e.range()?)?.trim();
+    (!span.is_empty()).then(|| {
+        format!(
+            " in `{}`",
+            crate::report::bounded::line(&span.chars().take(80).collect::<String>())
+        )
+    })
+}
+
+fn template_message(e: &minijinja::Error, ctx: &minijinja::Value, source: &str) -> String {
     let mut msg = format!("template error: {}", e.kind());
     if let Some(detail) = e.detail() {
         msg.push_str(&format!(": {detail}"));
     }
+    msg.push_str(&quoted_span(e, source).unwrap_or_default());
     if e.kind() == minijinja::ErrorKind::UndefinedError {
         let known: Vec<String> = ctx
             .try_iter()

@@ -62,10 +62,13 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
     let (base, key) = match source {
         RootfsSource::Tar(p) => {
             if !p.is_file() {
-                bail!(
-                    "rootfs.tar: {} does not exist; build or download it first, or fix the path (relative to the recipe)",
-                    p.display()
-                );
+                return Err(crate::recipe::RecipeError::Input {
+                    message: format!(
+                        "rootfs.tar: {} does not exist; build or download it first, or fix the path (relative to the recipe)",
+                        p.display()
+                    ),
+                }
+                .into());
             }
             let tar = decompress_if_needed(p, ctx.staging)?;
             let (sha, _) = crate::output::compress::sha256_file(&tar)?;
@@ -73,10 +76,13 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
         }
         RootfsSource::Dir(d) => {
             if !d.is_dir() {
-                bail!(
-                    "rootfs.dir: {} is not a directory; fix the path (relative to the recipe)",
-                    d.display()
-                );
+                return Err(crate::recipe::RecipeError::Input {
+                    message: format!(
+                        "rootfs.dir: {} is not a directory; fix the path (relative to the recipe)",
+                        d.display()
+                    ),
+                }
+                .into());
             }
             let dest = ctx.staging.path("rootfs.tar");
             step(ctx.reporter, "pack root directory", || dir::pack(d, &dest))

@@ -81,10 +81,13 @@ fn add_dir(
     epoch: i64,
 ) -> Result<()> {
     if !dir.is_dir() {
-        bail!(
-            "overlays: {} is not a directory; paths are relative to the recipe",
-            dir.display()
-        );
+        return Err(crate::recipe::RecipeError::Input {
+            message: format!(
+                "overlays: {} is not a directory; paths are relative to the recipe",
+                dir.display()
+            ),
+        }
+        .into());
     }
     for host in render::walk(dir)? {
         let rel_host = host.strip_prefix(dir).unwrap_or(&host).to_string_lossy().into_owned();

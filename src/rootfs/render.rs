@@ -2,7 +2,7 @@
 //! rendered by minijinja and stripped of the suffix, and digests directory trees for
 //! cache keys.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -15,17 +15,22 @@ pub fn render_text(text: &str, ctx: &serde_json::Value, origin: &Path) -> Result
             if let Some(d) = e.detail() {
                 msg.push_str(&format!(": {d}"));
             }
+            msg.push_str(&crate::recipe::template::quoted_span(&e, text).unwrap_or_default());
             if let Some(line) = e.line() {
                 msg.push_str(&format!(" (line {line})"));
             }
-            anyhow::anyhow!(msg)
+            // The overlay is the recipe author's input: a user error.
+            anyhow::Error::new(crate::recipe::RecipeError::Input { message: msg })
         })
 }
 
 /// Copies `src` into `dest`, rendering `*.j2` files. Symlinks are copied as links.
 pub fn render_dir(src: &Path, dest: &Path, ctx: &serde_json::Value) -> Result<()> {
     if !src.is_dir() {
-        bail!("{} is not a directory; paths are relative to the recipe", src.display());
+        return Err(crate::recipe::RecipeError::Input {
+            message: format!("{} is not a directory; paths are relative to the recipe", src.display()),
+        }
+        .into());
     }
     for entry in walk(src)? {
         let rel = entry.strip_prefix(src).unwrap_or(&entry);

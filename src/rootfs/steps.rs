@@ -90,8 +90,9 @@ fn command_digest(s: &StepPlan) -> Result<String> {
     Ok(match &s.command {
         StepCommand::Run(r) => format!("run:{r}"),
         StepCommand::Script(p) => {
-            let data =
-                std::fs::read(p).map_err(|e| anyhow!("step `{}`: cannot read script {}: {e}", s.name, p.display()))?;
+            let data = std::fs::read(p).map_err(|e| crate::recipe::RecipeError::Input {
+                message: format!("step `{}`: cannot read script {}: {e}", s.name, p.display()),
+            })?;
             format!("script:{}", crate::output::compress::sha256_bytes(&data))
         }
     })
@@ -134,8 +135,9 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
     let argv: Vec<String> = match &s.command {
         StepCommand::Run(r) => vec!["/bin/sh".into(), "-ec".into(), r.clone()],
         StepCommand::Script(p) => {
-            let body =
-                std::fs::read(p).map_err(|e| anyhow!("step `{}`: cannot read script {}: {e}", s.name, p.display()))?;
+            let body = std::fs::read(p).map_err(|e| crate::recipe::RecipeError::Input {
+                message: format!("step `{}`: cannot read script {}: {e}", s.name, p.display()),
+            })?;
             let inside = format!("/tmp/imgbuild-step-{}", index + 1);
             script = place(&inside, &body, 0o755)?;
             if script.is_none() {

@@ -115,7 +115,38 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
             xattrs,
         });
     }
+    check_structure(path, &out)?;
     Ok(out)
+}
+
+/// What mke2fs and mkfs would otherwise fail on deep inside, with their own command
+/// line: an entry whose parent directory is not in the archive before it, and a hard
+/// link to a file the archive has not had yet.
+fn check_structure(archive: &Path, entries: &[Entry]) -> Result<()> {
+    use std::collections::HashMap;
+    let mut seen: HashMap<&str, bool> = HashMap::new(); // path -> is a directory
+    for e in entries {
+        let parent = e.path.rsplit_once('/').map_or("", |(p, _)| p);
+        if !parent.is_empty() && seen.get(parent) != Some(&true) {
+            bail!(
+                "{}: `{}` comes before its directory `{parent}` (or the archive has none); recreate the archive with its directories, parents first",
+                archive.display(),
+                e.path.escape_debug()
+            );
+        }
+        if let EntryKind::HardLink { target } = &e.kind
+            && seen.get(target.as_str()) != Some(&false)
+        {
+            bail!(
+                "{}: hard link `{}` points to `{}`, which is not a file earlier in the archive; recreate the archive with the file before its links",
+                archive.display(),
+                e.path.escape_debug(),
+                target.escape_debug()
+            );
+        }
+        seen.insert(&e.path, matches!(e.kind, EntryKind::Dir));
+    }
+    Ok(())
 }
 
 /// An entry's uid or gid: the PAX value if there is one, else the header's (an empty

@@ -2,6 +2,7 @@
 //! temporary directories, checking its images with independent tools (sfdisk,
 //! fsck.fat, e2fsck, debugfs, mtools; skopeo, podman and umoci for container archives).
 
+mod bad_inputs;
 mod boot;
 mod build;
 mod cli;

@@ -182,6 +182,11 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         for c in http_checks.iter().filter(|c| !c.passed()) {
             failures.push(format!("http {}: {}", c.path, c.error.as_deref().unwrap_or("failed")));
         }
+        if http_checks.iter().any(|c| c.status.is_none())
+            && let Some(net) = probe::last_network(&run.log)
+        {
+            failures.push(format!("the guest's network, as it last reported it: {net}"));
+        }
     }
     let kept_copy = if opts.keep_copy {
         let to = sidecar(image, "boot-test.img");

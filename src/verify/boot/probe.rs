@@ -47,8 +47,16 @@ state=$(systemctl is-system-running --wait 2>&1)
   echo "${{m}}end"
 }} 2>&1 | tee {report}
 sync
-# The host checks services over the network, then stops QEMU.
-if [ -e {hold} ]; then sleep 1800; fi
+# The host checks services over the network, then stops QEMU. Meanwhile the guest's
+# addresses and the kernel's last network messages go to the console every 15 s: when a
+# check gets no answer, they say whether the guest's network came up.
+if [ -e {hold} ]; then
+  for _ in $(seq 120); do
+    echo "${{m}}net $({{ ip -4 -br addr || networkctl --no-pager --no-legend list; }} 2>&1 | tr -s ' \n' ' ')"
+    echo "${{m}}net-kernel $(dmesg 2>&1 | grep -iE 'usb0|rndis|cdc_ether|dwc2|link' | tail -n 2 | tr -s ' \n' ' ')"
+    sleep 15
+  done
+fi
 systemctl poweroff
 "#,
         marker = MARKER,
@@ -126,6 +134,23 @@ pub fn parse(log: &str) -> Option<ProbeReport> {
         }
     }
     Some(r)
+}
+
+/// The guest's last report of its network while it held for the HTTP checks: its
+/// addresses, and the kernel's last network messages.
+pub fn last_network(log: &str) -> Option<String> {
+    let last = |key: &str| {
+        log.lines().rev().find_map(|l| {
+            l.find(&format!("{MARKER}{key} "))
+                .map(|i| l[i + MARKER.len() + key.len() + 1..].trim().to_string())
+        })
+    };
+    let addresses = last("net")?;
+    let kernel = last("net-kernel").unwrap_or_default();
+    Some(format!(
+        "addresses: {addresses}; kernel: {}",
+        if kernel.is_empty() { "(nothing)" } else { &kernel }
+    ))
 }
 
 /// The kernel said it is about to power off or halt: the guest has shut down.
@@ -213,4 +238,24 @@ pub fn strip_control(line: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_network_report_is_the_one_shown() {
+        let log = format!(
+            "{m}end\n{m}net lo UNKNOWN 127.0.0.1/8 \n{m}net-kernel \n[ 9.1] x {m}net lo UNKNOWN 127.0.0.1/8 usb0 UP 10.0.2.15/24 \n{m}net-kernel rndis_host 1-1.1:1.0 usb0: register 'rndis_host'\n",
+            m = MARKER
+        );
+        assert_eq!(
+            last_network(&log).unwrap(),
+            "addresses: lo UNKNOWN 127.0.0.1/8 usb0 UP 10.0.2.15/24; kernel: rndis_host 1-1.1:1.0 usb0: register 'rndis_host'"
+        );
+        assert_eq!(last_network(&format!("{MARKER}end\n")), None);
+        let quiet = format!("{MARKER}net lo UNKNOWN 127.0.0.1/8\n");
+        assert!(last_network(&quiet).unwrap().ends_with("kernel: (nothing)"));
+    }
 }
