@@ -49,7 +49,8 @@ pub struct Assembled {
     pub epoch: i64,
 }
 
-/// SOURCE_DATE_EPOCH from the environment, else the recipe, else the newest file.
+/// SOURCE_DATE_EPOCH from the environment, else the recipe, else the root file system's
+/// (see `rootfs::epoch`).
 pub fn build_epoch(plan: &Plan, tree: Option<&RootTree>) -> Result<i64> {
     if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
         return v
@@ -57,7 +58,7 @@ pub fn build_epoch(plan: &Plan, tree: Option<&RootTree>) -> Result<i64> {
             .parse()
             .map_err(|_| anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds"));
     }
-    Ok(plan.source_date_epoch.or(tree.map(RootTree::newest_mtime)).unwrap_or(0))
+    Ok(plan.source_date_epoch.or(tree.map(|t| t.epoch)).unwrap_or(0))
 }
 
 /// Builds `<staging>/<name>.img`.

@@ -191,7 +191,7 @@ fn rfc3339(secs: i64) -> String {
     let s = secs.rem_euclid(86400);
     format!(
         "{}T{:02}:{:02}:{:02}Z",
-        crate::pipeline::civil_date(secs),
+        crate::rootfs::epoch::civil_date(secs),
         s / 3600,
         s / 60 % 60,
         s % 60

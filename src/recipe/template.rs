@@ -14,6 +14,15 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
+    // Booleans print as YAML and the shell spell them (`true`), not as Python does
+    // (`True`, minijinja's default since 2.x): rendered values land in step environments
+    // (`[ "$WIFI" = true ]`), YAML and configuration files.
+    env.set_formatter(|out, state, value| {
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            return write!(out, "{}", value.is_true()).map_err(minijinja::Error::from);
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env
 }
 
@@ -164,6 +173,16 @@ pub fn render_tree(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn booleans_render_as_yaml_and_the_shell_spell_them() {
+        let env = super::environment();
+        let ctx = minijinja::context! { wifi => true, open => false, n => 3 };
+        let out = env
+            .render_str("{{ wifi }} {{ open }} {{ n }} {{ wifi and not open }}", ctx)
+            .unwrap();
+        assert_eq!(out, "true false 3 true");
+    }
+
     use super::*;
 
     fn map(s: &str) -> serde_norway::Mapping {

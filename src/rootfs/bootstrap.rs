@@ -23,6 +23,15 @@ pub struct Bootstrapped {
     pub tar: PathBuf,
     pub key: Key,
     pub cached: bool,
+    /// The suite's Release date it was made with (None: an entry from before it was kept).
+    pub epoch: Option<i64>,
+}
+
+/// Beside `rootfs.tar` in the cache entry: the SOURCE_DATE_EPOCH it was made with.
+const EPOCH_FILE: &str = "epoch";
+
+fn read_epoch(dir: &Path) -> Option<i64> {
+    fs_err::read_to_string(dir.join(EPOCH_FILE)).ok()?.trim().parse().ok()
 }
 
 /// Bootstraps (or finds in the cache) the root file system.
@@ -65,6 +74,7 @@ pub fn bootstrap(b: &BootstrapPlan, ctx: &Ctx) -> Result<Bootstrapped> {
             tar: dir.join("rootfs.tar"),
             key,
             cached: true,
+            epoch: read_epoch(&dir),
         });
     }
     // Only a build needs the network: check it answers, so a typo in a suite or an
@@ -75,13 +85,19 @@ pub fn bootstrap(b: &BootstrapPlan, ctx: &Ctx) -> Result<Bootstrapped> {
             check_archive(&s.uris, suite, &format!("rootfs.sources.{}", s.name))?;
         }
     }
+    // The archive's own date (not the key: a cached bootstrap keeps the date it was made
+    // with, as it keeps the packages).
+    let epoch = super::epoch::release_date(&b.mirror, &b.suite)?;
     let (dir, cached) = ctx.cache.get_or_build(BUCKET, &key, &describe, |out| {
-        run(b, ctx, preseed.as_deref(), &keys, &out.join("rootfs.tar"))
+        run(b, ctx, preseed.as_deref(), epoch, &keys, &out.join("rootfs.tar"))?;
+        fs_err::write(out.join(EPOCH_FILE), epoch.to_string())?;
+        Ok(())
     })?;
     Ok(Bootstrapped {
         tar: dir.join("rootfs.tar"),
         key,
         cached,
+        epoch: read_epoch(&dir),
     })
 }
 
@@ -219,6 +235,7 @@ fn run(
     b: &BootstrapPlan,
     ctx: &Ctx,
     preseed: Option<&Path>,
+    epoch: i64,
     keys: &[(Option<PathBuf>, String)],
     out: &Path,
 ) -> Result<()> {
@@ -236,6 +253,8 @@ fn run(
         .arg(format!("--architectures={}", b.architecture))
         .arg(format!("--components={}", b.components.join(",")))
         .arg("--aptopt=Acquire::Retries \"3\"")
+        // A mirror that stops answering fails the download, not the build forever.
+        .arg("--aptopt=Acquire::http::Timeout \"30\"")
         // Preseeded configuration files are ours: keep them without asking (dpkg would
         // otherwise stop at a conffile prompt with no terminal to answer it).
         .arg("--dpkgopt=force-confdef")
@@ -243,7 +262,9 @@ fn run(
         // No fsync per unpacked file: a failed bootstrap is thrown away, never resumed.
         .arg("--dpkgopt=force-unsafe-io")
         .env("IMGBUILD_APT_DIR", &apt)
-        .env("IMGBUILD_HOOKS", &hooks);
+        .env("IMGBUILD_HOOKS", &hooks)
+        // mmdebstrap then clamps every timestamp and drops the logs that hold the clock.
+        .env("SOURCE_DATE_EPOCH", epoch.to_string());
     if !b.packages.is_empty() {
         cmd = cmd.arg(format!("--include={}", b.packages.join(",")));
     }

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod chroot;
 pub mod dir;
 pub mod entry;
+pub mod epoch;
 pub mod inroot;
 pub mod overlay;
 pub mod render;
@@ -48,17 +49,18 @@ pub struct RootTree {
     pub pristine: bool,
     /// The cache key of the archive (bootstrap and steps), for manifests.
     pub key: String,
+    /// The build's time: no entry is newer (see [`epoch`]).
+    pub epoch: i64,
 }
 
-impl RootTree {
-    /// The newest modification time: the default SOURCE_DATE_EPOCH.
-    pub fn newest_mtime(&self) -> i64 {
-        self.entries.iter().map(|e| e.mtime).max().unwrap_or(0)
-    }
+/// The newest modification time among `entries`.
+fn newest(entries: &[Entry]) -> i64 {
+    entries.iter().map(|e| e.mtime).max().unwrap_or(0)
 }
 
 /// Runs the stage: source → steps → overlays → attributes.
-pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>) -> Result<RootTree> {
+pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64>) -> Result<RootTree> {
+    let mut input_epoch = None;
     let (base, key) = match source {
         RootfsSource::Tar(p) => {
             if !p.is_file() {
@@ -96,6 +98,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
                 &format!("bootstrap {} {} (mmdebstrap)", b.suite, b.architecture),
                 || bootstrap::bootstrap(b, ctx),
             )?;
+            input_epoch = done.epoch;
             (done.tar, done.key)
         }
     };
@@ -104,16 +107,26 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
     {
         crate::host::binfmt::check(&b.architecture).map_err(|p| crate::host::HostError(vec![p]))?;
     }
-    let (tar, key) = steps::run(base, &key, &plan.steps, ctx)?;
+    // The time is decided before the steps, which run with it: pinned, else the inputs'
+    // (a step's own files carry the build's clock, so they never decide it).
+    let decided = match (pinned.or(input_epoch), plan.steps.is_empty()) {
+        (Some(t), _) => Some(t),
+        (None, false) => Some(newest(&tar_read::index(&base)?)),
+        (None, true) => None,
+    };
+    let (tar, key) = steps::run(base, &key, &plan.steps, ctx, decided)?;
     let entries = step(ctx.reporter, "index root file system", || tar_read::index(&tar))?;
+    let epoch = decided.unwrap_or_else(|| newest(&entries));
     let mut tree = RootTree {
         sources: vec![tar],
         entries,
         pristine: true,
         key,
+        epoch,
     };
     check_paths(&tree)?;
-    let epoch = epoch.unwrap_or_else(|| tree.newest_mtime());
+    epoch::clamp(&mut tree, epoch);
+    let template = epoch::with_build_time(ctx.template, epoch);
     if !plan.overlays.is_empty() || ctx.downloads.is_some() || !plan.files.is_empty() {
         let scratch = ctx.staging.path("overlays");
         std::fs::create_dir_all(&scratch)?;
@@ -123,7 +136,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, epoch: Option<i64>
                 &plan.overlays,
                 ctx.downloads.as_deref(),
                 &plan.files,
-                ctx.template,
+                &template,
                 &scratch,
                 epoch,
             )

@@ -246,6 +246,7 @@ mod tests {
             entries: vec![dir(""), dir("etc"), link],
             pristine: true,
             key: String::new(),
+            epoch: 0,
         }
     }
 

@@ -16,7 +16,14 @@ const BUCKET: &str = "steps-v1";
 
 /// Runs `steps` on the archive `base` (whose cache key is `base_key`); returns the
 /// resulting archive and its key (`uncached` when a step with secrets ran).
-pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Result<(PathBuf, String)> {
+/// `epoch`: the build's time, handed to every step as SOURCE_DATE_EPOCH.
+pub fn run(
+    base: PathBuf,
+    base_key: &Key,
+    steps: &[StepPlan],
+    ctx: &Ctx,
+    epoch: Option<i64>,
+) -> Result<(PathBuf, String)> {
     if steps.is_empty() {
         return Ok((base, base_key.hex.clone()));
     }
@@ -26,7 +33,7 @@ pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Resu
         let key = match (&prev, s.secrets.is_empty()) {
             (Some(p), true) => Some(Key::new(
                 BUCKET,
-                &serde_json::json!({"prev": p, "name": s.name, "command": command_digest(s)?, "env": s.env}),
+                &serde_json::json!({"prev": p, "name": s.name, "command": command_digest(s)?, "env": s.env, "epoch": epoch}),
             )),
             _ => None,
         };
@@ -63,7 +70,7 @@ pub fn run(base: PathBuf, base_key: &Key, steps: &[StepPlan], ctx: &Ctx) -> Resu
         let name = format!("step {}", s.name);
         let started = std::time::Instant::now();
         ctx.reporter.step(&name);
-        run_step(&root, s, i, ctx)?;
+        run_step(&root, s, i, ctx, epoch)?;
         ctx.reporter.step_done(&name, started.elapsed());
         if let Some(k) = &keys[i] {
             let (dir, _) = ctx.cache.get_or_build(BUCKET, k, &format!("step {}", s.name), |out| {
@@ -113,7 +120,7 @@ fn extract(tar: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
+fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx, epoch: Option<i64>) -> Result<()> {
     let safe: String = s
         .name
         .chars()
@@ -156,6 +163,9 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx) -> Result<()> {
         _ => std::env::current_exe().context("finding imgbuild's own executable")?,
     };
     let mut cmd = Cmd::new(exe).arg("internal-run-in-root").arg("--root").arg(root);
+    if let Some(t) = epoch {
+        cmd = cmd.arg("--env").arg(format!("SOURCE_DATE_EPOCH={t}"));
+    }
     for (k, v) in &s.env {
         cmd = cmd.arg("--env").arg(format!("{k}={v}"));
     }

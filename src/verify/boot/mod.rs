@@ -178,6 +178,11 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     });
     let probe = probe::parse(&run.log);
     let mut failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
+    for device in probe::device_timeouts(&run.log) {
+        failures.push(format!(
+            "the boot waited for the device `{device}` until it timed out: a unit that needs hardware the machine may lack must not hold up the boot"
+        ));
+    }
     if hold && probe.as_ref().is_some_and(|p| p.complete) {
         for c in http_checks.iter().filter(|c| !c.passed()) {
             failures.push(format!("http {}: {}", c.path, c.error.as_deref().unwrap_or("failed")));

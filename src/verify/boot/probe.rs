@@ -153,6 +153,37 @@ pub fn last_network(log: &str) -> Option<String> {
     ))
 }
 
+/// Devices systemd waited for in vain ("Timed out waiting for device …"): a unit that
+/// needs hardware the machine may not have (a Wi-Fi radio) must not hold up the boot.
+pub fn device_timeouts(log: &str) -> Vec<String> {
+    const NEEDLE: &str = "Timed out waiting for device";
+    let mut found: Vec<String> = log
+        .lines()
+        .filter_map(|l| l.find(NEEDLE).map(|i| l[i + NEEDLE.len()..].trim()))
+        .map(|rest| strip_ansi(rest).trim().trim_end_matches('.').trim().to_string())
+        .collect();
+    found.dedup();
+    found
+}
+
+/// `text` without terminal colour sequences (ESC [ … letter) and other control characters.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The kernel said it is about to power off or halt: the guest has shut down.
 pub fn powered_off(log: &str) -> bool {
     log.contains("reboot: Power down") || log.contains("reboot: System halted") || log.contains("System halted.")
@@ -255,6 +286,12 @@ mod tests {
             "addresses: lo UNKNOWN 127.0.0.1/8 usb0 UP 10.0.2.15/24; kernel: rndis_host 1-1.1:1.0 usb0: register 'rndis_host'"
         );
         assert_eq!(last_network(&format!("{MARKER}end\n")), None);
+        let waited = "[\u{1b}[0;1;31m TIME \u{1b}[0m] Timed out waiting for device \u{1b}[0;1;39mys/subsystem/net/devices/wlan0\u{1b}[0m.\n";
+        assert_eq!(
+            device_timeouts(waited),
+            vec!["ys/subsystem/net/devices/wlan0".to_string()]
+        );
+        assert!(device_timeouts("[  OK  ] Reached target multi-user.target\n").is_empty());
         let quiet = format!("{MARKER}net lo UNKNOWN 127.0.0.1/8\n");
         assert!(last_network(&quiet).unwrap().ends_with("kernel: (nothing)"));
     }
