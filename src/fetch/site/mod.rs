@@ -5,7 +5,7 @@
 
 mod crawl;
 mod index_page;
-mod rewrite;
+pub mod rewrite;
 #[cfg(test)]
 mod tests;
 mod urlmap;
