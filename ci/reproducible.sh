@@ -5,7 +5,7 @@
 # systems are dumped with debugfs or mtools and compared, diffoscope shows the first
 # differing files), or that the trees are equal and only file-system metadata differs.
 #   ci/reproducible.sh                 # the example recipes, the container, the Pi Zero
-#   ci/reproducible.sh RECIPE...       # these (Pi recipes without mirrors and Gitea)
+#   ci/reproducible.sh RECIPE...       # these (servers without mirrors and Gitea)
 # Needs root (the Debian recipes run steps) and the Debian archive; the Pi Zero pair takes
 # ~25 min on 2 cores, the others a few minutes. Exit 1 when any pair differs.
 set -euo pipefail
@@ -67,7 +67,7 @@ for r in "${recipes[@]}"; do
   name=$(basename "$r" .yaml)
   sets=(--set compression=none)
   case "$name" in
-    pi*) sets+=(--set mirrors=false --set gitea=false) ;;
+    pi*|container) sets+=(--set mirrors=false --set gitea=false) ;;
     example-*) sets=() ;;
   esac
   for run in a b; do
