@@ -224,9 +224,65 @@ fn materialize(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -
         SourcePlan::Site(s) => site::materialize(s, entry, cx, out),
         SourcePlan::File(_) => place_files(entry, cx, out),
         SourcePlan::Git(g) => git::materialize(g, entry, cx, out),
-        SourcePlan::Npm(n) => npm::materialize(n, entry, cx, out),
-        SourcePlan::Pip(p) => pip_install::materialize(p, entry, cx, out),
+        SourcePlan::Npm(_) | SourcePlan::Pip(_) => installed(source, entry, cx, out),
     }
+}
+
+/// npm and pip installs take minutes, and their result depends only on the plan, its
+/// lock entry, the address rewrites and the installing tool: each is made once into the
+/// stage cache, then hard-linked into `out` (an overlay-only rebuild reinstalls nothing).
+fn installed(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
+    const BUCKET: &str = "installs-v1";
+    let tool = match source {
+        SourcePlan::Npm(_) => crate::process::Cmd::new("npm").arg("--version").run_stdout()?,
+        _ => crate::process::Cmd::new(pypi::uv::program())
+            .arg("--version")
+            .run_stdout()?,
+    };
+    let key = Key::new(
+        BUCKET,
+        &serde_json::json!({"source": source, "entry": entry, "via": cx.client.rewrites(), "tool": tool.trim()}),
+    );
+    let (dir, cached) = cx
+        .cache
+        .get_or_build(BUCKET, &key, &format!("install {}", source.id()), |tmp| {
+            let tree = tmp.join("tree");
+            match source {
+                SourcePlan::Npm(n) => npm::materialize(n, entry, cx, &tree),
+                SourcePlan::Pip(p) => pip_install::materialize(p, entry, cx, &tree),
+                _ => Ok(()),
+            }
+        })?;
+    if cached {
+        cx.reporter
+            .detail(&format!("{}: installed tree cached {}", source.id(), key.short()));
+    }
+    link_tree(&dir.join("tree"), out)
+}
+
+/// Recreates the tree `src` below `dest`: directories made, files hard-linked (copied
+/// across file systems), symlinks copied as links.
+fn link_tree(src: &Path, dest: &Path) -> Result<()> {
+    fs_err::create_dir_all(dest)?;
+    for e in fs_err::read_dir(src)? {
+        let e = e?;
+        let (from, to) = (e.path(), dest.join(e.file_name()));
+        let kind = e.file_type()?;
+        if kind.is_dir() {
+            link_tree(&from, &to)?;
+            fs_err::set_permissions(&to, fs_err::metadata(&from)?.permissions())?;
+        } else if kind.is_symlink() {
+            let _ = std::fs::remove_file(&to);
+            std::os::unix::fs::symlink(fs_err::read_link(&from)?, &to)
+                .with_context(|| format!("linking {}", to.display()))?;
+        } else {
+            let _ = std::fs::remove_file(&to);
+            if std::fs::hard_link(&from, &to).is_err() {
+                fs_err::copy(&from, &to)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Links every locked file that has a destination into the tree.

@@ -115,12 +115,14 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
         (None, true) => None,
     };
     let (tar, key) = steps::run(base, &key, &plan.steps, ctx, decided)?;
-    let entries = step(ctx.reporter, "index root file system", || tar_read::index(&tar))?;
+    let (entries, completed) = step(ctx.reporter, "index root file system", || {
+        tar_read::index_completed(&tar)
+    })?;
     let epoch = decided.unwrap_or_else(|| newest(&entries));
     let mut tree = RootTree {
         sources: vec![tar],
         entries,
-        pristine: true,
+        pristine: !completed,
         key,
         epoch,
     };

@@ -9,6 +9,11 @@ use tar::EntryType;
 
 /// Reads the index of the uncompressed tar archive at `path`.
 pub fn index(path: &Path) -> Result<Vec<Entry>> {
+    Ok(index_completed(path)?.0)
+}
+
+/// [`index`], saying whether directories the archive lacks were added.
+pub fn index_completed(path: &Path) -> Result<(Vec<Entry>, bool)> {
     let file = fs_err::File::open(path)?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let mut out = Vec::new();
@@ -115,27 +120,43 @@ pub fn index(path: &Path) -> Result<Vec<Entry>> {
             xattrs,
         });
     }
-    check_structure(path, &out)?;
-    Ok(out)
+    complete_parents(path, out)
 }
 
-/// What mke2fs and mkfs would otherwise fail on deep inside, with their own command
-/// line: an entry whose parent directory is not in the archive before it, and a hard
-/// link to a file the archive has not had yet.
-fn check_structure(archive: &Path, entries: &[Entry]) -> Result<()> {
+/// What mke2fs would otherwise fail on deep inside, with its own command line: an entry
+/// whose parent is missing gets the directory (root's, 0755, as tar would make it; the
+/// bool says some were added, so the archive can no longer be used as it is), an entry
+/// whose parent is not a directory, or a hard link to a file the archive has not had yet,
+/// is refused naming the archive and the entry.
+fn complete_parents(archive: &Path, entries: Vec<Entry>) -> Result<(Vec<Entry>, bool)> {
     use std::collections::HashMap;
-    let mut seen: HashMap<&str, bool> = HashMap::new(); // path -> is a directory
+    let mut is_dir: HashMap<String, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(entries.len());
+    let mut added = false;
     for e in entries {
-        let parent = e.path.rsplit_once('/').map_or("", |(p, _)| p);
-        if !parent.is_empty() && seen.get(parent) != Some(&true) {
-            bail!(
-                "{}: `{}` comes before its directory `{parent}` (or the archive has none); recreate the archive with its directories, parents first",
-                archive.display(),
-                e.path.escape_debug()
-            );
+        let mut missing = Vec::new();
+        let mut parent = e.path.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+        while !parent.is_empty() {
+            match is_dir.get(&parent) {
+                Some(true) => break,
+                Some(false) => bail!(
+                    "{}: `{}` lies below `{parent}`, which is not a directory in the archive; recreate the archive without it",
+                    archive.display(),
+                    e.path.escape_debug()
+                ),
+                None => {
+                    let up = parent.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+                    missing.push(std::mem::replace(&mut parent, up));
+                }
+            }
+        }
+        for dir in missing.into_iter().rev() {
+            is_dir.insert(dir.clone(), true);
+            out.push(Entry::new_dir(dir, e.mtime));
+            added = true;
         }
         if let EntryKind::HardLink { target } = &e.kind
-            && seen.get(target.as_str()) != Some(&false)
+            && is_dir.get(target.as_str()) != Some(&false)
         {
             bail!(
                 "{}: hard link `{}` points to `{}`, which is not a file earlier in the archive; recreate the archive with the file before its links",
@@ -144,9 +165,10 @@ fn check_structure(archive: &Path, entries: &[Entry]) -> Result<()> {
                 target.escape_debug()
             );
         }
-        seen.insert(&e.path, matches!(e.kind, EntryKind::Dir));
+        is_dir.insert(e.path.clone(), matches!(e.kind, EntryKind::Dir));
+        out.push(e);
     }
-    Ok(())
+    Ok((out, added))
 }
 
 /// An entry's uid or gid: the PAX value if there is one, else the header's (an empty

@@ -523,3 +523,31 @@ fn a_second_build_into_the_same_out_fails_at_once_and_harms_nothing() {
     ok(tool("sha256sum").arg("-c").arg("slow.sha256").current_dir(&out));
     assert!(!out.join("other.img").exists());
 }
+
+/// An archive that lists a file but not its directories (as `tar -cf x.tar usr/lib/x`
+/// makes it) builds: the directories are made as tar would make them (root's, 0755).
+#[test]
+fn an_archive_without_its_directories_gets_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(std::fs::File::create(tmp.path().join("rootfs.tar")).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, "usr/lib/x", &b"hi\n"[..]).unwrap();
+    b.finish().unwrap();
+    drop(b);
+    let r = write(
+        tmp.path(),
+        "r.yaml",
+        "rootfs: {tar: rootfs.tar}\nimage: {table: gpt, partitions: {root: {filesystem: ext4, mount: /}}}\noutput: {compression: none}\n",
+    );
+    ok(imgbuild().arg("--out").arg(tmp.path().join("out")).arg(&r));
+    let (_, parts) = sfdisk(&tmp.path().join("out/r.img"));
+    let fs = tmp.path().join("root.ext4");
+    extract(&tmp.path().join("out/r.img"), &parts[0], &fs);
+    e2fsck_clean(&fs);
+    assert!(debugfs(&fs, "stat /usr/lib").contains("Type: directory"));
+    assert_eq!(debugfs(&fs, "cat /usr/lib/x"), "hi\n");
+}

@@ -222,7 +222,7 @@ fn missing_rootfs_archive() {
     let (code, err) = build_err(&format!(
         "rootfs: {{tar: nothere.tar}}\n{BASE}    root: {{filesystem: ext4, mount: /}}\n"
     ));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("rootfs.tar:") && err.contains("nothere.tar does not exist"),
         "{err}"
