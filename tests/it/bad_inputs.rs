@@ -30,6 +30,9 @@ struct Case {
     #[serde(default)]
     truncate: BTreeMap<String, u64>,
     serve: Option<Serve>,
+    /// Ctrl-C (SIGINT) this long after the start; `error` is then looked for in all of
+    /// stderr (the handler's line is not an `error:`).
+    signal_after_ms: Option<u64>,
     exit: i32,
     error: String,
 }
@@ -240,13 +243,30 @@ fn run(case: &Case) -> Result<(), String> {
         other => cmd.arg(other),
     };
     cmd.arg("r.yaml").args(&case.args);
-    let o = cmd.output().unwrap();
+    let o = match case.signal_after_ms {
+        None => cmd.output().unwrap(),
+        Some(ms) => {
+            let child = cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            // SAFETY: signalling the child we started.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            child.wait_with_output().unwrap()
+        }
+    };
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     let mut wrong = Vec::new();
     if o.status.code() != Some(case.exit) {
         wrong.push(format!("exit {:?}, not {}", o.status.code(), case.exit));
     }
-    let error_at = stderr.find("error: ");
+    let error_at = if case.signal_after_ms.is_some() {
+        Some(0)
+    } else {
+        stderr.find("error: ")
+    };
     let error_text = error_at.map(|i| &stderr[i..]).unwrap_or("");
     let want = case.error.replace("@URL@", &url);
     if error_at.is_none() {
