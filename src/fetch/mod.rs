@@ -224,34 +224,36 @@ fn materialize(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -
         SourcePlan::Site(s) => site::materialize(s, entry, cx, out),
         SourcePlan::File(_) => place_files(entry, cx, out),
         SourcePlan::Git(g) => git::materialize(g, entry, cx, out),
-        SourcePlan::Npm(_) | SourcePlan::Pip(_) => installed(source, entry, cx, out),
+        SourcePlan::Npm(n) => installed(source, entry, cx, out, "npm".as_ref(), |tree| {
+            npm::materialize(n, entry, cx, tree)
+        }),
+        SourcePlan::Pip(p) => installed(source, entry, cx, out, &pypi::uv::program(), |tree| {
+            pip_install::materialize(p, entry, cx, tree)
+        }),
     }
 }
 
 /// npm and pip installs take minutes, and their result depends only on the plan, its
 /// lock entry, the address rewrites and the installing tool: each is made once into the
 /// stage cache, then hard-linked into `out` (an overlay-only rebuild reinstalls nothing).
-fn installed(source: &SourcePlan, entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
+fn installed(
+    source: &SourcePlan,
+    entry: &LockedSource,
+    cx: &Cx,
+    out: &Path,
+    tool: &Path,
+    install: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     const BUCKET: &str = "installs-v1";
-    let tool = match source {
-        SourcePlan::Npm(_) => crate::process::Cmd::new("npm").arg("--version").run_stdout()?,
-        _ => crate::process::Cmd::new(pypi::uv::program())
-            .arg("--version")
-            .run_stdout()?,
-    };
+    let version = crate::process::Cmd::new(tool).arg("--version").run_stdout()?;
     let key = Key::new(
         BUCKET,
-        &serde_json::json!({"source": source, "entry": entry, "via": cx.client.rewrites(), "tool": tool.trim()}),
+        &serde_json::json!({"source": source, "entry": entry, "via": cx.client.rewrites(), "tool": version.trim()}),
     );
     let (dir, cached) = cx
         .cache
         .get_or_build(BUCKET, &key, &format!("install {}", source.id()), |tmp| {
-            let tree = tmp.join("tree");
-            match source {
-                SourcePlan::Npm(n) => npm::materialize(n, entry, cx, &tree),
-                SourcePlan::Pip(p) => pip_install::materialize(p, entry, cx, &tree),
-                _ => Ok(()),
-            }
+            install(&tmp.join("tree"))
         })?;
     if cached {
         cx.reporter

@@ -122,16 +122,8 @@ impl Root {
             Err(rustix::io::Errno::EXIST) => return Ok(None),
             Err(e) => return Err(with_path(e.into(), &self.shown(rel))),
         };
-        let placed = Placed {
-            parent: rustix::fs::openat(
-                &parent,
-                ".",
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| with_path(e.into(), &self.shown(rel)))?,
-            name: name.clone(),
-        };
+        // The directory's O_PATH descriptor serves unlinkat later.
+        let placed = Placed { parent, name };
         let mut file = std::fs::File::from(fd);
         io::Write::write_all(&mut file, body).map_err(|e| with_path(e, &self.shown(rel)))?;
         // The umask must not narrow the mode asked for.
