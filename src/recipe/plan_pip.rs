@@ -51,6 +51,17 @@ pub fn plan(
             "missing; give the image's Python version, e.g. \"3.11\" for Debian bookworm",
         ));
     };
+    // Both go to uv as option values: a version and a platform tag, nothing else.
+    if !(python.contains('.')
+        && python
+            .split('.')
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())))
+    {
+        return Err(ck.err(
+            &format!("{field}.pip.python"),
+            format!("`{python}` is not a Python version such as \"3.11\""),
+        ));
+    }
     let uv_platform = match (&p.platform, architecture) {
         (Some(p), _) => p.clone(),
         (None, Some(a)) => match platform_for(a) {
@@ -69,6 +80,13 @@ pub fn plan(
             ));
         }
     };
+    let tag = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c);
+    if uv_platform.starts_with('-') || !uv_platform.chars().all(tag) {
+        return Err(ck.err(
+            &format!("{field}.pip.platform"),
+            format!("`{uv_platform}` is not a platform such as `aarch64-manylinux_2_36`"),
+        ));
+    }
     let index_url = p.index_url.clone().unwrap_or_else(|| DEFAULT_PYPI_INDEX.into());
     check_url(&index_url, &format!("{field}.pip.index_url"), ck)?;
     Ok(Some(PipPlan {

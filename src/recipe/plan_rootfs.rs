@@ -106,6 +106,16 @@ fn is_simple_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
 }
 
+/// An archive's URI as one word of a `deb` line: http(s) or file, nothing apt would
+/// split or read as options.
+fn is_archive_uri(u: &str) -> bool {
+    let scheme_ok = ["http://", "https://", "file://"].iter().any(|p| u.starts_with(p));
+    scheme_ok
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '[' || c == ']')
+}
+
 /// A package as apt takes it: `name`, `name=version` or `name/suite`.
 fn is_package(s: &str) -> bool {
     let first = s
@@ -155,7 +165,7 @@ pub fn bootstrap(r: &RootfsSpec, ck: &Checker) -> Result<BootstrapPlan, RecipeEr
         ));
     }
     let mirror = r.mirror.clone().unwrap_or_else(|| DEFAULT_MIRROR.into());
-    if !(mirror.starts_with("http://") || mirror.starts_with("https://") || mirror.starts_with("file://")) {
+    if !is_archive_uri(&mirror) {
         return Err(ck.err(
             "rootfs.mirror",
             format!("`{mirror}` is not an http://, https:// or file:// URL"),
@@ -196,6 +206,35 @@ pub fn bootstrap(r: &RootfsSpec, ck: &Checker) -> Result<BootstrapPlan, RecipeEr
             (None, None, _, false) => return Err(ck.err(&format!("rootfs.sources.{name}"), "missing its signing key; give `key: FILE`, `key_url` + `fingerprint`, or `debian_keyring: true` for Debian's own suites")),
             _ => return Err(ck.err(&format!("rootfs.sources.{name}"), "give exactly one of `key`, `key_url` (+ `fingerprint`) or `debian_keyring: true`")),
         };
+        // Each value becomes a word of a `deb` line mmdebstrap and apt read: one that
+        // held a space or `[` could add options (`[trusted=yes]`) or suites.
+        if !is_archive_uri(&s.uris) {
+            return Err(ck.err(
+                &f("uris"),
+                format!("`{}` is not an http://, https:// or file:// URL", s.uris),
+            ));
+        }
+        if let Some(bad) = s.suites.to_vec().iter().find(|x| !is_simple_name(x)) {
+            return Err(ck.err(
+                &f("suites"),
+                format!("`{bad}` is not a suite name such as `trixie-backports`"),
+            ));
+        }
+        if let Some(bad) = s.components.iter().flatten().find(|x| !is_simple_name(x)) {
+            return Err(ck.err(
+                &f("components"),
+                format!("`{bad}` is not a component name such as `main`"),
+            ));
+        }
+        if let KeyPlan::Url { url, fingerprint } = &key {
+            super::plan_content::check_url(url, &f("key_url"), ck)?;
+            if fingerprint.len() != 40 || !fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ck.err(
+                    &f("fingerprint"),
+                    format!("`{fingerprint}` is not a 40-digit OpenPGP fingerprint"),
+                ));
+            }
+        }
         sources.push(SourcePlan {
             name: name.clone(),
             uris: s.uris.clone(),

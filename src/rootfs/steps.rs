@@ -164,10 +164,11 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx, epoch: Option<i6
     };
     let mut cmd = Cmd::new(exe).arg("internal-run-in-root").arg("--root").arg(root);
     if let Some(t) = epoch {
-        cmd = cmd.arg("--env").arg(format!("SOURCE_DATE_EPOCH={t}"));
+        cmd = cmd.arg(format!("--env=SOURCE_DATE_EPOCH={t}"));
     }
     for (k, v) in &s.env {
-        cmd = cmd.arg("--env").arg(format!("{k}={v}"));
+        // One word `--env=K=V`: a value starting with `-` stays a value.
+        cmd = cmd.arg(format!("--env={k}={v}"));
     }
     for secret in &s.secrets {
         let name = &secret.name;

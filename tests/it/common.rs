@@ -393,3 +393,10 @@ image:
     root: {type: linux, filesystem: ext4, size: auto, mount: /}
 output: {compression: none}
 ";
+
+/// The mount table's lines that name a path under `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let d = dir.to_string_lossy().to_string();
+    info.lines().filter(|l| l.contains(&d)).map(str::to_string).collect()
+}

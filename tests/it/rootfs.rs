@@ -43,12 +43,6 @@ output: {{compression: none}}
     )
 }
 
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let d = dir.to_string_lossy().to_string();
-    info.lines().filter(|l| l.contains(&d)).map(str::to_string).collect()
-}
-
 fn root_fs(tmp: &Path, img: &Path) -> PathBuf {
     let (_, parts) = sfdisk(img);
     let fs = tmp.join("root.ext4");

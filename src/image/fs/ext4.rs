@@ -165,10 +165,25 @@ pub fn make(job: &Ext4Job) -> Result<(), Ext4Error> {
     match cmd.run() {
         Ok(_) => Ok(()),
         Err(ProcessError::Failed { stderr_tail, .. }) if is_space_error(&stderr_tail) => {
+            if host_is_full(job.image) {
+                // The disk holding the image filled, not the partition: a recipe
+                // change would not help, so this must not read as "too small".
+                return Err(Ext4Error::Io {
+                    path: job.image.to_path_buf(),
+                    source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+                });
+            }
             Err(Ext4Error::TooSmall { size: job.size })
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the file system holding `image` is (all but) full: mke2fs says "No space
+/// left" both when the partition and when the host disk fills.
+fn host_is_full(image: &Path) -> bool {
+    const SLACK: u64 = 1 << 20;
+    rustix::fs::statvfs(image).is_ok_and(|st| st.f_bavail.saturating_mul(st.f_frsize) < SLACK)
 }
 
 fn is_space_error(stderr: &str) -> bool {
