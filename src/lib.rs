@@ -8,6 +8,8 @@
 
 pub mod cache;
 pub mod cli;
+pub mod codec;
+pub mod digest;
 pub mod doctor;
 pub mod fetch;
 pub mod fsx;

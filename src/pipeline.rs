@@ -201,7 +201,7 @@ fn inputs(resolved: &Resolved, tree: Option<&rootfs::RootTree>) -> Result<Vec<In
     let rel = |p: &Path| pathdiff(p, base);
     let mut out = Vec::new();
     let mut add = |role: &str, shown: String, p: &Path| -> Result<()> {
-        let (sha256, size) = output::compress::sha256_file(p)?;
+        let (sha256, size) = crate::digest::sha256_file(p)?;
         out.push(Input {
             role: role.into(),
             path: shown,

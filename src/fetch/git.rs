@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 fn mirror_dir(plan: &GitPlan, cx: &Cx) -> Result<PathBuf> {
     let d = cx.cache.dir("git-v1", "")?;
-    Ok(d.join(format!("{}.git", &super::http::sha256_hex(plan.url.as_bytes())[..32])))
+    Ok(d.join(format!("{}.git", &crate::digest::sha256_hex(plan.url.as_bytes())[..32])))
 }
 
 fn git() -> Cmd {

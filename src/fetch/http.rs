@@ -90,10 +90,6 @@ pub struct Client {
     rewrites: Vec<(String, String)>,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 enum Attempt {
     Done,
     /// Worth another try (network error, 5xx, 429), after a pause.
@@ -344,7 +340,7 @@ impl Client {
                 final_url: url.into(),
             });
         }
-        let partial = store.partial_dir().join(sha256_hex(url.as_bytes()));
+        let partial = store.partial_dir().join(crate::digest::sha256_hex(url.as_bytes()));
         let mut final_url = url.to_string();
         let started = Instant::now();
         let mut attempt = 0;

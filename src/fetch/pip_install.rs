@@ -20,10 +20,9 @@ pub fn resolve(plan: &PipPlan, cx: &Cx) -> Result<LockedSource> {
         platform: &plan.uv_platform,
         uv_platform: &plan.uv_platform,
     };
-    let work = cx.scratch.join(format!(
-        "pip-{}",
-        crate::fetch::http::sha256_hex(plan.target.as_bytes())
-    ));
+    let work = cx
+        .scratch
+        .join(format!("pip-{}", crate::digest::sha256_hex(plan.target.as_bytes())));
     let chosen = uv::compile(
         &plan.requirements,
         &cx.client.via(&plan.index_url),

@@ -57,7 +57,7 @@ impl Store {
 
     /// Stores bytes made here (for example a generated index) and returns their digest.
     pub fn insert_bytes(&self, bytes: &[u8]) -> Result<String> {
-        let sha = crate::fetch::http::sha256_hex(bytes);
+        let sha = crate::digest::sha256_hex(bytes);
         if !self.has(&sha) {
             let tmp = tempfile::NamedTempFile::new_in(self.partial_dir())?;
             fs::write(tmp.path(), bytes)?;

@@ -2,6 +2,7 @@
 //! liblzma's multithreaded encoder (multi-block, so it also decompresses in parallel),
 //! zstd with its worker threads, or gzip.
 
+use crate::digest::HashingWriter;
 use crate::recipe::model::Compression;
 use crate::report::Task;
 use anyhow::{Context, Result};
@@ -25,38 +26,6 @@ pub fn extension(c: Compression) -> Option<&'static str> {
         Compression::Zstd => Some("zst"),
         Compression::Gz => Some("gz"),
         Compression::None => None,
-    }
-}
-
-/// A writer that hashes and counts what passes through.
-pub struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -132,30 +101,4 @@ fn pump(raw: &Path, w: &mut dyn Write, task: &mut dyn Task) -> Result<(String, u
         task.advance(n as u64);
     }
     Ok((hex::encode(hasher.finalize()), total))
-}
-
-/// The compression a file starts with, from its magic bytes (None: not compressed).
-pub fn detect(magic: &[u8]) -> Option<Compression> {
-    if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Some(Compression::Xz)
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some(Compression::Zstd)
-    } else if magic.starts_with(&[0x1f, 0x8b]) {
-        Some(Compression::Gz)
-    } else {
-        None
-    }
-}
-
-/// The sha256 of a byte slice, as hex.
-pub fn sha256_bytes(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-/// Hashes a file (for the uncompressed-only case and for inputs).
-pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut f = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let n = io::copy(&mut f, &mut hasher).with_context(|| format!("hashing {}", path.display()))?;
-    Ok((hex::encode(hasher.finalize()), n))
 }

@@ -62,7 +62,9 @@ pub fn publish(
         });
         names.push(name);
     } else {
-        raw_hash = crate::report::step(reporter, "checksum image", || compress::sha256_file(&assembled.image))?;
+        raw_hash = crate::report::step(reporter, "checksum image", || {
+            crate::digest::sha256_file(&assembled.image)
+        })?;
     }
     if plan.output.keep_raw || plan.output.compression == Compression::None {
         outputs.insert(
@@ -131,7 +133,9 @@ pub fn publish_oci(
     ));
     // The layer was hashed as it was written; the archive around it is hashed here,
     // since its layer header was filled in last.
-    let (sha256, size) = crate::report::step(reporter, "checksum container archive", || compress::sha256_file(&path))?;
+    let (sha256, size) = crate::report::step(reporter, "checksum container archive", || {
+        crate::digest::sha256_file(&path)
+    })?;
     let manifest = Manifest {
         imgbuild_version: env!("CARGO_PKG_VERSION").to_string(),
         name: plan.name.clone(),

@@ -10,8 +10,8 @@
 //! block, once its name (the digest) and size are known, so the layer is never copied
 //! or read back.
 
-use super::compress::{HashingWriter, sha256_bytes};
 use super::oci_tar::Archive;
+use crate::digest::{HashingWriter, sha256_hex};
 use crate::recipe::plan_oci::OciPlan;
 use crate::report::Task;
 use crate::rootfs::RootTree;
@@ -236,7 +236,7 @@ fn write_layer(archive: &mut Archive, tree: &RootTree, level: u32, task: &mut dy
 
 /// Adds a blob to the archive under its digest.
 fn add_blob(archive: &mut Archive, data: &[u8]) -> io::Result<Blob> {
-    let digest = format!("sha256:{}", sha256_bytes(data));
+    let digest = format!("sha256:{}", sha256_hex(data));
     archive.file(&blob_path(&digest), data)?;
     Ok(Blob {
         digest,

@@ -110,7 +110,7 @@ fn source_keys(sources: &[SourcePlan], ctx: &Ctx) -> Result<Vec<(Option<PathBuf>
             KeyPlan::DebianKeyring => out.push((None, "debian-archive-keyring".into())),
             KeyPlan::File(p) => {
                 let data = std::fs::read(p).map_err(|e| anyhow!("rootfs.sources.{}.key: cannot read {}: {e}; put the key file in the repository (paths are relative to the recipe)", s.name, p.display()))?;
-                out.push((Some(p.clone()), crate::output::compress::sha256_bytes(&data)));
+                out.push((Some(p.clone()), crate::digest::sha256_hex(&data)));
             }
             KeyPlan::Url { url, fingerprint } => {
                 let dest = ctx.staging.path(&format!("key-{}.asc", s.name));
@@ -125,7 +125,7 @@ fn source_keys(sources: &[SourcePlan], ctx: &Ctx) -> Result<Vec<(Option<PathBuf>
                         found.join(", ")
                     );
                 }
-                out.push((Some(dest), crate::output::compress::sha256_bytes(&data)));
+                out.push((Some(dest), crate::digest::sha256_hex(&data)));
             }
         }
     }

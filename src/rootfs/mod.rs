@@ -73,7 +73,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
                 .into());
             }
             let tar = decompress_if_needed(p, ctx.staging)?;
-            let (sha, _) = crate::output::compress::sha256_file(&tar)?;
+            let (sha, _) = crate::digest::sha256_file(&tar)?;
             (tar, Key::new("archive-v1", &sha))
         }
         RootfsSource::Dir(d) => {
@@ -89,7 +89,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
             let dest = ctx.staging.path("rootfs.tar");
             step(ctx.reporter, "pack root directory", || dir::pack(d, &dest))
                 .with_context(|| format!("packing rootfs.dir {}", d.display()))?;
-            let (sha, _) = crate::output::compress::sha256_file(&dest)?;
+            let (sha, _) = crate::digest::sha256_file(&dest)?;
             (dest, Key::new("archive-v1", &sha))
         }
         RootfsSource::Bootstrap(b) => {
@@ -174,13 +174,8 @@ fn decompress_if_needed(path: &Path, staging: &Staging) -> Result<PathBuf> {
             bail!("rootfs.tar: {} is not a tar archive (too short)", path.display());
         }
     }
-    use crate::recipe::model::Compression;
-    let file = || fs_err::File::open(path);
-    let reader: Box<dyn std::io::Read> = match crate::output::compress::detect(&magic) {
-        Some(Compression::Gz) => Box::new(flate2::read::MultiGzDecoder::new(file()?)),
-        Some(Compression::Xz) => Box::new(liblzma::read::XzDecoder::new_multi_decoder(file()?)),
-        Some(Compression::Zstd) => Box::new(zstd::Decoder::new(file()?)?),
-        Some(Compression::None) | None => return Ok(path.to_path_buf()),
+    let Some(reader) = crate::codec::decoder(path, crate::codec::detect(&magic))? else {
+        return Ok(path.to_path_buf());
     };
     let dest = staging.path("rootfs.tar");
     let mut out = std::io::BufWriter::new(fs_err::File::create(&dest)?);

@@ -100,7 +100,7 @@ fn command_digest(s: &StepPlan) -> Result<String> {
             let data = std::fs::read(p).map_err(|e| crate::recipe::RecipeError::Input {
                 message: format!("step `{}`: cannot read script {}: {e}", s.name, p.display()),
             })?;
-            format!("script:{}", crate::output::compress::sha256_bytes(&data))
+            format!("script:{}", crate::digest::sha256_hex(&data))
         }
     })
 }

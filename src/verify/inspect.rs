@@ -265,7 +265,7 @@ fn open_image(path: &Path) -> Result<File> {
         .read(&mut magic)
         .with_context(|| format!("reading {}", path.display()))?;
     f.seek(SeekFrom::Start(0))?;
-    if n >= 6 && crate::output::compress::detect(&magic).is_some() {
+    if n >= 6 && crate::codec::detect(&magic).is_some() {
         bail!(
             "{} is compressed; inspect the raw `.img` (or decompress it first, e.g. `xz -dk`)",
             path.display()

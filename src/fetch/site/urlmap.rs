@@ -79,7 +79,7 @@ impl Scope {
 
 /// The first 8 hex digits of the SHA-256 of `s`.
 pub fn short_hash(s: &str) -> String {
-    crate::fetch::http::sha256_hex(s.as_bytes())[..8].to_string()
+    crate::digest::sha256_hex(s.as_bytes())[..8].to_string()
 }
 
 /// `name` with `-suffix` before its extension (`a.html` → `a-x.html`, `a` → `a-x`).
