@@ -55,6 +55,10 @@ struct Case {
     exit: i32,
     /// Text the error must contain; empty: no `error:` line at all.
     error: String,
+    /// More text the error must contain (e.g. the URL beside the deadline's name).
+    also: Option<String>,
+    /// The command must end within this many seconds (a deadline that holds).
+    within_s: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +231,7 @@ fn run_command(case: &Case, dir: &Path, wrong: &mut Vec<String>) -> (Option<i32>
         Some("closed") => cmd.stdout(Stdio::piped()),
         Some(other) => panic!("stdout {other}"),
     };
+    let started = Instant::now();
     let (mut child, rx) = spawn(&mut cmd);
     // A closed pipe: the reading end goes away before anything is written.
     drop(child.stdout.take());
@@ -243,6 +248,12 @@ fn run_command(case: &Case, dir: &Path, wrong: &mut Vec<String>) -> (Option<i32>
         kill(&child, signal_number(&signal.name));
     }
     let status = child.wait().unwrap();
+    if let Some(limit) = case.within_s {
+        let took = started.elapsed().as_secs();
+        if took > limit {
+            wrong.push(format!("took {took} s, more than {limit} s"));
+        }
+    }
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
         said.push_str(&line);
         said.push('\n');
@@ -264,6 +275,12 @@ fn check(case: &Case, dir: &Path, url: &str, code: Option<i32>, stderr: &str) ->
         stderr.find("error: ")
     };
     let want = case.error.replace("@URL@", url);
+    if let (Some(also), Some(i)) = (&case.also, error_at) {
+        let also = also.replace("@URL@", url);
+        if !stderr[i..].contains(&also) {
+            wrong.push(format!("the error does not say `{also}`"));
+        }
+    }
     match error_at {
         None if !want.is_empty() => wrong.push("no `error:` line".into()),
         Some(i) if want.is_empty() => wrong.push(format!("an error: {}", &stderr[i..])),
