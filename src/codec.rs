@@ -40,8 +40,8 @@ mod tests {
         let p = dir.path().join("f.gz");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, b"tar bytes").unwrap();
-        std::fs::write(&p, gz.finish().unwrap()).unwrap();
-        let head = std::fs::read(&p).unwrap();
+        fs_err::write(&p, gz.finish().unwrap()).unwrap();
+        let head = fs_err::read(&p).unwrap();
         assert_eq!(detect(&head), Some(Compression::Gz));
         let mut out = String::new();
         decoder(&p, detect(&head))

@@ -63,7 +63,7 @@ mod tests {
         let data = b"imgbuild";
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
-        std::fs::write(&p, data).unwrap();
+        fs_err::write(&p, data).unwrap();
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(data).unwrap();
         let (out, sum, n) = w.finish();

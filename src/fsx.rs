@@ -55,7 +55,7 @@ fn lock_out_dir(out_dir: &Path) -> Result<std::fs::File> {
 /// still staged is renamed into place, so the set is whole again.
 fn complete_interrupted_publish(out_dir: &Path, dir: &Path) -> Result<()> {
     let journal = dir.join(JOURNAL);
-    let Ok(list) = std::fs::read_to_string(&journal) else {
+    let Ok(list) = fs_err::read_to_string(&journal) else {
         return Ok(());
     };
     for name in list.lines().filter(|n| !n.is_empty() && !n.contains('/')) {
@@ -115,7 +115,7 @@ impl Staging {
         // From here the set is committed: a crash is completed by the next build.
         let journal = self.dir.join(JOURNAL);
         fs::write(&journal, names.join("\n") + "\n")?;
-        if let Ok(f) = std::fs::File::open(&journal) {
+        if let Ok(f) = fs_err::File::open(&journal) {
             let _ = f.sync_all();
         }
         sync_dir(&self.dir);
@@ -135,14 +135,14 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.published && !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = fs_err::remove_dir_all(&self.dir);
         }
     }
 }
 
 /// Flushes a directory's entries so renames survive a power cut (best effort).
 fn sync_dir(dir: &Path) {
-    if let Ok(f) = std::fs::File::open(dir) {
+    if let Ok(f) = fs_err::File::open(dir) {
         let _ = f.sync_all();
     }
 }
@@ -220,14 +220,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         {
             let s = Staging::create(tmp.path()).unwrap();
-            std::fs::write(s.path("a.img"), b"half").unwrap();
+            fs_err::write(s.path("a.img"), b"half").unwrap();
         }
         assert!(!tmp.path().join(STAGING_DIR).exists());
         assert!(!tmp.path().join("a.img").exists());
         let s = Staging::create(tmp.path()).unwrap();
-        std::fs::write(s.path("a.img"), b"whole").unwrap();
+        fs_err::write(s.path("a.img"), b"whole").unwrap();
         s.publish(&["a.img".to_string()]).unwrap();
-        assert_eq!(std::fs::read(tmp.path().join("a.img")).unwrap(), b"whole");
+        assert_eq!(fs_err::read(tmp.path().join("a.img")).unwrap(), b"whole");
         assert!(!tmp.path().join(STAGING_DIR).exists());
     }
 
@@ -235,7 +235,7 @@ mod tests {
     fn one_build_per_output_directory() {
         let tmp = tempfile::tempdir().unwrap();
         let first = Staging::create(tmp.path()).unwrap();
-        std::fs::write(first.path("a.img"), b"first").unwrap();
+        fs_err::write(first.path("a.img"), b"first").unwrap();
         let err = Staging::create(tmp.path()).unwrap_err().to_string();
         assert!(err.contains("another imgbuild build is writing to"), "{err}");
         assert!(
@@ -251,21 +251,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         // The state a crash leaves after the journal and the first of two renames.
         let staging = tmp.path().join(STAGING_DIR);
-        std::fs::create_dir_all(&staging).unwrap();
-        std::fs::write(tmp.path().join("a.img"), b"new image").unwrap();
-        std::fs::write(tmp.path().join("a.sha256"), b"old checksum").unwrap();
-        std::fs::write(staging.join("a.sha256"), b"new checksum").unwrap();
-        std::fs::write(staging.join(JOURNAL), "a.img\na.sha256\n").unwrap();
+        fs_err::create_dir_all(&staging).unwrap();
+        fs_err::write(tmp.path().join("a.img"), b"new image").unwrap();
+        fs_err::write(tmp.path().join("a.sha256"), b"old checksum").unwrap();
+        fs_err::write(staging.join("a.sha256"), b"new checksum").unwrap();
+        fs_err::write(staging.join(JOURNAL), "a.img\na.sha256\n").unwrap();
         let s = Staging::create(tmp.path()).unwrap();
-        assert_eq!(std::fs::read(tmp.path().join("a.sha256")).unwrap(), b"new checksum");
-        assert_eq!(std::fs::read(tmp.path().join("a.img")).unwrap(), b"new image");
+        assert_eq!(fs_err::read(tmp.path().join("a.sha256")).unwrap(), b"new checksum");
+        assert_eq!(fs_err::read(tmp.path().join("a.img")).unwrap(), b"new image");
         assert!(!s.path(JOURNAL).exists());
         // Without a journal (a crash before publishing) the staged files are dropped.
         drop(s);
-        std::fs::create_dir_all(&staging).unwrap();
-        std::fs::write(staging.join("a.sha256"), b"unpublished").unwrap();
+        fs_err::create_dir_all(&staging).unwrap();
+        fs_err::write(staging.join("a.sha256"), b"unpublished").unwrap();
         let _s = Staging::create(tmp.path()).unwrap();
-        assert_eq!(std::fs::read(tmp.path().join("a.sha256")).unwrap(), b"new checksum");
+        assert_eq!(fs_err::read(tmp.path().join("a.sha256")).unwrap(), b"new checksum");
     }
 
     #[test]
@@ -287,7 +287,7 @@ mod tests {
         write_nonzero_at(&f, &data, 1 << 20).unwrap();
         let meta = f.metadata().unwrap();
         assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
-        let back = std::fs::read(&p).unwrap();
+        let back = fs_err::read(&p).unwrap();
         assert_eq!(back[(1 << 20) + 5], 1);
         assert_eq!(back[(17 << 20) + 7], 2);
     }

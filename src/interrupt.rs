@@ -19,7 +19,7 @@ pub fn install() {
         stop_children();
         if let Ok(dirs) = CLEANUP.lock() {
             for d in dirs.iter() {
-                let _ = std::fs::remove_dir_all(d);
+                let _ = fs_err::remove_dir_all(d);
             }
         }
         eprintln!("imgbuild: interrupted; removed the unfinished outputs");

@@ -154,7 +154,7 @@ impl Cache {
         let result = build(&tmp);
         crate::interrupt::forget(&tmp);
         if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
+            let _ = fs_err::remove_dir_all(&tmp);
             return Err(e);
         }
         let meta = serde_json::json!({"bucket": bucket, "key": key.hex, "describe": describe, "inputs": key.inputs});
@@ -171,23 +171,23 @@ impl Cache {
     /// Every complete entry.
     pub fn list(&self) -> Result<Vec<EntryInfo>> {
         let mut out = Vec::new();
-        let Ok(buckets) = std::fs::read_dir(&self.root) else {
+        let Ok(buckets) = fs_err::read_dir(&self.root) else {
             return Ok(out);
         };
         for b in buckets.flatten() {
             let bucket = b.file_name().to_string_lossy().into_owned();
-            let Ok(entries) = std::fs::read_dir(b.path()) else {
+            let Ok(entries) = fs_err::read_dir(b.path()) else {
                 continue;
             };
             for e in entries.flatten() {
                 let meta_path = e.path().join("key.json");
-                let Ok(meta) = std::fs::read(&meta_path) else { continue };
+                let Ok(meta) = fs_err::read(&meta_path) else { continue };
                 let v: serde_json::Value = serde_json::from_slice(&meta).unwrap_or_default();
                 out.push(EntryInfo {
                     bucket: bucket.clone(),
                     key: e.file_name().to_string_lossy().into_owned(),
                     bytes: dir_size(&e.path()),
-                    last_used: std::fs::metadata(&meta_path)
+                    last_used: fs_err::metadata(&meta_path)
                         .and_then(|m| m.modified())
                         .unwrap_or(SystemTime::UNIX_EPOCH),
                     describe: v["describe"].as_str().unwrap_or_default().to_string(),
@@ -213,9 +213,9 @@ impl Cache {
                 bytes += e.bytes;
             }
         }
-        if let Ok(buckets) = std::fs::read_dir(&self.root) {
+        if let Ok(buckets) = fs_err::read_dir(&self.root) {
             for b in buckets.flatten() {
-                for e in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
+                for e in fs_err::read_dir(b.path()).into_iter().flatten().flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if name.starts_with(".tmp-") && lock::is_stale(&name) {
                         bytes += dir_size(&e.path());
@@ -244,9 +244,9 @@ fn dir_size(path: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![path.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        let Ok(m) = fs_err::symlink_metadata(&p) else { continue };
         if m.is_dir() {
-            stack.extend(std::fs::read_dir(&p).into_iter().flatten().flatten().map(|e| e.path()));
+            stack.extend(fs_err::read_dir(&p).into_iter().flatten().flatten().map(|e| e.path()));
         } else {
             total += m.blocks() * 512;
         }
@@ -278,10 +278,10 @@ mod tests {
         assert!(err.is_err());
         assert!(cache.list().unwrap().is_empty());
         let (dir, hit) = cache
-            .get_or_build("t-v1", &key, "test", |d| Ok(std::fs::write(d.join("x"), "1")?))
+            .get_or_build("t-v1", &key, "test", |d| Ok(fs_err::write(d.join("x"), "1")?))
             .unwrap();
         assert!(!hit);
-        assert_eq!(std::fs::read(dir.join("x")).unwrap(), b"1");
+        assert_eq!(fs_err::read(dir.join("x")).unwrap(), b"1");
         let (_, hit) = cache
             .get_or_build("t-v1", &key, "test", |_| anyhow::bail!("must not run"))
             .unwrap();

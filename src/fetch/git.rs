@@ -50,13 +50,13 @@ pub fn resolve(plan: &GitPlan, cx: &Cx) -> Result<LockedSource> {
             .with_context(|| format!("updating the mirror of {}", plan.url))?;
     } else {
         let tmp = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = fs_err::remove_dir_all(&tmp);
         git_via(cx)
             .args(["clone", "--mirror", "--quiet", "--", &plan.url])
             .arg(&tmp)
             .run()
             .with_context(|| format!("cloning {}", plan.url))?;
-        std::fs::rename(&tmp, &dir)?;
+        fs_err::rename(&tmp, &dir)?;
     }
     Ok(LockedSource {
         inputs: String::new(),
@@ -99,7 +99,7 @@ pub fn materialize(plan: &GitPlan, entry: &LockedSource, cx: &Cx, out: &Path) ->
     }
     let dest = super::safe_join(out, &plan.path)?;
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
     git().args(["init", "--bare", "--quiet"]).arg(&dest).run()?;
     // Exactly the locked refs, whatever the cached mirror has learnt since.

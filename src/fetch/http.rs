@@ -356,11 +356,11 @@ impl Client {
                     // A resumed file may have joined two different versions: once more,
                     // from the start.
                     Err(FetchError::Mismatch { .. }) if !restarted && attempt <= self.retries => {
-                        let _ = std::fs::remove_file(&partial);
+                        let _ = fs_err::remove_file(&partial);
                         restarted = true;
                     }
                     Err(e) => {
-                        let _ = std::fs::remove_file(&partial);
+                        let _ = fs_err::remove_file(&partial);
                         return Err(e);
                     }
                 },
@@ -379,9 +379,9 @@ impl Client {
         final_out: &mut String,
         started: Instant,
     ) -> Result<Attempt, FetchError> {
-        let have = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+        let have = fs_err::metadata(partial).map(|m| m.len()).unwrap_or(0);
         let validator_file = partial.with_extension("validator");
-        let validator = std::fs::read_to_string(&validator_file).ok();
+        let validator = fs_err::read_to_string(&validator_file).ok();
         // Resume only when the server can tell us the file is unchanged, or when the
         // final hash will catch a change anyway.
         let resume = have > 0 && (validator.is_some() || expect.sha256.is_some());
@@ -436,10 +436,10 @@ impl Client {
             .or_else(|| header("last-modified"))
         {
             Some(v) => {
-                let _ = std::fs::write(&validator_file, v);
+                let _ = fs_err::write(&validator_file, v);
             }
             None => {
-                let _ = std::fs::remove_file(&validator_file);
+                let _ = fs_err::remove_file(&validator_file);
             }
         }
         let io = |e: std::io::Error| FetchError::Network {
@@ -556,7 +556,7 @@ const MAX_REDIRECTS: u32 = 10;
 /// SHA-256, MD5 and length of a file, read once.
 fn digest_file(path: &std::path::Path) -> std::io::Result<(String, String, u64)> {
     use md5::Digest as _;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = fs_err::File::open(path)?;
     let mut sha = Sha256::new();
     let mut md5 = md5::Md5::new();
     let mut buf = vec![0u8; 256 * 1024];

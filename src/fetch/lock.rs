@@ -67,7 +67,7 @@ pub fn path_for(recipe: &Path) -> PathBuf {
 impl LockFile {
     /// Reads the lock; a missing file is an empty lock.
     pub fn read(path: &Path) -> Result<LockFile> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match fs_err::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(LockFile {
@@ -133,7 +133,7 @@ mod tests {
         );
         lock.write(&p).unwrap();
         assert_eq!(LockFile::read(&p).unwrap(), lock);
-        std::fs::write(&p, "{").unwrap();
+        fs_err::write(&p, "{").unwrap();
         let err = LockFile::read(&p).unwrap_err();
         assert!(err.to_string().contains("r.lock is not a valid lock file"), "{err}");
         assert_eq!(path_for(Path::new("recipes/pi.yaml")), Path::new("recipes/pi.lock"));

@@ -133,7 +133,7 @@ pub fn fetch(
         lock.sources.insert(id, entry);
     }
     ensure_stored(plan, &lock, &cx, opts.offline)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    fs_err::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     step(reporter, "write content tree", || -> Result<()> {
         for source in &plan.sources {
             let id = source.id();
@@ -274,12 +274,12 @@ fn link_tree(src: &Path, dest: &Path) -> Result<()> {
             link_tree(&from, &to)?;
             fs_err::set_permissions(&to, fs_err::metadata(&from)?.permissions())?;
         } else if kind.is_symlink() {
-            let _ = std::fs::remove_file(&to);
+            let _ = fs_err::remove_file(&to);
             std::os::unix::fs::symlink(fs_err::read_link(&from)?, &to)
                 .with_context(|| format!("linking {}", to.display()))?;
         } else {
-            let _ = std::fs::remove_file(&to);
-            if std::fs::hard_link(&from, &to).is_err() {
+            let _ = fs_err::remove_file(&to);
+            if fs_err::hard_link(&from, &to).is_err() {
                 fs_err::copy(&from, &to)?;
             }
         }

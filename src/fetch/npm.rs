@@ -33,7 +33,7 @@ pub fn resolve(plan: &NpmPlan, cx: &Cx) -> Result<LockedSource> {
         .run()
         .with_context(|| format!("resolving the dependencies of {}@{}", plan.name, plan.version))?;
     let text =
-        std::fs::read_to_string(dir.path().join("package-lock.json")).context("npm wrote no package-lock.json")?;
+        fs_err::read_to_string(dir.path().join("package-lock.json")).context("npm wrote no package-lock.json")?;
     let mut package_lock: serde_json::Value = serde_json::from_str(&text).context("npm's package-lock.json")?;
     // npm names where it resolved each package from: with `content.fetch_from` that is
     // the stand-in (npm 9 writes it; npm 10 and later keep registry.npmjs.org). The lock
@@ -58,13 +58,13 @@ pub fn materialize(plan: &NpmPlan, entry: &LockedSource, cx: &Cx, out: &Path) ->
         bail!("its lock entry has no package or package-lock; run `imgbuild fetch --update`");
     };
     let dest = super::safe_join(out, &plan.target)?;
-    std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    fs_err::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     unpack(&cx.store.path(&file.sha256), &dest)?;
     prepare_manifest(&dest)?;
     // ... and npm installs from where this build downloads (`fetch_from`), whichever npm.
     let mut package_lock = package_lock.clone();
     map_resolved(&mut package_lock, |u| cx.client.via(u));
-    std::fs::write(
+    fs_err::write(
         dest.join("package-lock.json"),
         serde_json::to_string_pretty(&package_lock)?,
     )?;
@@ -159,7 +159,7 @@ fn check_integrity(file: &Path, integrity: &str) -> Result<()> {
         bail!("the registry gives no sha512 integrity (`{integrity}`)");
     };
     let mut hasher = sha2::Sha512::new();
-    std::io::copy(&mut std::fs::File::open(file)?, &mut hasher)?;
+    std::io::copy(&mut fs_err::File::open(file)?, &mut hasher)?;
     let got = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
     if got != want {
         bail!("the package's sha512 is {got}, but the registry says {want}");
@@ -171,7 +171,7 @@ fn check_integrity(file: &Path, integrity: &str) -> Result<()> {
 /// directories only, each path checked to stay inside `dest`.
 fn unpack(tgz: &Path, dest: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let file = std::fs::File::open(tgz).with_context(|| format!("opening {}", tgz.display()))?;
+    let file = fs_err::File::open(tgz).with_context(|| format!("opening {}", tgz.display()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     for entry in archive.entries().context("reading the package tarball")? {
         let mut entry = entry.context("reading the package tarball")?;
@@ -182,13 +182,13 @@ fn unpack(tgz: &Path, dest: &Path) -> Result<()> {
         };
         let target = super::safe_join(dest, rel).with_context(|| format!("package tarball entry `{path}`"))?;
         match entry.header().entry_type() {
-            tar::EntryType::Directory => std::fs::create_dir_all(&target)?,
+            tar::EntryType::Directory => fs_err::create_dir_all(&target)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    fs_err::create_dir_all(parent)?;
                 }
                 let exec = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
-                let mut out = std::fs::File::create(&target)?;
+                let mut out = fs_err::File::create(&target)?;
                 std::io::copy(&mut entry, &mut out)?;
                 let mode = if exec { 0o755 } else { 0o644 };
                 out.set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -209,11 +209,11 @@ fn unpack(tgz: &Path, dest: &Path) -> Result<()> {
 fn prepare_manifest(dir: &Path) -> Result<()> {
     let path = dir.join("package.json");
     let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path)?).context("the package's package.json")?;
+        serde_json::from_slice(&fs_err::read(&path)?).context("the package's package.json")?;
     if let Some(obj) = manifest.as_object_mut()
         && obj.remove("devDependencies").is_some()
     {
-        std::fs::write(&path, serde_json::to_string_pretty(&manifest)? + "\n")?;
+        fs_err::write(&path, serde_json::to_string_pretty(&manifest)? + "\n")?;
     }
     Ok(())
 }
@@ -260,7 +260,7 @@ mod tests {
         let t = tgz(&[("package/package.json", b"{}"), ("package/lib/a.js", b"1")]);
         let d = tempfile::tempdir().unwrap();
         unpack(t.path(), d.path()).unwrap();
-        assert_eq!(std::fs::read(d.path().join("lib/a.js")).unwrap(), b"1");
+        assert_eq!(fs_err::read(d.path().join("lib/a.js")).unwrap(), b"1");
     }
 
     #[test]
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn integrity_is_checked() {
         let f = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(f.path(), b"hello").unwrap();
+        fs_err::write(f.path(), b"hello").unwrap();
         let good = "sha512-m3HSJL1i83hdltRq0+o9czGb+8KJDKra4t/3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw==";
         check_integrity(f.path(), good).unwrap();
         let err = check_integrity(f.path(), "sha512-AAAA").unwrap_err().to_string();
@@ -285,13 +285,13 @@ mod tests {
     #[test]
     fn dev_dependencies_are_dropped() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             d.path().join("package.json"),
             r#"{"name":"x","dependencies":{"a":"1"},"devDependencies":{"b":"2"}}"#,
         )
         .unwrap();
         prepare_manifest(d.path()).unwrap();
-        let text = std::fs::read_to_string(d.path().join("package.json")).unwrap();
+        let text = fs_err::read_to_string(d.path().join("package.json")).unwrap();
         assert!(text.contains("\"a\"") && !text.contains("devDependencies"), "{text}");
     }
 }

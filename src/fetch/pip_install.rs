@@ -103,9 +103,9 @@ pub fn materialize(plan: &PipPlan, entry: &LockedSource, cx: &Cx, out: &Path) ->
         .with_context(|| format!("installing {} wheels into /{}", args.len(), plan.target))?;
     let bin = dest.join("bin");
     if bin.is_dir() {
-        std::fs::remove_dir_all(&bin).with_context(|| format!("removing {}", bin.display()))?;
+        fs_err::remove_dir_all(&bin).with_context(|| format!("removing {}", bin.display()))?;
     }
     // uv's lock for concurrent installs into the directory, not part of it.
-    let _ = std::fs::remove_file(dest.join(".lock"));
+    let _ = fs_err::remove_file(dest.join(".lock"));
     Ok(())
 }

@@ -36,7 +36,7 @@ impl Store {
 
     /// The size of a stored file, if it is there.
     pub fn size(&self, sha256: &str) -> Option<u64> {
-        std::fs::metadata(self.path(sha256)).ok().map(|m| m.len())
+        fs_err::metadata(self.path(sha256)).ok().map(|m| m.len())
     }
 
     /// The directory of partial downloads (kept between runs so they can resume).
@@ -84,7 +84,7 @@ impl Store {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
-        if std::fs::hard_link(&src, dest).is_err() {
+        if fs_err::hard_link(&src, dest).is_err() {
             fs::copy(&src, dest)?;
         }
         Ok(())
@@ -108,9 +108,9 @@ mod tests {
         );
         let out = dir.path().join("out/a/b.txt");
         store.materialize(&sha, &out).unwrap();
-        assert_eq!(std::fs::read(&out).unwrap(), b"hello");
+        assert_eq!(fs_err::read(&out).unwrap(), b"hello");
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(std::fs::metadata(&out).unwrap().nlink(), 2, "linked, not copied");
+        assert_eq!(fs_err::metadata(&out).unwrap().nlink(), 2, "linked, not copied");
         let err = store.materialize(&"0".repeat(64), &dir.path().join("x")).unwrap_err();
         assert!(err.to_string().contains("missing from the cache"), "{err}");
     }

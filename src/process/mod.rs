@@ -160,7 +160,7 @@ impl Cmd {
     /// log's last lines.
     pub fn run_logged(&self, log: &Path) -> Result<(), ProcessError> {
         if let Some(dir) = log.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = fs_err::create_dir_all(dir);
         }
         let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
         let (out, err) = match (open(), open()) {
@@ -225,7 +225,7 @@ impl Cmd {
 /// The last part of a log file (bounded, for error messages).
 pub fn log_tail(log: &Path) -> Vec<u8> {
     use std::io::{Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(log) else {
+    let Ok(mut f) = fs_err::File::open(log) else {
         return Vec::new();
     };
     let len = f.seek(SeekFrom::End(0)).unwrap_or(0);

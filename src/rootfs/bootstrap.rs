@@ -109,14 +109,14 @@ fn source_keys(sources: &[SourcePlan], ctx: &Ctx) -> Result<Vec<(Option<PathBuf>
         match &s.key {
             KeyPlan::DebianKeyring => out.push((None, "debian-archive-keyring".into())),
             KeyPlan::File(p) => {
-                let data = std::fs::read(p).map_err(|e| anyhow!("rootfs.sources.{}.key: cannot read {}: {e}; put the key file in the repository (paths are relative to the recipe)", s.name, p.display()))?;
+                let data = fs_err::read(p).map_err(|e| anyhow!("rootfs.sources.{}.key: cannot read {}: {e}; put the key file in the repository (paths are relative to the recipe)", s.name, p.display()))?;
                 out.push((Some(p.clone()), crate::digest::sha256_hex(&data)));
             }
             KeyPlan::Url { url, fingerprint } => {
                 let dest = ctx.staging.path(&format!("key-{}.asc", s.name));
                 let data = crate::net::get_bytes(url)
                     .with_context(|| format!("rootfs.sources.{}.key_url: downloading {url}", s.name))?;
-                std::fs::write(&dest, &data)?;
+                fs_err::write(&dest, &data)?;
                 let found = key_fingerprints(&dest)?;
                 if !found.iter().any(|f| f == fingerprint) {
                     bail!(
@@ -174,7 +174,7 @@ fn follow_phases(log: &Path, done: &std::sync::atomic::AtomicBool, reporter: &dy
     let mut seen = 0usize;
     loop {
         let finished = done.load(std::sync::atomic::Ordering::Relaxed);
-        if let Ok(text) = std::fs::read_to_string(log) {
+        if let Ok(text) = fs_err::read_to_string(log) {
             let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("I: ")).collect();
             for l in lines.iter().skip(seen) {
                 reporter.step(&format!("  mmdebstrap: {}", l.trim_start_matches("I: ")));
@@ -190,35 +190,35 @@ fn follow_phases(log: &Path, done: &std::sync::atomic::AtomicBool, reporter: &dy
 
 fn write_exec(path: &Path, body: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    fs_err::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
     Ok(())
 }
 
 /// The apt configuration of the finished system: the main mirror in sources.list, each
 /// extra source as a deb822 file with its key.
 fn apt_dir(b: &BootstrapPlan, keys: &[(Option<PathBuf>, String)], dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir.join("sources.list.d"))?;
-    std::fs::create_dir_all(dir.join("keyrings"))?;
-    std::fs::write(
+    fs_err::create_dir_all(dir.join("sources.list.d"))?;
+    fs_err::create_dir_all(dir.join("keyrings"))?;
+    fs_err::write(
         dir.join("sources.list"),
         format!("deb {} {} {}\n", b.mirror, b.suite, b.components.join(" ")),
     )?;
     for (s, (key, _)) in b.sources.iter().zip(keys) {
         let signed_by = match key {
             Some(k) => {
-                let ext = if std::fs::read(k).map(|d| d.starts_with(b"-----BEGIN")).unwrap_or(false) {
+                let ext = if fs_err::read(k).map(|d| d.starts_with(b"-----BEGIN")).unwrap_or(false) {
                     "asc"
                 } else {
                     "gpg"
                 };
                 let name = format!("{}.{ext}", s.name);
-                std::fs::copy(k, dir.join("keyrings").join(&name))?;
+                fs_err::copy(k, dir.join("keyrings").join(&name))?;
                 format!("/etc/apt/keyrings/{name}")
             }
             None => "/usr/share/keyrings/debian-archive-keyring.gpg".into(),
         };
-        std::fs::write(
+        fs_err::write(
             dir.join("sources.list.d").join(format!("{}.sources", s.name)),
             format!(
                 "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\nSigned-By: {signed_by}\n",
@@ -240,10 +240,10 @@ fn run(
     out: &Path,
 ) -> Result<()> {
     let hooks = ctx.staging.path("hooks");
-    std::fs::create_dir_all(&hooks)?;
+    fs_err::create_dir_all(&hooks)?;
     write_exec(&hooks.join("essential.sh"), ESSENTIAL_HOOK)?;
     write_exec(&hooks.join("customize.sh"), CUSTOMIZE_HOOK)?;
-    std::fs::write(hooks.join("pycompile.py"), PYCOMPILE)?;
+    fs_err::write(hooks.join("pycompile.py"), PYCOMPILE)?;
     let apt = ctx.staging.path("apt");
     apt_dir(b, keys, &apt)?;
     let is_root = unsafe { libc::geteuid() } == 0;
@@ -281,7 +281,7 @@ fn run(
     }
     if !b.initramfs_modules.is_empty() {
         let list = ctx.staging.path("initramfs-modules");
-        std::fs::write(&list, b.initramfs_modules.join("\n") + "\n")?;
+        fs_err::write(&list, b.initramfs_modules.join("\n") + "\n")?;
         cmd = cmd.env("IMGBUILD_INITRAMFS_MODULES", &list);
     }
     cmd = cmd.arg(format!("--essential-hook={}", hooks.join("essential.sh").display()));
@@ -304,7 +304,7 @@ fn run(
     // it); mmdebstrap removes it from the root.
     let log_dir = ctx.log_dir.display().to_string();
     if !log_dir.contains(char::is_whitespace) {
-        std::fs::create_dir_all(&ctx.log_dir)?;
+        fs_err::create_dir_all(&ctx.log_dir)?;
         cmd = cmd.arg(format!("--customize-hook=copy-out /var/log/dpkg.log {log_dir}"));
     }
     cmd = cmd

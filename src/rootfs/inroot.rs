@@ -206,8 +206,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
         let host = tmp.path().join("host");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::create_dir_all(&host).unwrap();
+        fs_err::create_dir_all(root.join("etc")).unwrap();
+        fs_err::create_dir_all(&host).unwrap();
         (tmp, root, host)
     }
 
@@ -219,13 +219,13 @@ mod tests {
         // Dangling inside the root: an error naming the path, nothing made on the host.
         let err = r.place_new(Path::new("usr/sbin/policy-rc.d"), b"x", 0o755).unwrap_err();
         assert!(err.to_string().contains("root/usr"), "{err}");
-        std::fs::create_dir_all(root.join(host.strip_prefix("/").unwrap())).unwrap();
+        fs_err::create_dir_all(root.join(host.strip_prefix("/").unwrap())).unwrap();
         let placed = r.place_new(Path::new("usr/sbin/policy-rc.d"), b"x", 0o755).unwrap();
         assert!(placed.is_some());
-        assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0, "wrote into the host");
+        assert_eq!(fs_err::read_dir(&host).unwrap().count(), 0, "wrote into the host");
         // The link's target, read inside the root: <root>/<host path>.
         let inside = root.join(host.strip_prefix("/").unwrap()).join("sbin/policy-rc.d");
-        assert_eq!(std::fs::read(&inside).unwrap(), b"x");
+        assert_eq!(fs_err::read(&inside).unwrap(), b"x");
         drop(placed);
         assert!(!inside.exists(), "not removed on drop");
     }
@@ -234,7 +234,7 @@ mod tests {
     fn dot_dot_in_a_symlink_stops_at_the_root() {
         let (_tmp, root, host) = tree();
         std::os::unix::fs::symlink("../../../../../../host", root.join("etc/up")).unwrap();
-        std::fs::create_dir_all(root.join("host")).unwrap();
+        fs_err::create_dir_all(root.join("host")).unwrap();
         let r = Root::open(&root).unwrap();
         r.create_dir_all(Path::new("etc/up/made")).unwrap();
         assert!(!host.join("made").exists());
@@ -254,7 +254,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(r.is_plain_file(Path::new("/etc/hosts")));
-        let mode = std::fs::metadata(root.join("etc/hosts")).unwrap().permissions();
+        let mode = fs_err::metadata(root.join("etc/hosts")).unwrap().permissions();
         assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o640);
         drop(placed);
     }

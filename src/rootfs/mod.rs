@@ -131,7 +131,7 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
     let template = epoch::with_build_time(ctx.template, epoch);
     if !plan.overlays.is_empty() || ctx.downloads.is_some() || !plan.files.is_empty() {
         let scratch = ctx.staging.path("overlays");
-        std::fs::create_dir_all(&scratch)?;
+        fs_err::create_dir_all(&scratch)?;
         step(ctx.reporter, "apply overlays", || {
             overlay::apply(
                 &mut tree,

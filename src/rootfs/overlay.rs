@@ -91,7 +91,7 @@ fn add_dir(
     }
     for host in render::walk(dir)? {
         let rel_host = host.strip_prefix(dir).unwrap_or(&host).to_string_lossy().into_owned();
-        let meta = std::fs::symlink_metadata(&host)?;
+        let meta = fs_err::symlink_metadata(&host)?;
         let (rel_text, template) = match (rel_host.strip_suffix(".j2"), templates) {
             (Some(stem), Some(_)) if meta.is_file() => (stem.to_string(), true),
             _ => (rel_host.clone(), false),
@@ -107,15 +107,15 @@ fn add_dir(
             EntryKind::Dir
         } else if meta.file_type().is_symlink() {
             EntryKind::Symlink {
-                target: std::fs::read_link(&host)?.to_string_lossy().into_owned(),
+                target: fs_err::read_link(&host)?.to_string_lossy().into_owned(),
             }
         } else if meta.is_file() {
             let (path, size) = if let (true, Some((ctx, scratch, n))) = (template, templates) {
                 let text =
-                    std::fs::read_to_string(&host).with_context(|| format!("reading template {}", host.display()))?;
+                    fs_err::read_to_string(&host).with_context(|| format!("reading template {}", host.display()))?;
                 let out = scratch.join(format!("overlay-{n}-{}", tree.sources.len()));
-                std::fs::write(&out, render::render_text(&text, ctx, &host)?)?;
-                let size = std::fs::metadata(&out)?.len();
+                fs_err::write(&out, render::render_text(&text, ctx, &host)?)?;
+                let size = fs_err::metadata(&out)?.len();
                 (out, size)
             } else {
                 (host.clone(), meta.len())
@@ -254,8 +254,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for (p, body) in files {
             let path = d.path().join(p);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, body).unwrap();
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(path, body).unwrap();
         }
         d
     }
@@ -286,7 +286,7 @@ mod tests {
         let EntryKind::File { source, .. } = get("etc/hostname").kind else {
             panic!()
         };
-        assert_eq!(std::fs::read_to_string(&t.sources[source as usize]).unwrap(), "lab\n");
+        assert_eq!(fs_err::read_to_string(&t.sources[source as usize]).unwrap(), "lab\n");
         assert!(get("etc/new").is_dir(), "missing parents are created");
         let deep = get("etc/new/deep.conf");
         assert_eq!((deep.mode, deep.uid, deep.gid), (0o600, 0, 42));

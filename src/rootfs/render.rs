@@ -34,13 +34,13 @@ pub fn render_dir(src: &Path, dest: &Path, ctx: &serde_json::Value) -> Result<()
     }
     for entry in walk(src)? {
         let rel = entry.strip_prefix(src).unwrap_or(&entry);
-        let meta = std::fs::symlink_metadata(&entry)?;
+        let meta = fs_err::symlink_metadata(&entry)?;
         let mut out = dest.join(rel);
         if meta.is_dir() {
-            std::fs::create_dir_all(&out)?;
+            fs_err::create_dir_all(&out)?;
         } else if meta.file_type().is_symlink() {
-            let _ = std::fs::remove_file(&out);
-            std::os::unix::fs::symlink(std::fs::read_link(&entry)?, &out)?;
+            let _ = fs_err::remove_file(&out);
+            std::os::unix::fs::symlink(fs_err::read_link(&entry)?, &out)?;
         } else if let Some(name) = out
             .file_name()
             .and_then(|n| n.to_str())
@@ -48,11 +48,11 @@ pub fn render_dir(src: &Path, dest: &Path, ctx: &serde_json::Value) -> Result<()
         {
             out = out.with_file_name(name);
             let text =
-                std::fs::read_to_string(&entry).with_context(|| format!("reading template {}", entry.display()))?;
-            std::fs::write(&out, render_text(&text, ctx, &entry)?)?;
-            std::fs::set_permissions(&out, meta.permissions())?;
+                fs_err::read_to_string(&entry).with_context(|| format!("reading template {}", entry.display()))?;
+            fs_err::write(&out, render_text(&text, ctx, &entry)?)?;
+            fs_err::set_permissions(&out, meta.permissions())?;
         } else {
-            std::fs::copy(&entry, &out).with_context(|| format!("copying {}", entry.display()))?;
+            fs_err::copy(&entry, &out).with_context(|| format!("copying {}", entry.display()))?;
         }
     }
     Ok(())
@@ -63,13 +63,13 @@ pub fn walk(root: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
+        let mut names: Vec<_> = fs_err::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .map(|e| e.map(|e| e.path()))
             .collect::<std::io::Result<_>>()?;
         names.sort();
         for p in names.into_iter().rev() {
-            if std::fs::symlink_metadata(&p)?.is_dir() {
+            if fs_err::symlink_metadata(&p)?.is_dir() {
                 stack.push(p.clone());
             }
             out.push(p);
@@ -85,13 +85,13 @@ pub fn tree_digest(root: &Path) -> Result<String> {
     let mut h = Sha256::new();
     for p in walk(root)? {
         let rel = p.strip_prefix(root).unwrap_or(&p);
-        let meta = std::fs::symlink_metadata(&p)?;
+        let meta = fs_err::symlink_metadata(&p)?;
         h.update(rel.to_string_lossy().as_bytes());
         h.update(meta.permissions().mode().to_le_bytes());
         if meta.file_type().is_symlink() {
-            h.update(std::fs::read_link(&p)?.to_string_lossy().as_bytes());
+            h.update(fs_err::read_link(&p)?.to_string_lossy().as_bytes());
         } else if meta.is_file() {
-            h.update(std::fs::read(&p)?);
+            h.update(fs_err::read(&p)?);
         }
         h.update([0]);
     }

@@ -97,7 +97,7 @@ fn command_digest(s: &StepPlan) -> Result<String> {
     Ok(match &s.command {
         StepCommand::Run(r) => format!("run:{r}"),
         StepCommand::Script(p) => {
-            let data = std::fs::read(p).map_err(|e| crate::recipe::RecipeError::Input {
+            let data = fs_err::read(p).map_err(|e| crate::recipe::RecipeError::Input {
                 message: format!("step `{}`: cannot read script {}: {e}", s.name, p.display()),
             })?;
             format!("script:{}", crate::digest::sha256_hex(&data))
@@ -108,9 +108,9 @@ fn command_digest(s: &StepPlan) -> Result<String> {
 /// Unpacks an archive as it is: owners, modes, xattrs, device nodes (needs root).
 fn extract(tar: &Path, dest: &Path) -> Result<()> {
     if dest.exists() {
-        std::fs::remove_dir_all(dest)?;
+        fs_err::remove_dir_all(dest)?;
     }
-    std::fs::create_dir_all(dest)?;
+    fs_err::create_dir_all(dest)?;
     Cmd::new("tar")
         .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
         .arg(tar)
@@ -127,7 +127,7 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx, epoch: Option<i6
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .collect();
     let log = ctx.log_dir.join(format!("{:02}-{safe}.log", index + 1));
-    let _ = std::fs::remove_file(&log);
+    let _ = fs_err::remove_file(&log);
     // Each file is placed inside the root (its own symlinks resolved there, never on the
     // host) and removed after the step. No services start while packages install.
     let in_root = Root::open(root)?;
@@ -142,7 +142,7 @@ fn run_step(root: &Path, s: &StepPlan, index: usize, ctx: &Ctx, epoch: Option<i6
     let argv: Vec<String> = match &s.command {
         StepCommand::Run(r) => vec!["/bin/sh".into(), "-ec".into(), r.clone()],
         StepCommand::Script(p) => {
-            let body = std::fs::read(p).map_err(|e| crate::recipe::RecipeError::Input {
+            let body = fs_err::read(p).map_err(|e| crate::recipe::RecipeError::Input {
                 message: format!("step `{}`: cannot read script {}: {e}", s.name, p.display()),
             })?;
             let inside = format!("/tmp/imgbuild-step-{}", index + 1);

@@ -100,12 +100,12 @@ mod tests {
             ..Default::default()
         };
         write(d.path(), "pypi", &[f]).unwrap();
-        let page = std::fs::read_to_string(d.path().join("numpy/index.html")).unwrap();
+        let page = fs_err::read_to_string(d.path().join("numpy/index.html")).unwrap();
         assert!(
             page.contains("<a href=\"numpy-2.whl#sha256=ab\" data-requires-python=\"&gt;=3.10\">"),
             "{page}"
         );
-        let top = std::fs::read_to_string(d.path().join("index.html")).unwrap();
+        let top = fs_err::read_to_string(d.path().join("index.html")).unwrap();
         assert!(top.contains("<a href=\"numpy/\">numpy</a>"), "{top}");
     }
 }

@@ -75,7 +75,7 @@ pub fn cache_dir(cache: &crate::cache::Cache) -> anyhow::Result<PathBuf> {
 /// five times the resolve itself. `uv python find` without a version request answers in
 /// well under a second; `None` (no Python at all) leaves the choice to uv as before.
 pub fn interpreter(uv_cache: &Path, work: &Path) -> Option<PathBuf> {
-    std::fs::create_dir_all(work).ok()?;
+    fs_err::create_dir_all(work).ok()?;
     let out = Cmd::new(program())
         .args(["python", "find", "--no-config", "--no-project", "--no-python-downloads"])
         .env("UV_CACHE_DIR", uv_cache)
@@ -98,9 +98,9 @@ pub fn compile(
     uv_cache: &Path,
     timeouts: crate::fetch::http::Timeouts,
 ) -> Result<Vec<Chosen>> {
-    std::fs::create_dir_all(work)?;
+    fs_err::create_dir_all(work)?;
     let req = work.join("requirements.in");
-    std::fs::write(&req, requirements.join("\n") + "\n")?;
+    fs_err::write(&req, requirements.join("\n") + "\n")?;
     let out = work.join("pylock.toml");
     let mut cmd = Cmd::new(program())
         .args([
@@ -128,7 +128,7 @@ pub fn compile(
     if let Err(e) = cmd.run() {
         return Err(explain(e, target));
     }
-    let text = std::fs::read_to_string(&out).with_context(|| format!("reading uv's output {}", out.display()))?;
+    let text = fs_err::read_to_string(&out).with_context(|| format!("reading uv's output {}", out.display()))?;
     let all = parse(&text).with_context(|| format!("reading uv's output {}", out.display()))?;
     Ok(most_specific(all))
 }

@@ -224,7 +224,7 @@ mod tests {
     fn read(bytes: &[u8]) -> Result<String> {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.whl");
-        std::fs::write(&p, bytes).unwrap();
+        fs_err::write(&p, bytes).unwrap();
         metadata(&p)
     }
 

@@ -160,7 +160,7 @@ impl Fixture {
     }
 
     fn read(&self, p: &str) -> String {
-        std::fs::read_to_string(self.out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+        fs_err::read_to_string(self.out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 }
 
@@ -245,7 +245,7 @@ fn writes_the_lessons_index() {
     let b = mk("mine", "sites", "Mine");
     let c = mk("ecology", "data-carpentry", "Ecology");
     write_index(&[&a, &b, &c], dir.path()).unwrap();
-    let html = std::fs::read_to_string(dir.path().join("lessons/index.html")).unwrap();
+    let html = fs_err::read_to_string(dir.path().join("lessons/index.html")).unwrap();
     assert!(
         html.contains(r#"<a href="software-carpentry/shell-novice/index.html">The Unix &lt;Shell&gt; &amp; you</a>"#),
         "{html}"

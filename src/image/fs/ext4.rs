@@ -137,7 +137,7 @@ fn inode_ratio(size: u64, entries: u64) -> u64 {
 /// Runs mke2fs for one partition.
 pub fn make(job: &Ext4Job) -> Result<(), Ext4Error> {
     let conf = job.scratch.join("mke2fs.conf");
-    std::fs::write(&conf, MKE2FS_CONF).map_err(|source| Ext4Error::Io {
+    fs_err::write(&conf, MKE2FS_CONF).map_err(|source| Ext4Error::Io {
         path: conf.clone(),
         source,
     })?;

@@ -50,9 +50,9 @@ pub fn fsck(img: &Path) -> String {
 /// Copies a volume out of a larger image so fsck.fat (which has no offset
 /// option) can check it.
 pub fn fsck_region(img: &Path, offset: u64, size: u64) -> String {
-    let data = std::fs::read(img).unwrap();
+    let data = fs_err::read(img).unwrap();
     let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), &data[offset as usize..(offset + size) as usize]).unwrap();
+    fs_err::write(tmp.path(), &data[offset as usize..(offset + size) as usize]).unwrap();
     fsck(tmp.path())
 }
 
@@ -128,7 +128,7 @@ impl Fixture {
     /// Adds a file whose source is a whole file on disk.
     pub fn file(&mut self, path: &str, data: Vec<u8>) {
         let src = self.src(&self.nodes.len().to_string());
-        std::fs::write(&src, &data).unwrap();
+        fs_err::write(&src, &data).unwrap();
         self.nodes.push(Node {
             path: path.into(),
             kind: NodeKind::File(DataRange {

@@ -100,7 +100,7 @@ fn fat32_at_offset_with_2000_entry_directory() {
     });
     blob.extend_from_slice(&big);
     blob.extend_from_slice(b"trailing bytes that are not part of any file");
-    std::fs::write(&shared, &blob).unwrap();
+    fs_err::write(&shared, &blob).unwrap();
     expect.push(("kernel8.img".into(), big));
     fx.expect = expect;
 
@@ -123,7 +123,7 @@ fn fat32_at_offset_with_2000_entry_directory() {
     }
     assert_eq!(r.info().label, "RPI-BOOT");
     // Nothing outside the region was touched.
-    let all = std::fs::read(&img).unwrap();
+    let all = fs_err::read(&img).unwrap();
     assert!(all[..offset as usize].iter().all(|&b| b == 0));
     assert!(all[(offset + size) as usize..].iter().all(|&b| b == 0));
 }
@@ -181,7 +181,7 @@ fn output_is_deterministic() {
     let (p2, f2) = fx.image("two.img", 40 * MIB);
     write(&f1, 0, 40 * MIB, &fx.nodes, &opts("SAME", None)).unwrap();
     write(&f2, 0, 40 * MIB, &reversed, &opts("SAME", None)).unwrap();
-    assert!(std::fs::read(&p1).unwrap() == std::fs::read(&p2).unwrap());
+    assert!(fs_err::read(&p1).unwrap() == fs_err::read(&p2).unwrap());
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn big_mostly_empty_fat32_stays_sparse() {
     let (img, f) = fx.image("sparse.img", size);
     let st = write(&f, 0, size, &fx.nodes, &opts("", None)).unwrap();
     assert_eq!((st.fat_type, st.cluster_size), (FatType::Fat32, 4096));
-    let allocated = std::fs::metadata(&img).unwrap().blocks() * 512;
+    let allocated = fs_err::metadata(&img).unwrap().blocks() * 512;
     assert!(allocated < 2 * MIB, "{allocated} bytes allocated");
     fsck(&img);
     fx.verify(&img, 0, size);

@@ -30,16 +30,16 @@ fn reads_volumes_made_by_mkfs_fat_and_mcopy() {
     let fx = Fixture::new();
     let big = pattern(300_000, 7);
     let bigp = fx.dir.path().join("big.bin");
-    std::fs::write(&bigp, &big).unwrap();
+    fs_err::write(&bigp, &big).unwrap();
     let small = fx.dir.path().join("small.txt");
-    std::fs::write(&small, b"hello from mtools\n").unwrap();
+    fs_err::write(&small, b"hello from mtools\n").unwrap();
     for (fat, kib, t) in [
         ("12", 2048, FatType::Fat12),
         ("16", 16384, FatType::Fat16),
         ("32", 65536, FatType::Fat32),
     ] {
         let img = fx.dir.path().join(format!("mkfs{fat}.img"));
-        let _ = std::fs::remove_file(&img);
+        let _ = fs_err::remove_file(&img);
         let out = host_tool(
             "mkfs.fat",
             &[
@@ -142,7 +142,7 @@ fn reads_back_our_own_images() {
 /// Checks the raw `.` and `..` entries of a first-level directory: `..` must
 /// be cluster 0 because its parent is the root (on FAT32 too).
 fn check_dot_entries(img: &Path, info: &FatInfo, cluster: u32) {
-    let data = std::fs::read(img).unwrap();
+    let data = fs_err::read(img).unwrap();
     let boot = &data[..512];
     let reserved = u64::from(u16::from_le_bytes([boot[14], boot[15]]));
     let fat_len = match u16::from_le_bytes([boot[22], boot[23]]) {
