@@ -1,6 +1,7 @@
 //! Recipes: YAML → merged tree (`extends`) → templated → typed [`model::Recipe`] →
 //! validated [`plan::Plan`]. Nothing here touches anything but the recipe files.
 
+pub mod checker;
 pub mod error;
 pub mod ids;
 pub mod limits;
@@ -95,7 +96,7 @@ pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, Recip
             Some("vars"),
         )
     };
-    let ck = plan::Checker {
+    let ck = checker::Checker {
         origins: &origins,
         main_file: &file,
     };

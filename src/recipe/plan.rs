@@ -2,15 +2,16 @@
 //! paths resolved and identifiers derived. Every check that needs only the recipe
 //! happens here, before any stage runs; errors name the file and field.
 
+use super::checker::{Checker, normalize_mount};
 use super::error::RecipeError;
 use super::ids;
-use super::merge::{Origins, origin_of};
+use super::merge::origin_of;
 use super::model::{Compression, FsKind, OutputFormat, Recipe, TableKind};
 use super::part_type::{self, PartType};
 use super::plan_oci;
-use super::size::{SECTOR, SizeSpec, parse_bytes, parse_size};
+use super::size::{SECTOR, SizeSpec, parse_size};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Default alignment of partition starts: 1 MiB, as every modern partitioner does.
 pub const DEFAULT_ALIGNMENT: u64 = 1 << 20;
@@ -160,44 +161,6 @@ fn services(recipe: &Recipe, ck: &Checker) -> Result<Vec<ServicePlan>, RecipeErr
         });
     }
     Ok(out)
-}
-
-/// Context for checking: which file each field came from.
-pub struct Checker<'a> {
-    pub origins: &'a Origins,
-    pub main_file: &'a Path,
-}
-
-impl Checker<'_> {
-    pub fn err(&self, field: &str, message: impl Into<String>) -> RecipeError {
-        RecipeError::Field {
-            file: origin_of(self.origins, field, self.main_file),
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-
-    /// Resolves a path written in the recipe relative to the file that wrote it.
-    pub fn path(&self, field: &str, text: &str) -> PathBuf {
-        let file = origin_of(self.origins, field, self.main_file);
-        let dir = file.parent().unwrap_or(Path::new("."));
-        dir.join(text)
-    }
-
-    fn bytes(&self, field: &str, text: &str) -> Result<u64, RecipeError> {
-        parse_bytes(text).map_err(|m| self.err(field, m))
-    }
-
-    fn alignment(&self, field: &str, text: &str) -> Result<u64, RecipeError> {
-        let a = self.bytes(field, text)?;
-        if a == 0 || a % SECTOR != 0 {
-            return Err(self.err(
-                field,
-                format!("alignment `{text}` must be a non-zero multiple of 512 bytes, e.g. `1MiB`"),
-            ));
-        }
-        Ok(a)
-    }
 }
 
 /// Identifiers derived (or pinned) per partition, computed before templating so that
@@ -510,23 +473,6 @@ fn check_label(label: &str, fs: FsKind, field: &str, ck: &Checker) -> Result<(),
         Some(p) => Err(ck.err(field, format!("label `{label}` is too long or invalid: {p}"))),
         None => Ok(()),
     }
-}
-
-pub(crate) fn normalize_mount(m: &str) -> Result<String, String> {
-    if !m.starts_with('/') {
-        return Err(format!(
-            "mount point `{m}` must be an absolute path such as `/boot/firmware`"
-        ));
-    }
-    let mut parts = Vec::new();
-    for c in m.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err(format!("mount point `{m}` must not contain `..`")),
-            c => parts.push(c),
-        }
-    }
-    Ok(format!("/{}", parts.join("/")))
 }
 
 fn check_partitions(

@@ -2,11 +2,11 @@
 //! defaults applied, URLs, versions, platforms and destination paths checked — so the
 //! fetch stage never sees an ill-formed source.
 
+use super::checker::Checker;
 use super::error::RecipeError;
 use super::merge_list::MergeList;
 use super::model::Recipe;
 use super::model_content::{ContentSpec, CranSpec, PypiSpec, UrlSpec};
-use super::plan::Checker;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -230,7 +230,7 @@ pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, Rec
         None => &none,
     };
     let dest = match &spec.dest {
-        Some(d) => super::plan::normalize_mount(d).map_err(|m| ck.err("content.dest", m))?,
+        Some(d) => super::checker::normalize_mount(d).map_err(|m| ck.err("content.dest", m))?,
         None => format!("/{DEFAULT_DEST}"),
     };
     if dest == "/" {

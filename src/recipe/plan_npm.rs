@@ -1,8 +1,8 @@
 //! A `files:` directory filled by an npm package installed as an application
 //! (`/opt/etherpad/src: {npm: ep_etherpad-lite@1.8.14}`).
 
+use super::checker::Checker;
 use super::error::RecipeError;
-use super::plan::Checker;
 use serde::Serialize;
 
 /// The npm registry packages come from (a `content.fetch_from` entry may redirect it).

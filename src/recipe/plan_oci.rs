@@ -3,9 +3,9 @@
 //! container runtime would only reject at `load` or `run` time is refused here, naming
 //! the field.
 
+use super::checker::Checker;
 use super::error::RecipeError;
 use super::model::{OciSpec, OutputFormat, Port, Recipe};
-use super::plan::Checker;
 use serde::Serialize;
 
 /// What `cmd` defaults to: the root file system's init, so the container boots its

@@ -1,9 +1,9 @@
 //! A `files:` directory filled by Python packages installed for the image's Python
 //! (`/usr/local/lib/python3.11/dist-packages: {pip: {packages: [pandas], python: "3.11"}}`).
 
+use super::checker::Checker;
 use super::error::RecipeError;
 use super::model::PipInstallSpec;
-use super::plan::Checker;
 use super::plan_content::{DEFAULT_PYPI_INDEX, check_requirement, check_url, items};
 use serde::Serialize;
 

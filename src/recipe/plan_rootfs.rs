@@ -1,9 +1,9 @@
 //! The checked plan of the root file system stages: the Debian bootstrap, the steps run
 //! in the target, the overlays and per-path modes and owners.
 
+use super::checker::Checker;
 use super::error::RecipeError;
 use super::model::{Recipe, RootfsSpec};
-use super::plan::Checker;
 use serde::Serialize;
 use std::path::PathBuf;
 
