@@ -23,4 +23,5 @@ pub mod process;
 pub mod recipe;
 pub mod report;
 pub mod rootfs;
+pub mod rootpath;
 pub mod verify;

@@ -44,21 +44,3 @@ impl Checker<'_> {
         Ok(a)
     }
 }
-
-/// A mount point in canonical form: absolute, no `.` or empty parts, no `..`.
-pub(crate) fn normalize_mount(m: &str) -> Result<String, String> {
-    if !m.starts_with('/') {
-        return Err(format!(
-            "mount point `{m}` must be an absolute path such as `/boot/firmware`"
-        ));
-    }
-    let mut parts = Vec::new();
-    for c in m.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err(format!("mount point `{m}` must not contain `..`")),
-            c => parts.push(c),
-        }
-    }
-    Ok(format!("/{}", parts.join("/")))
-}

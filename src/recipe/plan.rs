@@ -2,7 +2,7 @@
 //! paths resolved and identifiers derived. Every check that needs only the recipe
 //! happens here, before any stage runs; errors name the file and field.
 
-use super::checker::{Checker, normalize_mount};
+use super::checker::Checker;
 use super::error::RecipeError;
 use super::ids;
 use super::merge::origin_of;
@@ -10,6 +10,7 @@ use super::model::{Compression, FsKind, OutputFormat, Recipe, TableKind};
 use super::part_type::{self, PartType};
 use super::plan_oci;
 use super::size::{SECTOR, SizeSpec, parse_size};
+use crate::rootpath::mount_point as normalize_mount;
 use serde::Serialize;
 use std::path::PathBuf;
 

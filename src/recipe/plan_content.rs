@@ -230,7 +230,7 @@ pub fn content(recipe: &Recipe, ck: &Checker) -> Result<Option<ContentPlan>, Rec
         None => &none,
     };
     let dest = match &spec.dest {
-        Some(d) => super::checker::normalize_mount(d).map_err(|m| ck.err("content.dest", m))?,
+        Some(d) => crate::rootpath::mount_point(d).map_err(|m| ck.err("content.dest", m))?,
         None => format!("/{DEFAULT_DEST}"),
     };
     if dest == "/" {
@@ -590,7 +590,7 @@ fn root_files(recipe: &Recipe, ck: &Checker) -> Result<Vec<SourcePlan>, RecipeEr
             continue;
         };
         let field = format!("files.{path}");
-        let target = crate::rootfs::entry::normalize(path).map_err(|m| ck.err(&field, m))?;
+        let target = crate::rootpath::normalize(path).map_err(|m| ck.err(&field, m))?;
         let fillers = [
             a.url.is_some() || a.latest.is_some() || a.sha256.is_some(),
             a.npm.is_some(),

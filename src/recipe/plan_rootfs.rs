@@ -349,7 +349,7 @@ pub fn files(recipe: &Recipe, ck: &Checker) -> Result<Vec<FilePlan>, RecipeError
     for (path, attrs) in recipe.files.iter().flatten() {
         let Some(a) = attrs else { continue };
         let field = format!("files.{path}");
-        let rel = crate::rootfs::entry::normalize(path).map_err(|m| ck.err(&field, m))?;
+        let rel = crate::rootpath::normalize(path).map_err(|m| ck.err(&field, m))?;
         // Only a download (`url`, `npm`, `pip`): nothing to set afterwards, and a `pip`
         // entry with no packages fills nothing, so its path need not exist.
         if a.mode.is_none() && a.owner.is_none() {

@@ -3,9 +3,10 @@
 //! repository (or its rendered `.j2` template in the staging area). Nothing here follows
 //! a symlink, and no path may pass through a symlink in the tree or leave the root.
 
-use super::entry::{Entry, EntryKind, normalize, parent};
+use super::entry::{Entry, EntryKind};
 use super::{RootTree, render};
 use crate::recipe::plan_rootfs::FilePlan;
+use crate::rootpath::{normalize, parent};
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -2,7 +2,8 @@
 //! its metadata and the offset of its bytes, so later stages copy data straight from the
 //! archive. Paths are normalised and any entry that would escape the root is refused.
 
-use super::entry::{Entry, EntryKind, normalize};
+use super::entry::{Entry, EntryKind};
+use crate::rootpath::normalize;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use tar::EntryType;

@@ -22,3 +22,4 @@ mod inspect;
 mod oci;
 mod rootfs;
 mod server;
+mod structure;

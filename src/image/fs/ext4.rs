@@ -91,7 +91,7 @@ pub fn estimate(entries: &[Entry]) -> u64 {
         }
         if !e.path.is_empty() {
             let name = e.path.rsplit('/').next().unwrap_or_default();
-            *dir_bytes.entry(crate::rootfs::entry::parent(&e.path)).or_default() += align_up(8 + name.len() as u64, 4);
+            *dir_bytes.entry(crate::rootpath::parent(&e.path)).or_default() += align_up(8 + name.len() as u64, 4);
         }
     }
     // Directories: their entries plus `.`/`..`, and htree index blocks for big ones.
