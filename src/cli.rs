@@ -439,13 +439,8 @@ fn boot_test(
         keep_copy,
         http,
     };
-    let r = match boot::run(image, &opts, reporter.as_ref()) {
-        Err(e) if e.downcast_ref::<boot::Interrupted>().is_some() => {
-            eprintln!("imgbuild: {e}");
-            std::process::exit(130);
-        }
-        other => other?,
-    };
+    // An interruption comes back as `boot::Interrupted`: main exits 130 for it.
+    let r = boot::run(image, &opts, reporter.as_ref())?;
     print(&boot::render(&r))?;
     if !r.passed() {
         eprintln!("--- last lines of {}:\n{}", r.serial_log.display(), r.log_tail);

@@ -1,5 +1,5 @@
 //! Entry point: parse the command line, run it, render any error and exit with
-//! 2 for recipe (user) errors, 1 for everything else.
+//! 2 for recipe (user) errors, 130 for an interruption, 1 for everything else.
 
 use clap::Parser;
 use imgbuild::cli::{Cli, run};
@@ -8,6 +8,11 @@ use imgbuild::recipe::RecipeError;
 fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
+        // The boot test stops QEMU itself on Ctrl-C and says so: an interruption, 130.
+        if let Some(i) = err.downcast_ref::<imgbuild::verify::boot::Interrupted>() {
+            eprintln!("imgbuild: {i}");
+            std::process::exit(130);
+        }
         // Ctrl-C reaches a child in the terminal's process group as soon as imgbuild, and
         // its failure may come back before the handler thread has run: give it a moment.
         std::thread::sleep(std::time::Duration::from_millis(100));
