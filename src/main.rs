@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use imgbuild::cli::{Cli, run};
+use imgbuild::fetch::refused::Refused;
 use imgbuild::recipe::RecipeError;
 
 fn main() {
@@ -40,7 +41,11 @@ fn main() {
                 "hint: a disk is full; free space there, or point --out or --cache-dir at a larger disk, then run again (finished stages are reused from the cache)"
             );
         }
-        let user_error = err.chain().any(|c| c.downcast_ref::<RecipeError>().is_some());
+        let refused = err.chain().find_map(|c| c.downcast_ref::<Refused>());
+        if let Some(r) = refused {
+            eprintln!("hint: {}", r.hint);
+        }
+        let user_error = refused.is_some() || err.chain().any(|c| c.downcast_ref::<RecipeError>().is_some());
         std::process::exit(if user_error { 2 } else { 1 });
     }
 }

@@ -92,10 +92,10 @@ fn refs(dir: &Path) -> Result<BTreeMap<String, String>> {
 pub fn materialize(plan: &GitPlan, entry: &LockedSource, cx: &Cx, out: &Path) -> Result<()> {
     let src = mirror_dir(plan, cx)?;
     if !src.join("HEAD").is_file() {
-        bail!(
-            "the mirror of {} is not in the cache; fetch without --offline first",
-            plan.url
-        );
+        bail!(super::refused::Refused::new(
+            format!("--offline: the mirror of {} is not in the cache", plan.url),
+            "run the same command without --offline first",
+        ));
     }
     let dest = super::safe_join(out, &plan.path)?;
     if let Some(parent) = dest.parent() {

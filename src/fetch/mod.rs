@@ -20,6 +20,7 @@ pub mod pip_install;
 pub mod pool;
 pub mod publish;
 pub mod pypi;
+pub mod refused;
 pub mod site;
 pub mod store;
 pub mod summary;
@@ -113,15 +114,19 @@ pub fn fetch(
                     None => "it is not in the lock",
                 };
                 if opts.offline {
-                    bail!(
-                        "content `{id}` must be resolved ({why}), which needs the network; run the same command without --offline first"
-                    );
+                    bail!(refused::Refused::new(
+                        format!("--offline: content `{id}` must be resolved ({why}), which needs the network"),
+                        "run the same command without --offline first",
+                    ));
                 }
                 if opts.locked && !opts.update {
-                    bail!(
-                        "content `{id}`: the lock {} is out of date ({why}); run `imgbuild fetch --update` or drop --locked",
-                        lock_path.display()
-                    );
+                    bail!(refused::Refused::new(
+                        format!(
+                            "--locked: content `{id}`: the lock {} is out of date ({why})",
+                            lock_path.display()
+                        ),
+                        "run `imgbuild fetch --update`, or drop --locked",
+                    ));
                 }
                 let mut e = step(reporter, &format!("resolve {id}"), || resolve(source, &cx))
                     .with_context(|| format!("content `{id}`"))?;
@@ -178,10 +183,10 @@ pub fn fetch(
     let nothing = lock.sources.is_empty() && old.sources.is_empty();
     if lock != old && !nothing {
         if opts.locked {
-            bail!(
-                "the lock {} would change; run `imgbuild fetch --update` or drop --locked",
-                lock_path.display()
-            );
+            bail!(refused::Refused::new(
+                format!("--locked: the lock {} would change", lock_path.display()),
+                "run `imgbuild fetch --update`, or drop --locked",
+            ));
         }
         lock.write(lock_path)?;
         reporter.detail(&format!("wrote {}", lock_path.display()));
@@ -339,12 +344,15 @@ fn ensure_stored(plan: &ContentPlan, lock: &LockFile, cx: &Cx, offline: bool) ->
                 )
             })
             .collect();
-        bail!(
-            "--offline: {} files ({}) are not in the cache:\n{}\nhint: run the same command without --offline where the network is reachable",
-            jobs.len(),
-            human_bytes(total),
-            list.join("\n")
-        );
+        bail!(refused::Refused::new(
+            format!(
+                "--offline: {} files ({}) are not in the cache:\n{}",
+                jobs.len(),
+                human_bytes(total),
+                list.join("\n")
+            ),
+            "run the same command without --offline where the network is reachable",
+        ));
     }
     step(
         cx.reporter,

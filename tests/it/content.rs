@@ -145,11 +145,13 @@ fn bad_downloads_are_clear_errors_and_keep_the_old_mirror() {
 
     // Offline with a cold cache: every missing file listed, nothing fetched.
     let n = server.log().len();
-    let (_, err) = fails(fetch(&good, &tmp.path().join("out2"), &tmp.path().join("cold")).arg("--offline"));
+    let (code, err) = fails(fetch(&good, &tmp.path().join("out2"), &tmp.path().join("cold")).arg("--offline"));
     assert!(
         err.contains("--offline: 1 files (16 B) are not in the cache") && err.contains("/python.pkg"),
         "{err}"
     );
+    assert!(err.contains("\nhint: run the same command without --offline"), "{err}");
+    assert_eq!(code, 2, "{err}");
     assert_eq!(server.log().len(), n, "offline means offline");
 
     // A recipe error names file and field.

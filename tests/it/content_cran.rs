@@ -768,11 +768,13 @@ fn cran_lock_entry_from_an_older_imgbuild_is_resolved_again() {
     );
     std::fs::write(&lock_path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 
-    let (_, err) = fails(fetch(&recipe, &repo.path("out2"), &cache).arg("--locked"));
+    let (code, err) = fails(fetch(&recipe, &repo.path("out2"), &cache).arg("--locked"));
+    assert!(err.contains("(its entry was written by an older imgbuild)"), "{err}");
     assert!(
-        err.contains("its entry was written by an older imgbuild); run `imgbuild fetch --update`"),
+        err.contains("\nhint: run `imgbuild fetch --update`, or drop --locked"),
         "{err}"
     );
+    assert_eq!(code, 2, "--locked refusing is the command line's choice: {err}");
     ok(&mut fetch(&recipe, &repo.path("out3"), &cache));
     assert_eq!(
         std::fs::read_to_string(&lock_path).unwrap(),

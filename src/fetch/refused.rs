@@ -1,0 +1,19 @@
+//! What `--offline` or `--locked` forbid: the command line's own choice, so a user error
+//! (exit 2), with the way out carried as a hint rather than written into the message.
+
+/// A fetch the command line's flags do not allow.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct Refused {
+    pub what: String,
+    pub hint: String,
+}
+
+impl Refused {
+    pub fn new(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Refused {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+}
