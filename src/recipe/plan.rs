@@ -10,7 +10,7 @@ use super::model::{Compression, FsKind, OutputFormat, Recipe, TableKind};
 use super::part_type::{self, PartType};
 use super::plan_oci;
 use super::size::{SECTOR, SizeSpec, parse_size};
-use crate::rootpath::mount_point as normalize_mount;
+use crate::rootpath::mount_point;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -331,7 +331,7 @@ pub fn plan(
         let mount = spec
             .mount
             .as_deref()
-            .map(|m| normalize_mount(m).map_err(|e| ck.err(&f("mount"), e)))
+            .map(|m| mount_point(m).map_err(|e| ck.err(&f("mount"), e)))
             .transpose()?;
         if mount.is_some() && !matches!(filesystem, FsKind::Vfat | FsKind::Ext4) {
             return Err(ck.err(
