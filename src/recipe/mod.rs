@@ -1,6 +1,7 @@
 //! Recipes: YAML → merged tree (`extends`) → templated → typed [`model::Recipe`] →
 //! validated [`plan::Plan`]. Nothing here touches anything but the recipe files.
 
+pub mod catalogue;
 pub mod checker;
 pub mod error;
 pub mod ids;

@@ -2,6 +2,10 @@
 //! defaults applied, URLs, versions, platforms and destination paths checked — so the
 //! fetch stage never sees an ill-formed source.
 
+use super::catalogue::{
+    CRAN_SETS, CRAN_TYPES, DEFAULT_BASE_URL, DEFAULT_CRAN_REPO, DEFAULT_DEST, DEFAULT_PYPI_INDEX, LESSONS,
+    PYPI_PLATFORMS, PYPI_SETS,
+};
 use super::checker::Checker;
 use super::error::RecipeError;
 use super::merge_list::MergeList;
@@ -9,101 +13,6 @@ use super::model::Recipe;
 use super::model_content::{ContentSpec, CranSpec, PypiSpec, UrlSpec};
 use serde::Serialize;
 use std::collections::BTreeSet;
-
-pub const DEFAULT_DEST: &str = "var/www/html";
-pub const DEFAULT_BASE_URL: &str = "http://192.168.1.1";
-pub const DEFAULT_PYPI_INDEX: &str = "https://pypi.org/simple";
-pub const DEFAULT_CRAN_REPO: &str = "https://cloud.r-project.org";
-
-/// PyPI sets, as offlinedatasci defines them.
-pub const PYPI_SETS: &[(&str, &[&str])] = &[
-    (
-        "data-carpentry",
-        &["pandas", "notebook", "numpy", "matplotlib", "plotnine"],
-    ),
-    ("software-carpentry", &["matplotlib", "notebook", "numpy", "pandas"]),
-    (
-        "data-science",
-        &[
-            "scipy",
-            "numpy",
-            "pandas",
-            "matplotlib",
-            "keras",
-            "scikit-learn",
-            "beautifulsoup4",
-            "seaborn",
-            "torch",
-        ],
-    ),
-];
-/// CRAN sets, as offlinedatasci defines them.
-pub const CRAN_SETS: &[(&str, &[&str])] = &[
-    ("data-carpentry", &["tidyverse", "RSQLite"]),
-    (
-        "data-science",
-        &[
-            "dplyr",
-            "ggplot2",
-            "shiny",
-            "lubridate",
-            "knitr",
-            "esquisse",
-            "mlr3",
-            "DT",
-        ],
-    ),
-];
-pub const CRAN_TYPES: &[&str] = &[
-    "source",
-    "win.binary",
-    "mac.binary.big-sur-x86_64",
-    "mac.binary.big-sur-arm64",
-];
-/// Friendly platform names → uv `--python-platform` targets.
-pub const PYPI_PLATFORMS: &[(&str, &str)] = &[
-    ("win_amd64", "x86_64-pc-windows-msvc"),
-    ("win_arm64", "aarch64-pc-windows-msvc"),
-    ("macosx_arm64", "aarch64-apple-darwin"),
-    ("macosx_x86_64", "x86_64-apple-darwin"),
-    ("manylinux_x86_64", "x86_64-manylinux_2_28"),
-    ("manylinux_aarch64", "aarch64-manylinux_2_28"),
-];
-/// The Carpentries lessons CarpentriesOffline serves, by group.
-pub const LESSONS: &[(&str, &str, &[&str])] = &[
-    (
-        "data-carpentry",
-        "https://datacarpentry.org/",
-        &[
-            "ecology-workshop",
-            "spreadsheet-ecology-lesson",
-            "OpenRefine-ecology-lesson",
-            "R-ecology-lesson",
-            "python-ecology-lesson",
-            "sql-ecology-lesson",
-        ],
-    ),
-    (
-        "library-carpentry",
-        "https://librarycarpentry.org/",
-        &["lc-overview", "lc-data-intro", "lc-shell", "lc-open-refine", "lc-git"],
-    ),
-    (
-        "software-carpentry",
-        "https://swcarpentry.github.io/",
-        &[
-            "shell-novice",
-            "git-novice",
-            "python-novice-inflammation",
-            "python-novice-gapminder",
-            "r-novice-inflammation",
-            "r-novice-gapminder",
-            "shell-novice-es",
-            "git-novice-es",
-            "r-novice-gapminder-es",
-        ],
-    ),
-];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentPlan {

@@ -1,10 +1,11 @@
 //! A `files:` directory filled by Python packages installed for the image's Python
 //! (`/usr/local/lib/python3.11/dist-packages: {pip: {packages: [pandas], python: "3.11"}}`).
 
+use super::catalogue::DEFAULT_PYPI_INDEX;
 use super::checker::Checker;
 use super::error::RecipeError;
 use super::model::PipInstallSpec;
-use super::plan_content::{DEFAULT_PYPI_INDEX, check_requirement, check_url, items};
+use super::plan_content::{check_requirement, check_url, items};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -11,7 +11,7 @@
 
 use crate::common::{digests, fetch_cmd, git_in, ok, walk, write};
 use crate::http_fixture::Server;
-use imgbuild::recipe::plan_content::{CRAN_SETS, LESSONS};
+use imgbuild::recipe::catalogue::{CRAN_SETS, LESSONS};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;

@@ -130,7 +130,7 @@ fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
     let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
     render(&resolved, tmp.path());
     let page = std::fs::read_to_string(tmp.path().join("var/www/html/index.html")).unwrap();
-    for (_, _, names) in imgbuild::recipe::plan_content::LESSONS {
+    for (_, _, names) in imgbuild::recipe::catalogue::LESSONS {
         for n in *names {
             assert!(page.contains(&format!("/{n}/\"")), "lesson {n} not linked");
         }

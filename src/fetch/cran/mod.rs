@@ -314,7 +314,7 @@ mod tests {
             let l = Layout::of(kind, "4.5").unwrap();
             assert_eq!(format!("{}/{}", l.dir, l.file_name(&st).unwrap()), want);
         }
-        for kind in crate::recipe::plan_content::CRAN_TYPES {
+        for kind in crate::recipe::catalogue::CRAN_TYPES {
             Layout::of(kind, "4.5").unwrap();
         }
         let l = Layout::of("source", "4.5").unwrap();
