@@ -6,6 +6,7 @@
 //! [`image`] (layout, partition table, file systems) → [`output`] (compress, checksum,
 //! manifest, publish; or a container image archive) → [`verify`] (inspect). [`pipeline`] calls them in order.
 
+pub mod build_info;
 pub mod cache;
 pub mod cli;
 pub mod codec;

@@ -3,6 +3,7 @@
 //! image), publish the outputs. Each stage takes typed inputs and
 //! returns a typed artifact; the staging area is removed on any failure.
 
+use crate::build_info::BuildInfo;
 use crate::cache::Cache;
 use crate::fsx::Staging;
 use crate::output::manifest::Input;
@@ -98,8 +99,10 @@ fn build_in(
     reporter: &dyn Reporter,
 ) -> Result<Published> {
     let plan = &resolved.plan;
-    let epoch = pinned_epoch(plan)?;
-    let mut template = template_context(resolved, epoch);
+    let pinned = crate::build_info::pinned_epoch_from_env(plan.source_date_epoch)?;
+    let host = crate::build_info::Host::detect();
+    // The bootstrap's preseed sees no build time: it is decided from the bootstrap.
+    let mut template = template_context(resolved, None);
     // Content first: a bad package name fails in seconds, not after the bootstrap.
     let (content, downloads, summary) = match &plan.content {
         Some(c) => {
@@ -121,7 +124,7 @@ fn build_in(
     if let Some(ctx) = template.as_object_mut() {
         ctx.insert("content".into(), summary);
     }
-    let tree = match &plan.rootfs {
+    let (tree, info) = match &plan.rootfs {
         Some(src) => {
             let ctx = rootfs::Ctx {
                 cache,
@@ -132,37 +135,40 @@ fn build_in(
                 content,
                 downloads,
             };
-            Some(rootfs::prepare(plan, src, &ctx, epoch)?)
+            let mut tree = rootfs::prepare(plan, src, &ctx, pinned)?;
+            // The one place the build's facts are decided: the root's time (pinned, or
+            // its inputs'), so `build.date` is the file systems' date.
+            let info = BuildInfo::at(tree.epoch, host);
+            let mut full = template.clone();
+            set_build(&mut full, &info);
+            rootfs::add_files(&mut tree, plan, &ctx, &full)?;
+            (Some(tree), info)
         }
-        None => None,
+        None => (None, BuildInfo::at(pinned.unwrap_or(0), host)),
     };
     if plan.output.oci.is_some() {
         // The plan guarantees a rootfs for `output.format: oci`.
         let tree = tree.ok_or_else(|| anyhow::anyhow!("a container image needs a root file system"))?;
         let inputs = step(reporter, "hash inputs", || inputs(resolved, Some(&tree)))?;
-        return output::publish_oci(resolved, &tree, inputs, staging, reporter);
+        return output::publish_oci(resolved, &tree, &info, inputs, staging, reporter);
     }
-    let assembled = image::assemble(plan, tree.as_ref(), &staging, reporter)?;
+    let assembled = image::assemble(plan, tree.as_ref(), &info, &staging, reporter)?;
     let inputs = step(reporter, "hash inputs", || inputs(resolved, tree.as_ref()))?;
-    output::publish(resolved, &assembled, inputs, staging, reporter)
+    output::publish(resolved, &assembled, &info, inputs, staging, reporter)
 }
 
-/// SOURCE_DATE_EPOCH from the environment, else the recipe's (None: decided later from
-/// the root file system).
-fn pinned_epoch(plan: &crate::recipe::Plan) -> Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => Ok(Some(v.trim().parse().map_err(|_| {
-            anyhow::anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")
-        })?)),
-        Err(_) => Ok(plan.source_date_epoch),
+fn set_build(template: &mut serde_json::Value, info: &BuildInfo) {
+    if let Some(ctx) = template.as_object_mut() {
+        ctx.insert("build".into(), info.template_value());
     }
 }
 
 /// What `*.j2` overlay and preseed files can use: the recipe's variables at the top
 /// level and under `vars`, `partitions.<name>.{uuid,partuuid,label,number,mount}`,
 /// `image.disk_id`, `recipe.name`, `services`, `build.{version,date,epoch}` and (added once fetched)
-/// `content` (see [`crate::fetch::summary`]).
-pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::Value {
+/// `content` (see [`crate::fetch::summary`]). Without `info` (the preseed, rendered before
+/// the build's time is known) `build` has only `version`.
+pub fn template_context(resolved: &Resolved, info: Option<&BuildInfo>) -> serde_json::Value {
     let plan = &resolved.plan;
     let mut ctx = resolved.vars.clone();
     ctx.insert("vars".into(), serde_json::Value::Object(resolved.vars.clone()));
@@ -181,16 +187,11 @@ pub fn template_context(resolved: &Resolved, epoch: Option<i64>) -> serde_json::
         "services".into(),
         serde_json::to_value(&plan.services).unwrap_or_default(),
     );
-    let secs = epoch.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    });
-    ctx.insert(
-        "build".into(),
-        serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "epoch": secs, "date": crate::rootfs::epoch::civil_date(secs)}),
-    );
+    let build = match info {
+        Some(i) => i.template_value(),
+        None => serde_json::json!({"version": env!("CARGO_PKG_VERSION")}),
+    };
+    ctx.insert("build".into(), build);
     serde_json::Value::Object(ctx)
 }
 

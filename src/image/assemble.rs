@@ -7,6 +7,7 @@ use super::content::{self, PartContent};
 use super::fs::{self, ext4, fat};
 use super::layout::{self, BlobRequest, Layout, PartRequest};
 use super::table::{self, TableEntry};
+use crate::build_info::BuildInfo;
 use crate::fsx::Staging;
 use crate::recipe::model::FsKind;
 use crate::recipe::part_type::PartType;
@@ -46,24 +47,17 @@ pub struct Assembled {
     pub image: PathBuf,
     pub layout: Layout,
     pub partitions: Vec<PartitionReport>,
-    pub epoch: i64,
-}
-
-/// SOURCE_DATE_EPOCH from the environment, else the recipe, else the root file system's
-/// (see `rootfs::epoch`).
-pub fn build_epoch(plan: &Plan, tree: Option<&RootTree>) -> Result<i64> {
-    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        return v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds"));
-    }
-    Ok(plan.source_date_epoch.or(tree.map(|t| t.epoch)).unwrap_or(0))
 }
 
 /// Builds `<staging>/<name>.img`.
-pub fn assemble(plan: &Plan, tree: Option<&RootTree>, staging: &Staging, reporter: &dyn Reporter) -> Result<Assembled> {
-    let epoch = build_epoch(plan, tree)?;
+pub fn assemble(
+    plan: &Plan,
+    tree: Option<&RootTree>,
+    info: &BuildInfo,
+    staging: &Staging,
+    reporter: &dyn Reporter,
+) -> Result<Assembled> {
+    let epoch = info.epoch;
     let mounts: Vec<(String, String)> = plan
         .partitions
         .iter()
@@ -124,7 +118,6 @@ pub fn assemble(plan: &Plan, tree: Option<&RootTree>, staging: &Staging, reporte
                     image,
                     layout,
                     partitions,
-                    epoch,
                 });
             }
             Err(WriteError::TooSmall(name)) => {

@@ -29,18 +29,13 @@ pub fn extension(c: Compression) -> Option<&'static str> {
     }
 }
 
-fn threads() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1)
-}
-
 /// Streams `raw` through the compressor into `dest`, hashing both.
 pub fn compress(
     raw: &Path,
     dest: &Path,
     c: Compression,
     level: Option<u32>,
+    threads: u32,
     task: &mut dyn Task,
 ) -> Result<Compressed> {
     let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dest)?));
@@ -48,7 +43,7 @@ pub fn compress(
     let (raw_sha256, raw_size, out) = match c {
         Compression::Xz => {
             let stream = liblzma::stream::MtStreamBuilder::new()
-                .threads(threads())
+                .threads(threads)
                 .preset(level.unwrap_or(6))
                 .check(liblzma::stream::Check::Crc64)
                 .encoder()
@@ -59,7 +54,7 @@ pub fn compress(
         }
         Compression::Zstd => {
             let mut enc = zstd::Encoder::new(out, level.unwrap_or(10) as i32).with_context(ctx)?;
-            enc.multithread(threads()).with_context(ctx)?;
+            enc.multithread(threads).with_context(ctx)?;
             let (h, n) = pump(raw, &mut enc, task).with_context(ctx)?;
             (h, n, enc.finish().with_context(ctx)?)
         }

@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod oci;
 mod oci_tar;
 
+use crate::build_info::BuildInfo;
 use crate::fsx::Staging;
 use crate::image::Assembled;
 use crate::recipe::Resolved;
@@ -28,6 +29,7 @@ pub struct Published {
 pub fn publish(
     resolved: &Resolved,
     assembled: &Assembled,
+    info: &BuildInfo,
     inputs: Vec<Input>,
     staging: Staging,
     reporter: &dyn Reporter,
@@ -45,6 +47,7 @@ pub fn publish(
             &staging.path(&name),
             plan.output.compression,
             plan.output.level,
+            info.host.threads,
             task.as_mut(),
         )?;
         task.finish();
@@ -80,9 +83,9 @@ pub fn publish(
         fs_err::remove_file(&assembled.image)?;
     }
     let manifest = Manifest {
-        imgbuild_version: env!("CARGO_PKG_VERSION").to_string(),
+        imgbuild_version: info.version.to_string(),
         name: plan.name.clone(),
-        source_date_epoch: assembled.epoch,
+        source_date_epoch: info.epoch,
         recipe: resolved.recipe.clone(),
         inputs,
         image: Some(ImageReport {
@@ -106,6 +109,7 @@ pub fn publish(
 pub fn publish_oci(
     resolved: &Resolved,
     tree: &RootTree,
+    info: &BuildInfo,
     inputs: Vec<Input>,
     staging: Staging,
     reporter: &dyn Reporter,
@@ -116,7 +120,7 @@ pub fn publish_oci(
         .oci
         .as_ref()
         .context("publish_oci needs `output.format: oci`")?;
-    let epoch = crate::image::assemble::build_epoch(plan, Some(tree))?;
+    let epoch = info.epoch;
     let name = oci_name(&plan.name);
     let path = staging.path(&name);
     let mut task = reporter.task(
@@ -137,7 +141,7 @@ pub fn publish_oci(
         crate::digest::sha256_file(&path)
     })?;
     let manifest = Manifest {
-        imgbuild_version: env!("CARGO_PKG_VERSION").to_string(),
+        imgbuild_version: info.version.to_string(),
         name: plan.name.clone(),
         source_date_epoch: epoch,
         recipe: resolved.recipe.clone(),

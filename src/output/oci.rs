@@ -141,7 +141,7 @@ pub fn write(
 
 /// The image config: platform, run-time defaults and the layer's diff_id.
 fn config(name: &str, oci: &OciPlan, epoch: i64, diff_id: &str) -> Value {
-    let created = rfc3339(epoch);
+    let created = crate::build_info::rfc3339(epoch);
     let mut run = Map::new();
     run.insert("Env".into(), json!(oci.env));
     run.insert("Cmd".into(), json!(oci.cmd));
@@ -184,18 +184,6 @@ fn platform(oci: &OciPlan) -> Value {
 /// `sha256:<hex>` → `blobs/sha256/<hex>`.
 fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.
-fn rfc3339(secs: i64) -> String {
-    let s = secs.rem_euclid(86400);
-    format!(
-        "{}T{:02}:{:02}:{:02}Z",
-        crate::rootfs::epoch::civil_date(secs),
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
 }
 
 struct Layer {

@@ -57,21 +57,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `YYYY-MM-DD` of a time (UTC).
-pub fn civil_date(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// Every entry no newer than `epoch`; a changed tree is no longer the archive as it is.
 pub fn clamp(tree: &mut RootTree, epoch: i64) {
     for e in &mut tree.entries {
@@ -82,16 +67,6 @@ pub fn clamp(tree: &mut RootTree, epoch: i64) {
     }
 }
 
-/// The template context with `build.epoch` and `build.date` of this build's time.
-pub fn with_build_time(template: &serde_json::Value, epoch: i64) -> serde_json::Value {
-    let mut t = template.clone();
-    if let Some(build) = t.get_mut("build").and_then(|b| b.as_object_mut()) {
-        build.insert("epoch".into(), epoch.into());
-        build.insert("date".into(), civil_date(epoch).into());
-    }
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,17 +75,17 @@ mod tests {
     fn release_dates_parse_and_round_trip() {
         let release = "Origin: Debian\nSuite: stable\nDate: Sat, 15 Nov 2025 08:21:12 UTC\nValid-Until: x\n";
         let t = parse_release_date(release).unwrap();
-        assert_eq!(civil_date(t), "2025-11-15");
+        assert_eq!(crate::build_info::civil_date(t), "2025-11-15");
         assert_eq!(t % 86400, 8 * 3600 + 21 * 60 + 12);
         assert_eq!(parse_release_date("Date: Thu, 01 Jan 1970 00:00:00 UTC\n"), Some(0));
         assert_eq!(
             parse_release_date("Date: Tue, 29 Feb 2028 23:59:59 +0000\n")
-                .map(civil_date)
+                .map(crate::build_info::civil_date)
                 .as_deref(),
             Some("2028-02-29")
         );
         assert_eq!(parse_release_date("Date: Sat, 15 Nov 2025 08:21:12 CET\n"), None);
         assert_eq!(parse_release_date("Suite: stable\n"), None);
-        assert_eq!(civil_date(1_700_000_000), "2023-11-14");
+        assert_eq!(crate::build_info::civil_date(1_700_000_000), "2023-11-14");
     }
 }

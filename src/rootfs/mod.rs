@@ -29,7 +29,8 @@ pub struct Ctx<'a> {
     pub cache: &'a Cache,
     pub staging: &'a Staging,
     pub reporter: &'a dyn Reporter,
-    /// Template context for `*.j2` files: variables, partition IDs, build metadata.
+    /// Template context for the bootstrap's preseed files: the recipe's variables and
+    /// layout, not the build's time (decided after the bootstrap).
     pub template: &'a serde_json::Value,
     /// Where step and mmdebstrap logs go (kept after a failure).
     pub log_dir: PathBuf,
@@ -58,7 +59,8 @@ fn newest(entries: &[Entry]) -> i64 {
     entries.iter().map(|e| e.mtime).max().unwrap_or(0)
 }
 
-/// Runs the stage: source → steps → overlays → attributes.
+/// Runs the shared part of the stage: source → steps → index, every entry clamped to the
+/// build's time, decided here (see [`epoch`]); then [`add_files`].
 pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64>) -> Result<RootTree> {
     let mut input_epoch = None;
     let (base, key) = match source {
@@ -128,17 +130,24 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
     };
     check_paths(&tree)?;
     epoch::clamp(&mut tree, epoch);
-    let template = epoch::with_build_time(ctx.template, epoch);
+    Ok(tree)
+}
+
+/// Adds what comes from the host, on top of the prepared root: overlays (their `*.j2`
+/// rendered with `template`, which carries the build's facts), `files:` downloads and the
+/// fetched content. Every added entry is no newer than the tree's time.
+pub fn add_files(tree: &mut RootTree, plan: &Plan, ctx: &Ctx, template: &serde_json::Value) -> Result<()> {
+    let epoch = tree.epoch;
     if !plan.overlays.is_empty() || ctx.downloads.is_some() || !plan.files.is_empty() {
         let scratch = ctx.staging.path("overlays");
         fs_err::create_dir_all(&scratch)?;
         step(ctx.reporter, "apply overlays", || {
             overlay::apply(
-                &mut tree,
+                tree,
                 &plan.overlays,
                 ctx.downloads.as_deref(),
                 &plan.files,
-                &template,
+                template,
                 &scratch,
                 epoch,
             )
@@ -146,10 +155,10 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
     }
     if let Some((dir, dest)) = &ctx.content {
         step(ctx.reporter, &format!("add content at /{dest}"), || {
-            overlay::add_tree(&mut tree, dir, dest, epoch)
+            overlay::add_tree(tree, dir, dest, epoch)
         })?;
     }
-    Ok(tree)
+    Ok(())
 }
 
 /// Refuses archive entries that sit below a symlink (they would be written through it).

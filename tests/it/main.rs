@@ -16,6 +16,7 @@ mod content_default;
 mod content_installs;
 mod content_pypi;
 mod content_site;
+mod cross_day;
 mod errors;
 mod http_fixture;
 mod inspect;

@@ -5,6 +5,7 @@
 //! variables that switch parts on and off; and the Wi-Fi passphrase step's refusals.
 
 use crate::common::tool;
+use imgbuild::build_info::{BuildInfo, Host};
 use imgbuild::fetch::lock::LockFile;
 use imgbuild::recipe::{Resolved, resolve};
 use std::collections::BTreeMap;
@@ -31,7 +32,8 @@ fn lock_with_installer() -> LockFile {
 
 /// The template context a build gives overlays (built 2025-11-22), with `lock`'s content.
 fn context(resolved: &Resolved, lock: &LockFile) -> serde_json::Value {
-    let mut ctx = imgbuild::pipeline::template_context(resolved, Some(1_763_769_600));
+    let mut ctx =
+        imgbuild::pipeline::template_context(resolved, Some(&BuildInfo::at(1_763_769_600, Host { threads: 1 })));
     ctx["content"] = imgbuild::fetch::summary::of(resolved.plan.content.as_ref(), lock);
     ctx
 }
