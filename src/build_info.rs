@@ -58,15 +58,20 @@ pub struct BadEpoch(pub String);
 
 impl fmt::Display for BadEpoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SOURCE_DATE_EPOCH=`{}` is not a whole number of seconds; set it to one (e.g. `date +%s`) or unset it",
-            self.0
-        )
+        write!(f, "SOURCE_DATE_EPOCH=`{}` is not a whole number of seconds", self.0)
     }
 }
 
 impl std::error::Error for BadEpoch {}
+
+impl crate::fault::Fault for BadEpoch {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::User
+    }
+    fn hints(&self) -> Vec<String> {
+        vec!["set it to seconds since 1970 (e.g. `date +%s`), or unset it to take the time from the inputs".into()]
+    }
+}
 
 /// The pinned time: `env` (the SOURCE_DATE_EPOCH variable) wins over the recipe's
 /// `source_date_epoch:`; None when neither pins it.

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod codec;
 pub mod digest;
 pub mod doctor;
+pub mod fault;
 pub mod fetch;
 pub mod fsx;
 pub mod host;

@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::fsx::Staging;
 use crate::output::manifest::Input;
 use crate::output::{self, Published};
-use crate::recipe::plan::RootfsSource;
+use crate::recipe::plan::{RootfsSource, Target};
 use crate::recipe::{self, Resolved};
 use crate::report::{Reporter, step};
 use crate::{image, interrupt, rootfs};
@@ -43,7 +43,7 @@ pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Resul
         recipe::resolve(path, &opts.sets)
     })?;
     let plan = &resolved.plan;
-    if plan.partitions.is_empty() && plan.output.oci.is_none() {
+    if plan.targets.is_empty() {
         anyhow::bail!(crate::recipe::RecipeError::Field {
             file: plan.recipe_file.clone(),
             field: "image".into(),
@@ -146,15 +146,26 @@ fn build_in(
         }
         None => (None, BuildInfo::at(pinned.unwrap_or(0), host)),
     };
-    if plan.output.oci.is_some() {
-        // The plan guarantees a rootfs for `output.format: oci`.
-        let tree = tree.ok_or_else(|| anyhow::anyhow!("a container image needs a root file system"))?;
-        let inputs = step(reporter, "hash inputs", || inputs(resolved, Some(&tree)))?;
-        return output::publish_oci(resolved, &tree, &info, inputs, staging, reporter);
+    // One target per recipe for now: the publishing stage writes one manifest.
+    let [target] = plan.targets.as_slice() else {
+        anyhow::bail!(
+            "{} targets in one recipe: imgbuild builds one per recipe",
+            plan.targets.len()
+        );
+    };
+    match target {
+        Target::Container { file, .. } => {
+            // The plan guarantees a rootfs for `output.format: oci`.
+            let tree = tree.ok_or_else(|| anyhow::anyhow!("a container image needs a root file system"))?;
+            let inputs = step(reporter, "hash inputs", || inputs(resolved, Some(&tree)))?;
+            output::publish_oci(resolved, file, &tree, &info, inputs, staging, reporter)
+        }
+        Target::DiskImage { file, .. } => {
+            let assembled = image::assemble(plan, file, tree.as_ref(), &info, &staging, reporter)?;
+            let inputs = step(reporter, "hash inputs", || inputs(resolved, tree.as_ref()))?;
+            output::publish(resolved, file, &assembled, &info, inputs, staging, reporter)
+        }
     }
-    let assembled = image::assemble(plan, tree.as_ref(), &info, &staging, reporter)?;
-    let inputs = step(reporter, "hash inputs", || inputs(resolved, tree.as_ref()))?;
-    output::publish(resolved, &assembled, &info, inputs, staging, reporter)
 }
 
 fn set_build(template: &mut serde_json::Value, info: &BuildInfo) {

@@ -1,7 +1,9 @@
 //! Downloads into the content store: parallel-safe, resumable (HTTP Range with If-Range),
 //! retried with exponential backoff on network errors and 5xx answers, and hashed while
-//! the bytes arrive. A file reaches the store only after its SHA-256 (and size, and any
-//! digest the upstream index publishes) matched.
+//! the bytes arrive (a resumed download reads back only what an earlier attempt left). A
+//! file reaches the store only after its SHA-256 (and size, and any digest the upstream
+//! index publishes) matched. A failure of this machine's own disk is told apart from the
+//! network's: it is not retried.
 
 use super::store::Store;
 use anyhow::Result;
@@ -57,6 +59,42 @@ pub enum FetchError {
         message: String,
         attempts: u32,
     },
+    /// This machine's disk, not the network: never retried.
+    #[error("{url}: {action} {}", .path.display())]
+    Local {
+        url: String,
+        action: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content store refused the finished file.
+    #[error("{url}: storing the download")]
+    Store {
+        url: String,
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
+impl crate::fault::Fault for FetchError {
+    fn kind(&self) -> crate::fault::Kind {
+        use crate::fault::Kind;
+        match self {
+            // The URL is the recipe's (or a package name that leads to it): a missing
+            // input the user names. A redirect is the server's doing.
+            FetchError::NotFound { .. } => Kind::User,
+            _ => Kind::Environment,
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            FetchError::Local { source, .. } if crate::fault::is_disk_full(source) => {
+                vec![crate::fault::DISK_FULL_HINT.into()]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// What a download must turn out to be.
@@ -91,7 +129,8 @@ pub struct Client {
 }
 
 enum Attempt {
-    Done,
+    /// The whole file is in the partial file, with its digests.
+    Done(Digests),
     /// Worth another try (network error, 5xx, 429), after a pause.
     Retry(String),
 }
@@ -349,7 +388,7 @@ impl Client {
             attempt += 1;
             let outcome = self.attempt(url, &partial, expect, &mut final_url, started);
             match outcome {
-                Ok(Attempt::Done) => match self.finish(store, url, &partial, expect) {
+                Ok(Attempt::Done(d)) => match self.finish(store, url, &partial, d, expect) {
                     Ok(f) => {
                         return Ok(Fetched { final_url, ..f });
                     }
@@ -409,7 +448,10 @@ impl Client {
         let append = match status {
             206 if resume => true,
             200..=299 => false,
-            416 if resume => return Ok(Attempt::Done),
+            416 if resume => {
+                let d = Digests::of_file(partial).map_err(|e| self.local(url, "reading", partial, e))?;
+                return Ok(Attempt::Done(d));
+            }
             404 | 410 => {
                 return Err(FetchError::NotFound {
                     url: self.label(url),
@@ -442,10 +484,12 @@ impl Client {
                 let _ = fs_err::remove_file(&validator_file);
             }
         }
-        let io = |e: std::io::Error| FetchError::Network {
-            url: self.label(url),
-            message: format!("writing {}: {e}", partial.display()),
-            attempts: 1,
+        let io = |e: std::io::Error| self.local(url, "writing", partial, e);
+        // What an earlier attempt left is read back once; the rest is hashed as it arrives.
+        let mut digests = if append {
+            Digests::of_file(partial).map_err(|e| self.local(url, "reading", partial, e))?
+        } else {
+            Digests::default()
         };
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -461,6 +505,7 @@ impl Client {
                 Ok(0) => break,
                 Ok(n) => {
                     file.write_all(&buf[..n]).map_err(io)?;
+                    digests.update(&buf[..n]);
                     self.downloaded.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -474,7 +519,16 @@ impl Client {
             }
         }
         file.flush().map_err(io)?;
-        Ok(Attempt::Done)
+        Ok(Attempt::Done(digests))
+    }
+
+    fn local(&self, url: &str, action: &'static str, path: &std::path::Path, source: std::io::Error) -> FetchError {
+        FetchError::Local {
+            url: self.label(url),
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Checks the finished partial file and moves it into the store.
@@ -483,14 +537,10 @@ impl Client {
         store: &Store,
         url: &str,
         partial: &std::path::Path,
+        digests: Digests,
         expect: &Expect,
     ) -> Result<Fetched, FetchError> {
-        let io = |e: std::io::Error| FetchError::Network {
-            url: self.label(url),
-            message: format!("reading {}: {e}", partial.display()),
-            attempts: 1,
-        };
-        let (sha256, md5, size) = digest_file(partial).map_err(io)?;
+        let (sha256, md5, size) = digests.finish();
         let mismatch = |what, expected: String, got: String| FetchError::Mismatch {
             url: self.label(url),
             what,
@@ -512,10 +562,9 @@ impl Client {
         {
             return Err(mismatch("MD5", want.clone(), md5));
         }
-        store.insert(partial, &sha256).map_err(|e| FetchError::Network {
+        store.insert(partial, &sha256).map_err(|source| FetchError::Store {
             url: self.label(url),
-            message: format!("{e:#}"),
-            attempts: 1,
+            source,
         })?;
         let _ = fs::remove_file(partial.with_extension("validator"));
         Ok(Fetched {
@@ -553,24 +602,44 @@ fn transient(e: &ureq::Error) -> bool {
 /// How many redirects one request follows.
 const MAX_REDIRECTS: u32 = 10;
 
-/// SHA-256, MD5 and length of a file, read once.
-fn digest_file(path: &std::path::Path) -> std::io::Result<(String, String, u64)> {
-    use md5::Digest as _;
-    let mut f = fs_err::File::open(path)?;
-    let mut sha = Sha256::new();
-    let mut md5 = md5::Md5::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        md5.update(&buf[..n]);
-        size += n as u64;
+/// SHA-256, MD5 and length of the bytes so far.
+#[derive(Default)]
+struct Digests {
+    sha: Sha256,
+    md5: md5::Md5,
+    size: u64,
+}
+
+impl Digests {
+    fn update(&mut self, bytes: &[u8]) {
+        use md5::Digest as _;
+        self.sha.update(bytes);
+        self.md5.update(bytes);
+        self.size += bytes.len() as u64;
     }
-    Ok((hex::encode(sha.finalize()), hex::encode(md5.finalize()), size))
+
+    fn of_file(path: &std::path::Path) -> std::io::Result<Digests> {
+        let mut f = fs_err::File::open(path)?;
+        let mut d = Digests::default();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(d);
+            }
+            d.update(&buf[..n]);
+        }
+    }
+
+    /// (sha256, md5, size), hex.
+    fn finish(self) -> (String, String, u64) {
+        use md5::Digest as _;
+        (
+            hex::encode(self.sha.finalize()),
+            hex::encode(self.md5.finalize()),
+            self.size,
+        )
+    }
 }
 
 #[cfg(test)]

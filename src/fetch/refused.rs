@@ -17,3 +17,12 @@ impl Refused {
         }
     }
 }
+
+impl crate::fault::Fault for Refused {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::User
+    }
+    fn hints(&self) -> Vec<String> {
+        vec![self.hint.clone()]
+    }
+}

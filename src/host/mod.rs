@@ -32,5 +32,14 @@ impl std::fmt::Display for Problem {
 
 /// Problems found before a build's first slow stage: the build stops with all of them.
 #[derive(Debug, thiserror::Error)]
-#[error("this host cannot build it yet:\n{}\nhint: `imgbuild doctor RECIPE` runs the same checks", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+#[error("this host cannot build it yet:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct HostError(pub Vec<Problem>);
+
+impl crate::fault::Fault for HostError {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::Environment
+    }
+    fn hints(&self) -> Vec<String> {
+        vec!["`imgbuild doctor RECIPE` runs the same checks".into()]
+    }
+}

@@ -49,9 +49,10 @@ pub struct Assembled {
     pub partitions: Vec<PartitionReport>,
 }
 
-/// Builds `<staging>/<name>.img`.
+/// Builds the disk image target `file` in the staging area.
 pub fn assemble(
     plan: &Plan,
+    file: &str,
     tree: Option<&RootTree>,
     info: &BuildInfo,
     staging: &Staging,
@@ -102,6 +103,7 @@ pub fn assemble(
         let layout = compute_layout(plan, &sizes, &blob_sizes)?;
         match write_image(
             plan,
+            file,
             tree,
             whole,
             &layout,
@@ -193,7 +195,11 @@ fn partition_sizes(
         let field = |k: &str| format!("{}: image.partitions.{}.{k}", p.defined_in.display(), p.name);
         let needed = match p.filesystem {
             FsKind::Vfat => {
-                fat::min_size(&fat_nodes[&p.name], &fat_options(p)).map_err(|e| anyhow!("{}: {e}", field("size")))?
+                fat::min_size(&fat_nodes[&p.name], &fat_options(p)).map_err(|e| crate::recipe::RecipeError::Field {
+                    file: p.defined_in.clone(),
+                    field: format!("image.partitions.{}.size", p.name),
+                    message: e.to_string(),
+                })?
             }
             FsKind::Ext4 => ext4::estimate(&content_of.of(p).entries),
             FsKind::Raw => {
@@ -319,6 +325,7 @@ impl<E: Into<anyhow::Error>> From<E> for WriteError {
 #[allow(clippy::too_many_arguments)]
 fn write_image(
     plan: &Plan,
+    file: &str,
     tree: Option<&RootTree>,
     whole: bool,
     layout: &Layout,
@@ -329,7 +336,7 @@ fn write_image(
     staging: &Staging,
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, WriteError> {
-    let path = staging.path(&format!("{}.img", plan.name));
+    let path = staging.path(file);
     let mut image = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -418,7 +425,7 @@ fn write_image(
             FsKind::Vfat => {
                 let nodes = &fat_nodes[&p.name];
                 fat::write(&image, l.start, l.size, nodes, &fat_options(p))
-                    .map_err(|e| anyhow!("{}: image.partitions.{}: {e}", p.defined_in.display(), p.name))?;
+                    .with_context(|| format!("{}: image.partitions.{}", p.defined_in.display(), p.name))?;
             }
             FsKind::Raw => {
                 let src_path = p

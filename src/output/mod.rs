@@ -28,6 +28,7 @@ pub struct Published {
 /// Compresses, checksums, writes the manifest and publishes.
 pub fn publish(
     resolved: &Resolved,
+    file: &str,
     assembled: &Assembled,
     info: &BuildInfo,
     inputs: Vec<Input>,
@@ -35,7 +36,7 @@ pub fn publish(
     reporter: &dyn Reporter,
 ) -> Result<Published> {
     let plan = &resolved.plan;
-    let raw_name = format!("{}.img", plan.name);
+    let raw_name = file.to_string();
     let mut outputs = Vec::new();
     let mut names = Vec::new();
     let raw_hash;
@@ -108,6 +109,7 @@ pub fn publish(
 /// manifest and publishes.
 pub fn publish_oci(
     resolved: &Resolved,
+    file: &str,
     tree: &RootTree,
     info: &BuildInfo,
     inputs: Vec<Input>,
@@ -121,7 +123,7 @@ pub fn publish_oci(
         .as_ref()
         .context("publish_oci needs `output.format: oci`")?;
     let epoch = info.epoch;
-    let name = oci_name(&plan.name);
+    let name = file.to_string();
     let path = staging.path(&name);
     let mut task = reporter.task(
         &format!("write container image {}", spec.tag),
@@ -157,11 +159,6 @@ pub fn publish_oci(
     finish(manifest, vec![name], staging)
 }
 
-/// The container archive's file name.
-pub fn oci_name(name: &str) -> String {
-    format!("{name}.oci.tar")
-}
-
 /// Writes the `.sha256` file and `manifest.json` beside the staged outputs, publishes
 /// them all, and removes what an earlier build left that this one did not replace.
 fn finish(manifest: Manifest, mut names: Vec<String>, staging: Staging) -> Result<Published> {
@@ -180,12 +177,7 @@ fn finish(manifest: Manifest, mut names: Vec<String>, staging: Staging) -> Resul
     // Another compression, the raw image with `keep_raw: false`, or the other format
     // would be stale next to the new outputs.
     if let Some(dir) = files.first().and_then(|f| f.parent()) {
-        let raw = format!("{}.img", manifest.name);
-        let all = ["", ".xz", ".zst", ".gz"]
-            .iter()
-            .map(|ext| format!("{raw}{ext}"))
-            .chain([oci_name(&manifest.name)]);
-        for name in all {
+        for name in crate::recipe::plan::Target::every_file(&manifest.name) {
             if !names.contains(&name) {
                 let _ = fs_err::remove_file(dir.join(&name));
             }

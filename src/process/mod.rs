@@ -36,7 +36,7 @@ pub struct Output {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("`{program}` was not found on PATH{}", hint_suffix(.program))]
+    #[error("`{program}` was not found on PATH")]
     NotFound { program: String },
     #[error("could not start `{command}`")]
     Spawn {
@@ -50,13 +50,27 @@ pub enum ProcessError {
         status: String,
         code: Option<i32>,
         stderr_tail: String,
+        /// A file system the command wrote to that is now full (asked of the file
+        /// system, not read from the program's words).
+        full_disk: Option<PathBuf>,
     },
 }
 
-fn hint_suffix(program: &str) -> String {
-    match programs::find(program) {
-        Some(p) => format!("\nhint: install it with `{}`", programs::install_command(p)),
-        None => String::new(),
+impl crate::fault::Fault for ProcessError {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::Environment
+    }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ProcessError::NotFound { program } => programs::find(program)
+                .map(|p| format!("install it with `{}`", programs::install_command(p)))
+                .into_iter()
+                .collect(),
+            ProcessError::Failed {
+                full_disk: Some(dir), ..
+            } => vec![format!("{} ({} is on it)", crate::fault::DISK_FULL_HINT, dir.display())],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -209,6 +223,22 @@ impl Cmd {
         }
     }
 
+    /// The working directory or a path argument on a file system that is now full.
+    fn full_disk(&self) -> Option<PathBuf> {
+        let paths = self
+            .cwd
+            .iter()
+            .cloned()
+            .chain(self.args.iter().filter_map(|a| {
+                // `--opt=/path` names a path too.
+                let a = a.to_string_lossy();
+                let p = a.split_once('=').map_or(&*a, |(_, v)| v);
+                p.contains('/').then(|| PathBuf::from(p))
+            }))
+            .collect::<Vec<_>>();
+        crate::fault::full_among(paths.iter().map(PathBuf::as_path))
+    }
+
     fn failed(&self, status: ExitStatus, stderr: &[u8]) -> ProcessError {
         let text = String::from_utf8_lossy(stderr);
         let lines: Vec<&str> = text.lines().collect();
@@ -218,6 +248,7 @@ impl Cmd {
             status: describe_status(status),
             code: status.code(),
             stderr_tail: tail,
+            full_disk: self.full_disk(),
         }
     }
 }
@@ -298,10 +329,14 @@ mod tests {
         let err = Cmd::new("fsck.fat-definitely-missing").run().unwrap_err();
         assert!(matches!(err, ProcessError::NotFound { .. }));
         let err = Cmd::new("/nonexistent/mke2fs").run().unwrap_err();
+        use crate::fault::{Fault, Kind};
+        assert_eq!(err.kind(), Kind::Environment);
+        let hints = err.hints();
         assert!(
-            err.to_string().contains("hint: install it with `apt-get install")
-                && err.to_string().contains(" e2fsprogs libarchive13`"),
-            "{err}"
+            hints.len() == 1
+                && hints[0].starts_with("install it with `apt-get install")
+                && hints[0].ends_with(" e2fsprogs libarchive13`"),
+            "{hints:?}"
         );
     }
 

@@ -96,6 +96,12 @@ pub fn suggest_in_message(message: &str) -> String {
     message.to_string()
 }
 
+impl crate::fault::Fault for RecipeError {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::User
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

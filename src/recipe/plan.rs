@@ -107,10 +107,50 @@ pub struct OutputPlan {
     pub oci: Option<super::plan_oci::OciPlan>,
 }
 
+/// One thing a build makes and publishes, named once here so no stage works out what
+/// it is building from the recipe's other fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A partitioned disk image, `file` raw (compressed: `file` + the compression's
+    /// extension), laid out by the plan's `table` and `partitions`.
+    DiskImage { name: String, file: String },
+    /// A container image archive (`output.format: oci`) of the root file system.
+    Container { name: String, file: String },
+}
+
+impl Target {
+    pub fn name(&self) -> &str {
+        match self {
+            Target::DiskImage { name, .. } | Target::Container { name, .. } => name,
+        }
+    }
+
+    /// The file it is published as (a disk image's raw file).
+    pub fn file(&self) -> &str {
+        match self {
+            Target::DiskImage { file, .. } | Target::Container { file, .. } => file,
+        }
+    }
+
+    /// Every file name a build of a target called `name` may have published: what a new
+    /// build that did not make it again removes.
+    pub fn every_file(name: &str) -> Vec<String> {
+        let raw = format!("{name}.img");
+        ["", ".xz", ".zst", ".gz"]
+            .iter()
+            .map(|ext| format!("{raw}{ext}"))
+            .chain([format!("{name}.oci.tar")])
+            .collect()
+    }
+}
+
 /// Everything a build needs, checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub name: String,
+    /// What the build makes: empty for a content-only recipe (`imgbuild fetch`).
+    pub targets: Vec<Target>,
     pub recipe_file: PathBuf,
     pub recipe_files: Vec<PathBuf>,
     pub rootfs: Option<RootfsSource>,
@@ -412,7 +452,21 @@ pub fn plan(
             "content goes into the root file system, and this recipe has no `rootfs`; add one, or drop `image` to use the recipe with `imgbuild fetch`",
         ));
     }
+    let targets = if output.oci.is_some() {
+        vec![Target::Container {
+            name: name.clone(),
+            file: format!("{name}.oci.tar"),
+        }]
+    } else if !partitions.is_empty() {
+        vec![Target::DiskImage {
+            name: name.clone(),
+            file: format!("{name}.img"),
+        }]
+    } else {
+        Vec::new()
+    };
     Ok(Plan {
+        targets,
         name,
         recipe_file: ck.main_file.to_path_buf(),
         recipe_files,

@@ -8,6 +8,7 @@ pub mod chroot;
 pub mod dir;
 pub mod entry;
 pub mod epoch;
+pub mod error;
 pub mod inroot;
 pub mod overlay;
 pub mod render;
@@ -22,6 +23,7 @@ use crate::recipe::plan::RootfsSource;
 use crate::report::{Reporter, step};
 use anyhow::{Context, Result, bail};
 pub use entry::{Entry, EntryKind};
+pub use error::ArchiveError;
 use std::path::{Path, PathBuf};
 
 /// What the stage needs besides the plan.
@@ -166,7 +168,7 @@ fn check_paths(tree: &RootTree) -> Result<()> {
     let index = overlay::index_of(tree);
     for e in &tree.entries {
         overlay::check_no_symlink_parent(tree, &index, &e.path)
-            .map_err(|m| anyhow::anyhow!("{}: archive entry `/{}` {m}", tree.sources[0].display(), e.path))?;
+            .map_err(|m| ArchiveError::new(&tree.sources[0], None, format!("archive entry `/{}` {m}", e.path)))?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! archive. Paths are normalised and any entry that would escape the root is refused.
 
 use super::entry::{Entry, EntryKind};
+use super::error::ArchiveError;
 use crate::rootpath::normalize;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -29,14 +30,15 @@ pub fn index_completed(path: &Path) -> Result<(Vec<Entry>, bool)> {
                 .last()
                 .map(|e: &Entry| format!(" after the entry `{}`", e.path.escape_debug()))
                 .unwrap_or_default();
-            anyhow::anyhow!(
-                "{}: not a readable tar archive: entry {} has a corrupt header{after}; is it compressed, truncated or another format? (imgbuild reads uncompressed tar)",
-                path.display(),
-                out.len() + 1
+            ArchiveError::new(
+                path,
+                None,
+                format!("not a readable tar archive: entry {} has a corrupt header{after}", out.len() + 1),
             )
+            .fix("is it compressed, truncated or another format? imgbuild reads tar, plain or compressed with gzip, xz or zstd")
         })?;
         let raw_path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let rel = normalize(&raw_path).map_err(|m| anyhow::anyhow!("{}: archive entry {m}", path.display()))?;
+        let rel = normalize(&raw_path).map_err(|m| ArchiveError::new(path, None, format!("archive entry {m}")))?;
         let mut xattrs = Vec::new();
         let (mut uid, mut gid, mut mtime) = (None, None, None);
         if let Some(pax) = e.pax_extensions()? {
@@ -46,10 +48,13 @@ pub fn index_completed(path: &Path) -> Result<(Vec<Entry>, bool)> {
                 if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
                     xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
                 } else if key.starts_with("GNU.sparse.") {
-                    bail!(
-                        "{}: `{raw_path}` is a sparse archive member (GNU.sparse), which imgbuild does not read; create the archive without --sparse",
-                        path.display()
-                    );
+                    return Err(ArchiveError::new(
+                        path,
+                        Some(&raw_path),
+                        "is a sparse archive member (GNU.sparse), which imgbuild does not read",
+                    )
+                    .fix("create the archive without --sparse")
+                    .into());
                 } else if key == "uid" || key == "gid" {
                     let id = ext.value().ok().and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
                         anyhow::anyhow!(
@@ -178,11 +183,13 @@ fn complete_parents(archive: &Path, entries: Vec<Entry>) -> Result<(Vec<Entry>, 
 fn owner_id(pax: Option<u64>, header: std::io::Result<u64>, what: &str, archive: &Path, entry: &str) -> Result<u64> {
     let id = pax.unwrap_or_else(|| header.unwrap_or(0));
     if id > u64::from(u32::MAX) {
-        bail!(
-            "{}: `{}` has {what} {id}, above the 32-bit ids a file system holds; fix the owner in the archive",
-            archive.display(),
-            entry.escape_debug()
-        );
+        return Err(ArchiveError::new(
+            archive,
+            Some(entry),
+            format!("has {what} {id}, above the 32-bit ids a file system holds"),
+        )
+        .fix("fix the owner in the archive")
+        .into());
     }
     Ok(id)
 }

@@ -183,7 +183,7 @@ fn read_from(file: &File, p: &FoundPartition, inner: &str) -> Result<Vec<u8>> {
         read_ext4(file, p.start, inner)
     } else if p.filesystem.kind.starts_with("vfat") {
         let mut r = crate::image::fs::fat::FatReader::open(file.try_clone()?, p.start, p.size)?;
-        r.read_file(inner.trim_start_matches('/')).map_err(|e| anyhow!("{e}"))
+        Ok(r.read_file(inner.trim_start_matches('/'))?)
     } else {
         bail!("no file system imgbuild can read")
     }
@@ -243,13 +243,13 @@ fn read_ext4(file: &File, offset: u64, inner: &str) -> Result<Vec<u8>> {
         file: file.try_clone()?,
         offset,
     }))
-    .map_err(|e| anyhow!("{e}"))?;
+    .map_err(anyhow::Error::new)?;
     let p = if inner.starts_with('/') {
         inner.to_string()
     } else {
         format!("/{inner}")
     };
-    fs.read(p.as_str()).map_err(|e| anyhow!("{e}"))
+    fs.read(p.as_str()).map_err(anyhow::Error::new)
 }
 
 fn open_image(path: &Path) -> Result<File> {

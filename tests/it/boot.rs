@@ -591,22 +591,22 @@ fn boot_test_refuses_an_image_without_a_kernel() {
 /// Boots the image named by IMGBUILD_BOOT_IMAGE (e.g. a pi4-family image built from a
 /// Debian bookworm arm64 root file system) and expects a pass.
 #[test]
-#[ignore = "needs QEMU and a real Debian image in IMGBUILD_BOOT_IMAGE; takes minutes"]
-fn boot_real_image_auto() {
+#[ignore = "tier qemu: needs QEMU and a real Debian image in IMGBUILD_BOOT_IMAGE; takes minutes"]
+fn boot_real_image_auto_tier_qemu() {
     real_boot("IMGBUILD_BOOT_IMAGE", "auto");
 }
 
 /// The same arm64 image on QEMU's generic virt machine (what a Pi 5 image gets).
 #[test]
-#[ignore = "needs QEMU and a real arm64 Debian image in IMGBUILD_BOOT_IMAGE whose initramfs has virtio_blk; takes minutes"]
-fn boot_real_image_virt() {
+#[ignore = "tier qemu: needs QEMU and a real arm64 Debian image in IMGBUILD_BOOT_IMAGE whose initramfs has virtio_blk; takes minutes"]
+fn boot_real_image_virt_tier_qemu() {
     real_boot("IMGBUILD_BOOT_IMAGE", "virt");
 }
 
 /// A Pi Zero (armel) image named by IMGBUILD_BOOT_IMAGE_PI0.
 #[test]
-#[ignore = "needs QEMU and a real Debian armel Pi Zero image in IMGBUILD_BOOT_IMAGE_PI0; takes many minutes"]
-fn boot_real_image_pi0() {
+#[ignore = "tier qemu: needs QEMU and a real Debian armel Pi Zero image in IMGBUILD_BOOT_IMAGE_PI0; takes many minutes"]
+fn boot_real_image_pi0_tier_qemu() {
     real_boot("IMGBUILD_BOOT_IMAGE_PI0", "raspi0");
 }
 

@@ -228,7 +228,8 @@ fn a_package_that_does_not_match_the_registry_is_refused() {
 /// `files: {DIR: {pip: ...}}`: wheels for the image's Python and platform (here arm64's,
 /// on an amd64 host), installed with their dependencies from the lock, no scripts.
 #[test]
-fn pip_packages_are_installed_for_the_images_platform() {
+#[ignore = "tier pypi: resolves and downloads from PyPI (uv, pip)"]
+fn pip_packages_are_installed_for_the_images_platform_tier_pypi() {
     let tmp = tempfile::tempdir().unwrap();
     rootfs_tar(&tmp.path().join("rootfs.tar"));
     let recipe = write(

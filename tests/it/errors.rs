@@ -51,7 +51,8 @@ fn unknown_key_gets_position_and_suggestion() {
 
 #[test]
 fn unknown_partition_field_suggests() {
-    let (_, err) = check_err(&format!("{BASE}    root: {{filesytem: ext4}}\n"));
+    let (code, err) = check_err(&format!("{BASE}    root: {{filesytem: ext4}}\n"));
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(
         err.contains("r.yaml:4:") && err.contains("did you mean `filesystem`?"),
         "{err}"
@@ -72,7 +73,8 @@ fn wrong_type_is_located() {
 
 #[test]
 fn unknown_filesystem_suggests_nearest() {
-    let (_, err) = check_err(&format!("{BASE}    root: {{filesystem: ext5}}\n"));
+    let (code, err) = check_err(&format!("{BASE}    root: {{filesystem: ext5}}\n"));
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(err.contains("unknown value `ext5`, did you mean `ext4`?"), "{err}");
 }
 
@@ -91,7 +93,8 @@ fn extends_cycle_is_detected() {
 
 #[test]
 fn missing_parent_is_named() {
-    let (_, err) = check_err("extends: nowhere.yaml\n");
+    let (code, err) = check_err("extends: nowhere.yaml\n");
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(
         err.contains("r.yaml: extends: parent recipe `nowhere.yaml` not found"),
         "{err}"
@@ -110,7 +113,8 @@ fn size_that_does_not_parse() {
 
 #[test]
 fn missing_table_says_how_to_choose() {
-    let (_, err) = check_err("image:\n  partitions:\n    root: {filesystem: ext4}\n");
+    let (code, err) = check_err("image:\n  partitions:\n    root: {filesystem: ext4}\n");
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(err.contains("image.table: missing; write `table: mbr`"), "{err}");
 }
 
@@ -119,18 +123,21 @@ fn mbr_limits_and_gpt_only_types() {
     let five: String = (1..=5)
         .map(|i| format!("    p{i}: {{filesystem: none, size: 1MiB}}\n"))
         .collect();
-    let (_, err) = check_err(&format!("{BASE}{five}"));
+    let (code, err) = check_err(&format!("{BASE}{five}"));
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(err.contains("at most 4 primary partitions"), "{err}");
-    let (_, err) = check_err(&format!(
+    let (code, err) = check_err(&format!(
         "{BASE}    bios: {{type: bios-boot, filesystem: none, size: 1MiB}}\n"
     ));
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(
         err.contains("image.partitions.bios.type: type `bios-boot` exists only in GPT"),
         "{err}"
     );
-    let (_, err) = check_err(&format!(
+    let (code, err) = check_err(&format!(
         "{BASE}    root: {{filesystem: ext4, partuuid: 11111111-2222-4333-8444-555555555555}}\n"
     ));
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(
         err.contains("image.partitions.root.partuuid") && err.contains("pin `image.disk_id`"),
         "{err}"
@@ -240,13 +247,14 @@ fn fat_partition_refuses_symlinks() {
     b.append_link(&mut h, "./boot/firmware/link", "config.txt").unwrap();
     b.finish().unwrap();
     drop(b);
-    let (_, err) = run(
+    let (code, err) = run(
         tmp.path(),
         &format!(
             "rootfs: {{tar: rootfs.tar}}\n{BASE}    boot: {{filesystem: vfat, mount: /boot/firmware}}\n    root: {{filesystem: ext4, mount: /}}\n"
         ),
         true,
     );
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(
         err.contains("partition `boot` is FAT, which cannot hold `/boot/firmware/link` (a symbolic link)"),
         "{err}"
@@ -267,11 +275,12 @@ fn archive_entry_escaping_the_root_is_refused() {
     data.extend_from_slice(b"evil");
     data.resize(data.len() + 508 + 1024, 0);
     std::fs::write(tmp.path().join("rootfs.tar"), data).unwrap();
-    let (_, err) = run(
+    let (code, err) = run(
         tmp.path(),
         &format!("rootfs: {{tar: rootfs.tar}}\n{BASE}    root: {{filesystem: ext4, mount: /}}\n"),
         true,
     );
+    assert_eq!(code, 2, "a user error exits 2: {err}");
     assert!(
         err.contains("`../etc/passwd` would land outside the root file system"),
         "{err}"
@@ -378,10 +387,35 @@ fn archive_owner_beyond_32_bits_is_refused() {
         &format!("rootfs: {{tar: rootfs.tar}}\n{BASE}    root: {{filesystem: ext4, mount: /}}\n"),
         true,
     );
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "the archive is the user's input: {err}");
     assert!(
         err.contains("rootfs.tar: `etc/owned` has uid 4294967297, above the 32-bit ids"),
         "{err}"
     );
+    assert!(!tmp.path().join("out/r.img").exists());
+}
+
+#[test]
+fn a_source_date_epoch_that_is_no_number_is_the_users_to_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    rootfs_tar(&tmp.path().join("rootfs.tar"));
+    let recipe = write(
+        tmp.path(),
+        "r.yaml",
+        &format!("rootfs: {{tar: rootfs.tar}}\n{BASE}    root: {{filesystem: ext4, mount: /}}\n"),
+    );
+    let (code, err) = fails(
+        imgbuild()
+            .env("SOURCE_DATE_EPOCH", "yesterday")
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .arg(&recipe),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("error: SOURCE_DATE_EPOCH=`yesterday` is not a whole number of seconds"),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: set it to seconds since 1970"), "{err}");
     assert!(!tmp.path().join("out/r.img").exists());
 }

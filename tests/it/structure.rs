@@ -91,3 +91,51 @@ fn a_circle_is_found() {
     g.get_mut("c").unwrap().clear();
     assert!(circle(&g).is_none());
 }
+
+/// Every test outside the fast tier (no network, no root) is ignored with a reason that
+/// names its tier, and its name ends with `_tier_<tier>` so `ci/test.sh` can run the
+/// tier on its own (`cargo test -- --ignored _tier_root`); no other test is ignored.
+#[test]
+fn slow_tests_are_labelled_with_their_tier() {
+    const TIERS: [&str; 4] = ["root", "debian", "pypi", "qemu"];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("tests"), root.join("src")];
+    let mut seen = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for (i, l) in lines.iter().enumerate() {
+            let marker = concat!("#[", "ignore");
+            if let Some(rest) = l.strip_prefix(marker) {
+                let tier = rest
+                    .strip_prefix(" = \"tier ")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(t, _)| t)
+                    .filter(|t| TIERS.contains(t))
+                    .unwrap_or_else(|| panic!("{}:{}: `{l}` names no tier of {TIERS:?}", p.display(), i + 1));
+                let f = lines[i + 1..].iter().find(|l| l.starts_with("fn ")).unwrap();
+                assert!(
+                    f.contains(&format!("_tier_{tier}(")),
+                    "{}: `{f}` is in tier {tier}: end its name with `_tier_{tier}`",
+                    p.display()
+                );
+                seen += 1;
+            } else if l.starts_with("fn ") && l.contains("_tier_") {
+                let before = &lines[i.saturating_sub(3)..i];
+                assert!(
+                    before.iter().any(|b| b.starts_with(marker)),
+                    "{}: `{l}` is named for a tier but not ignored",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(seen >= 10, "found {seen} tier tests");
+}

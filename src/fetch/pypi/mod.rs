@@ -221,7 +221,7 @@ fn requires_python(
         Ok(match cx.client.get(&format!("{url}.metadata")) {
             Ok((body, _)) => metadata_field(&String::from_utf8_lossy(&body), "Requires-Python"),
             Err(super::http::FetchError::NotFound { .. }) => None,
-            Err(e) => return Err(anyhow!("{e}")),
+            Err(e) => return Err(e.into()),
         })
     })?;
     out.extend(ask.into_iter().cloned().zip(found));
@@ -261,8 +261,7 @@ fn project_page(plan: &PypiPlan, cx: &Cx, project: &str) -> Result<ProjectPage> 
     let url = format!("{}/{project}/", plan.index_url);
     let (body, final_url) = cx
         .client
-        .get_accept(&url, Some("application/vnd.pypi.simple.v1+json"))
-        .map_err(|e| anyhow!("{e}"))?;
+        .get_accept(&url, Some("application/vnd.pypi.simple.v1+json"))?;
     let mut page: ProjectPage = serde_json::from_slice(&body)
         .with_context(|| format!("{url}: not a PEP 691 JSON project page; does the index support it?"))?;
     for f in &mut page.files {

@@ -29,9 +29,7 @@ const MKE2FS_CONF: &str = "[defaults]
 /// Why making an ext4 file system failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Ext4Error {
-    #[error(
-        "{found} cannot read a tar archive; imgbuild needs e2fsprogs 1.47.1 or newer (bookworm has 1.47.0)\nhint: run `ci/install-host-deps.sh`, or on Debian bookworm enable bookworm-backports and run `apt-get install -t bookworm-backports e2fsprogs libarchive13`"
-    )]
+    #[error("{found} cannot read a tar archive; imgbuild needs e2fsprogs 1.47.1 or newer (bookworm has 1.47.0)")]
     TooOld { found: String },
     #[error("the content does not fit in {size} bytes")]
     TooSmall { size: u64 },
@@ -39,6 +37,24 @@ pub enum Ext4Error {
     Tool(#[from] ProcessError),
     #[error("writing {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+impl crate::fault::Fault for Ext4Error {
+    fn kind(&self) -> crate::fault::Kind {
+        match self {
+            Ext4Error::TooSmall { .. } => crate::fault::Kind::User,
+            Ext4Error::Tool(e) => e.kind(),
+            _ => crate::fault::Kind::Environment,
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Ext4Error::TooOld { .. } => vec!["run `ci/install-host-deps.sh`, or on Debian bookworm enable bookworm-backports and run `apt-get install -t bookworm-backports e2fsprogs libarchive13`".into()],
+            Ext4Error::Tool(e) => e.hints(),
+            Ext4Error::Io { source, .. } if crate::fault::is_disk_full(source) => vec![crate::fault::DISK_FULL_HINT.into()],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Inputs to one `mke2fs` run.
@@ -164,26 +180,18 @@ pub fn make(job: &Ext4Job) -> Result<(), Ext4Error> {
         .arg(blocks.to_string());
     match cmd.run() {
         Ok(_) => Ok(()),
+        // The disk holding the image filled, not the partition (asked of the file
+        // system: mke2fs words both alike): a recipe change would not help.
+        Err(ProcessError::Failed { .. }) if crate::fault::is_full(job.image) => Err(Ext4Error::Io {
+            path: job.image.to_path_buf(),
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        }),
+        // mke2fs's own words are its only report that the content outgrew the size.
         Err(ProcessError::Failed { stderr_tail, .. }) if is_space_error(&stderr_tail) => {
-            if host_is_full(job.image) {
-                // The disk holding the image filled, not the partition: a recipe
-                // change would not help, so this must not read as "too small".
-                return Err(Ext4Error::Io {
-                    path: job.image.to_path_buf(),
-                    source: std::io::Error::from_raw_os_error(libc::ENOSPC),
-                });
-            }
             Err(Ext4Error::TooSmall { size: job.size })
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Whether the file system holding `image` is (all but) full: mke2fs says "No space
-/// left" both when the partition and when the host disk fills.
-fn host_is_full(image: &Path) -> bool {
-    const SLACK: u64 = 1 << 20;
-    rustix::fs::statvfs(image).is_ok_and(|st| st.f_bavail.saturating_mul(st.f_frsize) < SLACK)
 }
 
 fn is_space_error(stderr: &str) -> bool {

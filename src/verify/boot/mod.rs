@@ -47,6 +47,29 @@ pub struct BootOptions {
 #[error("boot test interrupted; QEMU was stopped and the test copy removed")]
 pub struct Interrupted;
 
+impl crate::fault::Fault for Interrupted {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::Interrupted
+    }
+}
+
+/// The image booted (or not) and missed a criterion; the hints say where to look.
+#[derive(Debug, thiserror::Error)]
+#[error("boot test failed: {}", .failures.join("; "))]
+pub struct Failed {
+    pub failures: Vec<String>,
+    pub hints: Vec<String>,
+}
+
+impl crate::fault::Fault for Failed {
+    fn kind(&self) -> crate::fault::Kind {
+        crate::fault::Kind::Environment
+    }
+    fn hints(&self) -> Vec<String> {
+        self.hints.clone()
+    }
+}
+
 /// A root partition's size and its ext4 file system's size, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RootSize {

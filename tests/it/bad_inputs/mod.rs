@@ -59,6 +59,10 @@ struct Case {
     also: Option<String>,
     /// The command must end within this many seconds (a deadline that holds).
     within_s: Option<u64>,
+    /// What the case needs beyond the fast tier: `root` (a tmpfs, a step's chroot),
+    /// `debian` (the Debian archive). Such cases run in their tier's test.
+    #[serde(default)]
+    needs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -405,14 +409,34 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
-#[test]
-fn every_bad_input_fails_clearly_and_keeps_the_earlier_image() {
+/// Runs the corpus's cases whose `needs` is `tier` (`[]`: the fast tier).
+fn run_tier(tier: &[&str]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_inputs/cases.yaml");
     let cases: Vec<Case> = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(cases.len() >= 60, "the corpus has {} cases", cases.len());
+    for c in &cases {
+        // A case that mounts or chroots must say so, or the fast tier would run it.
+        let steps = c.files.values().any(|f| f.contains("steps:") && f.contains("run:"));
+        let needs_root = c.tmpfs_out.is_some() || (steps && c.signal.is_some());
+        assert!(
+            !needs_root || c.needs.iter().any(|n| n == "root"),
+            "case `{}` mounts a tmpfs or runs a step: add `needs: [root]`",
+            c.name
+        );
+    }
     let only = std::env::var("IMGBUILD_CASE").unwrap_or_default();
-    let chosen: Vec<&Case> = cases.iter().filter(|c| c.name.contains(&only)).collect();
-    assert!(!chosen.is_empty(), "IMGBUILD_CASE={only:?} names no case");
+    let chosen: Vec<&Case> = cases
+        .iter()
+        .filter(|c| c.needs.iter().map(String::as_str).eq(tier.iter().copied()))
+        .filter(|c| c.name.contains(&only))
+        .collect();
+    assert!(
+        cases.iter().any(|c| c.name.contains(&only)),
+        "IMGBUILD_CASE={only:?} names no case"
+    );
+    if only.is_empty() {
+        assert!(!chosen.is_empty(), "no case needs {tier:?}");
+    }
     let failures: Vec<String> = chosen.iter().filter_map(|c| run(c).err()).collect();
     assert!(
         failures.is_empty(),
@@ -421,4 +445,21 @@ fn every_bad_input_fails_clearly_and_keeps_the_earlier_image() {
         chosen.len(),
         failures.join("\n\n")
     );
+}
+
+#[test]
+fn every_bad_input_fails_clearly_and_keeps_the_earlier_image() {
+    run_tier(&[]);
+}
+
+#[test]
+#[ignore = "tier root: mounts tmpfs file systems and chroots into steps"]
+fn bad_inputs_that_fill_a_disk_or_signal_a_step_tier_root() {
+    run_tier(&["root"]);
+}
+
+#[test]
+#[ignore = "tier debian: bootstraps from the Debian archive (and needs root for mmdebstrap's root mode)"]
+fn bad_inputs_during_a_bootstrap_tier_debian() {
+    run_tier(&["root", "debian"]);
 }

@@ -2,6 +2,8 @@
 //! `boot-test`,
 //! and what each does with the library. `main` only parses, runs and renders errors.
 
+pub mod explain;
+
 use crate::pipeline::{self, BuildOptions};
 use crate::recipe;
 use crate::report::{self, Verbosity};
@@ -444,10 +446,11 @@ fn boot_test(
     print(&boot::render(&r))?;
     if !r.passed() {
         eprintln!("--- last lines of {}:\n{}", r.serial_log.display(), r.log_tail);
-        for h in &r.hints {
-            eprintln!("hint: {h}");
+        return Err(boot::Failed {
+            failures: r.failures,
+            hints: r.hints,
         }
-        anyhow::bail!("boot test failed: {}", r.failures.join("; "));
+        .into());
     }
     Ok(())
 }
