@@ -139,3 +139,38 @@ fn slow_tests_are_labelled_with_their_tier() {
     }
     assert!(seen >= 10, "found {seen} tier tests");
 }
+
+/// The pipeline's layers, lowest first: a module may name only modules of lower layers,
+/// so no import runs back up (recipe → fetch | rootfs → image → output → verify, with the
+/// shared leaves below and `doctor`, `pipeline`, `cli` on top). A new module needs a layer.
+const LAYERS: &[&[&str]] = &[
+    &["digest", "fault", "fsx", "interrupt", "net", "report", "rootpath"],
+    &["build_info", "cache", "process"],
+    &["recipe"],
+    &["codec", "host"],
+    &["fetch", "rootfs"],
+    &["image"],
+    &["output"],
+    &["verify"],
+    &["doctor"],
+    &["pipeline"],
+    &["cli"],
+];
+
+#[test]
+fn every_import_points_down_the_layers() {
+    let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let layer = |m: &str| LAYERS.iter().position(|l| l.contains(&m));
+    for (from, names) in &g {
+        let Some(a) = layer(from) else {
+            panic!("module `{from}` is in no layer of tests/it/structure.rs: add it where it belongs");
+        };
+        for to in names {
+            let b = layer(to).unwrap_or_else(|| panic!("`{from}` names `{to}`, which is in no layer"));
+            assert!(
+                b < a,
+                "`{from}` (layer {a}) names `{to}` (layer {b}): an import that runs back up"
+            );
+        }
+    }
+}
