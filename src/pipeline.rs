@@ -126,11 +126,13 @@ fn build_in(
     }
     let (tree, info) = match &plan.rootfs {
         Some(src) => {
+            // The shared stages see placeholders for what differs between images.
+            let (shared, per_image) = rootfs::stamp::shared_context(&template);
             let ctx = rootfs::Ctx {
                 cache,
                 staging: &staging,
                 reporter,
-                template: &template,
+                template: &shared,
                 log_dir: log_dir.to_path_buf(),
                 content,
                 downloads,
@@ -141,7 +143,7 @@ fn build_in(
             let info = BuildInfo::at(tree.epoch, host);
             let mut full = template.clone();
             set_build(&mut full, &info);
-            rootfs::add_files(&mut tree, plan, &ctx, &full)?;
+            rootfs::add_files(&mut tree, plan, &ctx, &full, &per_image)?;
             (Some(tree), info)
         }
         None => (None, BuildInfo::at(pinned.unwrap_or(0), host)),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod inroot;
 pub mod overlay;
 pub mod render;
+pub mod stamp;
 pub mod steps;
 pub mod tar_read;
 pub mod tar_write;
@@ -32,7 +33,8 @@ pub struct Ctx<'a> {
     pub staging: &'a Staging,
     pub reporter: &'a dyn Reporter,
     /// Template context for the bootstrap's preseed files: the recipe's variables and
-    /// layout, not the build's time (decided after the bootstrap).
+    /// layout, with per-image values as placeholders (see [`stamp`]) and no build time
+    /// (decided after the bootstrap), so the bootstrap is keyed by what it installs.
     pub template: &'a serde_json::Value,
     /// Where step and mmdebstrap logs go (kept after a failure).
     pub log_dir: PathBuf,
@@ -138,8 +140,26 @@ pub fn prepare(plan: &Plan, source: &RootfsSource, ctx: &Ctx, pinned: Option<i64
 /// Adds what comes from the host, on top of the prepared root: overlays (their `*.j2`
 /// rendered with `template`, which carries the build's facts), `files:` downloads and the
 /// fetched content. Every added entry is no newer than the tree's time.
-pub fn add_files(tree: &mut RootTree, plan: &Plan, ctx: &Ctx, template: &serde_json::Value) -> Result<()> {
+/// First the per-image values the shared stages saw as placeholders (`per_image`, from
+/// [`stamp::shared_context`]) are written into the files that hold them.
+pub fn add_files(
+    tree: &mut RootTree,
+    plan: &Plan,
+    ctx: &Ctx,
+    template: &serde_json::Value,
+    per_image: &[(String, String)],
+) -> Result<()> {
     let epoch = tree.epoch;
+    // Only a preseed is rendered before this point: without one there is nothing to find.
+    if let Some(RootfsSource::Bootstrap(b)) = &plan.rootfs
+        && !b.preseed.is_empty()
+    {
+        let stamped = step(ctx.reporter, "stamp per-image values", || {
+            stamp::apply(tree, per_image, &ctx.staging.path("stamped"))
+        })?;
+        ctx.reporter
+            .detail(&format!("per-image values written into {}", stamped.join(", ")));
+    }
     if !plan.overlays.is_empty() || ctx.downloads.is_some() || !plan.files.is_empty() {
         let scratch = ctx.staging.path("overlays");
         fs_err::create_dir_all(&scratch)?;
