@@ -172,13 +172,13 @@ mod tests {
 
         let tmp = tempfile::tempdir().unwrap();
         let a = tmp.path().join("a");
-        std::fs::write(&a, format!("console=tty0 root=PARTUUID={root} rw\n")).unwrap();
+        fs_err::write(&a, format!("console=tty0 root=PARTUUID={root} rw\n")).unwrap();
         let b = tmp.path().join("b");
-        std::fs::write(&b, "nothing to see\n").unwrap();
+        fs_err::write(&b, "nothing to see\n").unwrap();
         let mut tree = RootTree {
             sources: vec![a.clone(), b],
             entries: vec![
-                file("boot/firmware/cmdline.txt", 0, std::fs::metadata(&a).unwrap().len()),
+                file("boot/firmware/cmdline.txt", 0, fs_err::metadata(&a).unwrap().len()),
                 file("etc/x", 1, 15),
             ],
             pristine: true,
@@ -192,7 +192,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            std::fs::read_to_string(&tree.sources[source as usize]).unwrap(),
+            fs_err::read_to_string(&tree.sources[source as usize]).unwrap(),
             "console=tty0 root=PARTUUID=pu-1 rw\n"
         );
         assert!(
@@ -201,7 +201,7 @@ mod tests {
         );
 
         let c = tmp.path().join("c");
-        std::fs::write(&c, format!("{MARK}unknown@")).unwrap();
+        fs_err::write(&c, format!("{MARK}unknown@")).unwrap();
         tree.sources.push(c);
         tree.entries
             .push(file("etc/bad", (tree.sources.len() - 1) as u32, MARK.len() as u64 + 8));
