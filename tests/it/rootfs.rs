@@ -494,3 +494,71 @@ fn bootstrap_inputs_are_checked_before_anything_runs() {
     );
     assert!(!tmp.path().join("out/bad.img").exists());
 }
+
+/// Two images of one package set under different names share the bootstrap and the
+/// steps (they are keyed by what they install); each gets its own partition ID and name,
+/// in the preseed's file and in what a step derived from it (as raspi-firmware's hook
+/// writes the PARTUUID into cmdline.txt), with no placeholder left.
+#[test]
+#[ignore = "tier debian: bootstraps from the Debian archive, as root (mmdebstrap, chroot steps)"]
+fn per_image_values_stay_out_of_the_shared_bootstrap_tier_debian() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "pre/etc/default/imgbuild-id.j2",
+        "ROOTPART=PARTUUID={{ partitions.root.partuuid }}\nNAME={{ recipe.name }}\nCONSOLES={{ consoles }}\n",
+    );
+    write(
+        tmp.path(),
+        "first.yaml",
+        "vars: {consoles: ttyS0}
+rootfs: {suite: bookworm, architecture: amd64, variant: minbase, preseed: [pre]}
+steps:
+  - {name: derive, run: '. /etc/default/imgbuild-id; echo \"root=$ROOTPART\" > /etc/derived-cmdline'}
+image:
+  table: gpt
+  partitions:
+    root: {filesystem: ext4, mount: /}
+output: {compression: none}
+",
+    );
+    write(tmp.path(), "second.yaml", "name: second\nextends: first.yaml\n");
+    let build = |name: &str| {
+        let out = tmp.path().join(format!("out-{name}"));
+        let o = ok(imgbuild()
+            .arg("-v")
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .arg("--out")
+            .arg(&out)
+            .arg(tmp.path().join(format!("{name}.yaml"))));
+        (
+            out.join(format!("{name}.img")),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (first, _) = build("first");
+    let (second, log) = build("second");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("bootstrap bookworm amd64 minbase") && l.contains(": cached")),
+        "bootstrap not shared:\n{log}"
+    );
+    assert!(log.contains("step derive: cached"), "step not shared:\n{log}");
+    let mut ids = Vec::new();
+    for (img, name) in [(&first, "first"), (&second, "second")] {
+        let partuuid = sfdisk(img).1[0].uuid.clone().unwrap().to_lowercase();
+        let fs = root_fs(tmp.path(), img);
+        assert_eq!(
+            debugfs(&fs, "cat /etc/default/imgbuild-id"),
+            format!("ROOTPART=PARTUUID={partuuid}\nNAME={name}\nCONSOLES=ttyS0\n")
+        );
+        assert_eq!(
+            debugfs(&fs, "cat /etc/derived-cmdline"),
+            format!("root=PARTUUID={partuuid}\n")
+        );
+        e2fsck_clean(&fs);
+        ids.push(partuuid);
+    }
+    assert_ne!(ids[0], ids[1], "each image has its own partition ID");
+}
