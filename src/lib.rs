@@ -23,6 +23,7 @@ pub mod output;
 pub mod pipeline;
 pub mod process;
 pub mod recipe;
+pub mod release;
 pub mod report;
 pub mod rootfs;
 pub mod rootpath;

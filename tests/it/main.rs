@@ -21,6 +21,7 @@ mod errors;
 mod http_fixture;
 mod inspect;
 mod oci;
+mod release;
 mod rootfs;
 mod server;
 mod structure;

@@ -152,7 +152,7 @@ const LAYERS: &[&[&str]] = &[
     &["image"],
     &["output"],
     &["verify"],
-    &["doctor"],
+    &["doctor", "release"],
     &["pipeline"],
     &["cli"],
 ];
