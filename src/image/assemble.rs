@@ -47,6 +47,10 @@ pub struct Assembled {
     pub image: PathBuf,
     pub layout: Layout,
     pub partitions: Vec<PartitionReport>,
+    /// Byte ranges `[start, end)` of the image that hold data, from what each writer
+    /// wrote (the table, FAT's used region, ext4's used blocks, raw sources, blobs): what
+    /// a bmap lists.
+    pub mapped: Vec<(u64, u64)>,
 }
 
 /// Builds the disk image target `file` in the staging area.
@@ -114,12 +118,13 @@ pub fn assemble(
             staging,
             reporter,
         ) {
-            Ok(image) => {
+            Ok((image, mapped)) => {
                 let partitions = reports(plan, &layout, content_of);
                 return Ok(Assembled {
                     image,
                     layout,
                     partitions,
+                    mapped,
                 });
             }
             Err(WriteError::TooSmall(name)) => {
@@ -335,7 +340,7 @@ fn write_image(
     epoch: i64,
     staging: &Staging,
     reporter: &dyn Reporter,
-) -> Result<PathBuf, WriteError> {
+) -> Result<(PathBuf, Vec<(u64, u64)>), WriteError> {
     let path = staging.path(file);
     let mut image = std::fs::OpenOptions::new()
         .create(true)
@@ -374,6 +379,7 @@ fn write_image(
             table::write(&mut image, layout.size, plan.disk_id, &entries)
         },
     )?;
+    let mut mapped = table::written(layout.size, plan.disk_id);
     for (p, l) in plan.partitions.iter().zip(&layout.partitions) {
         let name = format!(
             "write partition {} ({}, {})",
@@ -411,7 +417,11 @@ fn write_image(
                     scratch: staging.dir(),
                 };
                 match ext4::make(&job) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        let used = fs::ext4_used::used_ranges(&mut &image, l.start)
+                            .with_context(|| format!("reading back the ext4 of partition `{}`", p.name))?;
+                        mapped.extend(used.into_iter().map(|(s, e)| (l.start + s, l.start + e)));
+                    }
                     Err(ext4::Ext4Error::TooSmall { .. }) => {
                         return Err(WriteError::TooSmall(p.name.clone()));
                     }
@@ -424,8 +434,9 @@ fn write_image(
             }
             FsKind::Vfat => {
                 let nodes = &fat_nodes[&p.name];
-                fat::write(&image, l.start, l.size, nodes, &fat_options(p))
+                let stats = fat::write(&image, l.start, l.size, nodes, &fat_options(p))
                     .with_context(|| format!("{}: image.partitions.{}", p.defined_in.display(), p.name))?;
+                mapped.push((l.start, l.start + stats.written));
             }
             FsKind::Raw => {
                 let src_path = p
@@ -436,6 +447,7 @@ fn write_image(
                 let len = src.metadata()?.len();
                 crate::fsx::copy_range_sparse(src.file(), 0, &image, l.start, len)
                     .with_context(|| format!("copying {} into partition `{}`", src_path.display(), p.name))?;
+                mapped.push((l.start, l.start + len));
             }
             FsKind::None => {}
         }
@@ -445,11 +457,19 @@ fn write_image(
         step(reporter, "write blobs", || {
             blobs::write(&image, &plan.blobs, blob_sizes)
         })?;
+        mapped.extend(
+            layout
+                .blobs
+                .iter()
+                .zip(blob_sizes)
+                .map(|(b, &n)| (b.start, b.start + n)),
+        );
     }
     image
         .sync_all()
         .with_context(|| format!("flushing {}", path.display()))?;
-    Ok(path)
+    mapped.sort_unstable();
+    Ok((path, mapped))
 }
 
 fn empty_root(epoch: i64) -> PartContent {

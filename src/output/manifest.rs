@@ -48,4 +48,7 @@ pub struct ImageReport {
     pub image_size: u64,
     pub partitions: Vec<PartitionReport>,
     pub blobs: Vec<crate::image::layout::Placed>,
+    /// Byte ranges `[start, end)` holding data, as the image stage wrote them (what a
+    /// release's bmap lists).
+    pub mapped: Vec<(u64, u64)>,
 }

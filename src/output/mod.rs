@@ -98,6 +98,7 @@ pub fn publish(
             image_size: assembled.layout.size,
             partitions: assembled.partitions.clone(),
             blobs: assembled.layout.blobs.clone(),
+            mapped: assembled.mapped.clone(),
         }),
         container: None,
         outputs,

@@ -2,6 +2,7 @@
 //! turns a partition's share of the root file system into what each writer takes.
 
 pub mod ext4;
+pub mod ext4_used;
 pub mod fat;
 
 use crate::image::content::PartContent;

@@ -22,6 +22,15 @@ pub struct TableEntry {
     pub partuuid: Option<uuid::Uuid>,
 }
 
+/// The byte ranges the table occupies: the MBR's sector; for GPT the protective MBR,
+/// the header and its 128 entries at the start and their backup at the end.
+pub fn written(disk_size: u64, disk_id: DiskId) -> Vec<(u64, u64)> {
+    match disk_id {
+        DiskId::Mbr(_) => vec![(0, 512)],
+        DiskId::Gpt(_) => vec![(0, 34 * 512), (disk_size.saturating_sub(33 * 512), disk_size)],
+    }
+}
+
 /// Writes the partition table for an image of `disk_size` bytes.
 pub fn write(image: &mut File, disk_size: u64, disk_id: DiskId, entries: &[TableEntry]) -> Result<()> {
     match disk_id {

@@ -115,6 +115,9 @@ pub struct WriteStats {
     pub clusters_used: u64,
     /// Clusters in the data region.
     pub clusters_total: u64,
+    /// Bytes from the partition's start that were written: the reserved sectors, the
+    /// FATs, the FAT12/16 root directory and the clusters in use (allocated from the first).
+    pub written: u64,
 }
 
 /// Summary of an existing volume, from [`FatReader::info`].

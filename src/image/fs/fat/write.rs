@@ -142,6 +142,7 @@ pub fn write(image: &File, offset: u64, size: u64, nodes: &[Node], opts: &FatOpt
         cluster_size: g.cluster_size() as u32,
         clusters_used: alloc.used,
         clusters_total: g.cluster_count,
+        written: g.data_start() + alloc.used * g.cluster_size(),
     })
 }
 
