@@ -119,6 +119,16 @@ pub enum Command {
         #[arg(long, value_name = "PATH", value_parser = http_path)]
         http: Vec<String>,
     },
+    /// Write the release of the recipes' images into --out (building any not built
+    /// yet into images/<name>): each image as NAME.img.xz (multi-block xz), its bmap,
+    /// parts under --part-size when larger, SHA256SUMS and release.json.
+    Release {
+        #[arg(required = true)]
+        recipes: Vec<PathBuf>,
+        /// Files larger than this are also published as NAME.img.xz.001, .002, …
+        #[arg(long, value_name = "SIZE", default_value = "2047MiB", value_parser = crate::recipe::size::parse_bytes)]
+        part_size: u64,
+    },
     /// List or prune the stage cache.
     Cache {
         #[command(subcommand)]
@@ -227,6 +237,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         },
         (Some(Command::Cache { action }), _) => cache_command(g, action),
+        (Some(Command::Release { recipes, part_size }), _) => release(g, &recipes, part_size),
         (Some(Command::InternalRunInRoot { root, env, pass, argv }), _) => {
             let mut vars = crate::rootfs::chroot::base_env();
             for kv in env {
@@ -300,6 +311,37 @@ fn cache_command(g: &Global, action: CacheAction) -> Result<()> {
             print(&format!("removed {n} entries, {}\n", human_bytes(bytes)))
         }
     }
+}
+
+/// `imgbuild release`: the recipes' built outputs (built first where missing) into --out.
+fn release(g: &Global, recipes: &[PathBuf], part_size: u64) -> Result<()> {
+    crate::interrupt::install();
+    let Some(out) = &g.out else {
+        return Err(crate::recipe::RecipeError::CommandLine {
+            message: "`imgbuild release` needs --out DIR: the directory to write the release into".into(),
+        }
+        .into());
+    };
+    let reporter = report::for_stderr(g.verbosity());
+    let mut opts = g.build_options();
+    // Each image is built into its own images/<name>, not into the release directory.
+    opts.out_dir = None;
+    let mut dirs = Vec::new();
+    for r in recipes {
+        let resolved = recipe::resolve(r, &opts.sets)?;
+        let dir = pipeline::out_dir(&resolved, &opts);
+        if !dir.join("manifest.json").is_file() {
+            pipeline::build(r, &opts, reporter.as_ref())?;
+        }
+        dirs.push(dir);
+    }
+    let release_opts = crate::release::ReleaseOptions { part_limit: part_size };
+    let released = crate::release::make(&dirs, out, &release_opts, reporter.as_ref())?;
+    let list: String = released
+        .iter()
+        .map(|r| format!("{}\n", out.join(&r.file).display()))
+        .collect();
+    print(&list)
 }
 
 fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {

@@ -35,6 +35,9 @@ pub enum RecipeError {
     },
     #[error("--set {key}: {message}")]
     Set { key: String, message: String },
+    /// A command line that cannot run as given (a missing option clap cannot require).
+    #[error("{message}")]
+    CommandLine { message: String },
     /// Something the recipe names (a directory, an archive, a script, an overlay's
     /// template) found missing or wrong when a stage uses it; `message` names it.
     #[error("{message}")]

@@ -173,3 +173,106 @@ output: {compression: none}
     extract(&flashed, &flashed_parts[1], &flashed_root);
     e2fsck_clean(&flashed_root);
 }
+
+fn sha256_of(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// `imgbuild release` with a small part limit: the download, its parts (each under the
+/// limit, joined with `cat` the whole file), the bmap, SHA256SUMS that `sha256sum -c`
+/// accepts, release.json whose sizes and checksums are the files', bmaptool flashing the
+/// download, and a second release of the same image identical to the first.
+#[test]
+fn a_release_has_parts_under_the_limit_sums_and_a_bmap_and_repeats_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    rootfs_tar(&tmp.path().join("rootfs.tar"));
+    let recipe = write(
+        tmp.path(),
+        "rel.yaml",
+        "rootfs: {tar: rootfs.tar}
+image:
+  table: mbr
+  partitions:
+    boot: {type: fat32-lba, filesystem: vfat, size: 64MiB, mount: /boot/firmware}
+    root: {type: linux, filesystem: ext4, size: auto, mount: /}
+output: {compression: none}
+",
+    );
+    let release = |out: &Path| {
+        ok(imgbuild()
+            .current_dir(tmp.path())
+            .args(["release", "--part-size", "16KiB", "--out"])
+            .arg(out)
+            .arg(&recipe));
+    };
+    let (r1, r2) = (tmp.path().join("r1"), tmp.path().join("r2"));
+    release(&r1);
+    assert!(
+        tmp.path().join("images/rel/rel.img").is_file(),
+        "the missing image was built first"
+    );
+    release(&r2);
+
+    let whole = std::fs::read(r1.join("rel.img.xz")).unwrap();
+    let mut joined = Vec::new();
+    let mut n = 0;
+    while let Ok(part) = std::fs::read(r1.join(format!("rel.img.xz.{:03}", n + 1))) {
+        assert!(
+            part.len() as u64 <= 16 * 1024,
+            "part {} is {} bytes",
+            n + 1,
+            part.len()
+        );
+        joined.extend_from_slice(&part);
+        n += 1;
+    }
+    assert!(n >= 2, "{} bytes of xz made {n} parts", whole.len());
+    let cat = ok(tool("sh")
+        .arg("-c")
+        .arg("cat rel.img.xz.0* | sha256sum")
+        .current_dir(&r1));
+    assert!(
+        text(&cat).starts_with(&sha256_of(&whole)),
+        "cat of the parts is not the file"
+    );
+    assert!(joined == whole);
+    ok(tool("sha256sum").arg("-c").arg("SHA256SUMS").current_dir(&r1));
+    ok(tool("xz").arg("-t").arg(r1.join("rel.img.xz")));
+
+    let facts: serde_json::Value = serde_json::from_slice(&std::fs::read(r1.join("release.json")).unwrap()).unwrap();
+    let raw = std::fs::read(tmp.path().join("images/rel/rel.img")).unwrap();
+    assert_eq!(facts[0]["download_size"].as_u64(), Some(whole.len() as u64));
+    assert_eq!(facts[0]["download_sha256"].as_str(), Some(sha256_of(&whole).as_str()));
+    assert_eq!(facts[0]["extract_size"].as_u64(), Some(raw.len() as u64));
+    assert_eq!(facts[0]["extract_sha256"].as_str(), Some(sha256_of(&raw).as_str()));
+    assert_eq!(facts[0]["parts"].as_array().unwrap().len(), n);
+
+    let flashed = tmp.path().join("flashed.img");
+    ok(tool("bmaptool")
+        .arg("copy")
+        .arg("--bmap")
+        .arg(r1.join("rel.bmap"))
+        .arg(r1.join("rel.img.xz"))
+        .arg(&flashed));
+    let (_, parts) = sfdisk(&flashed);
+    let root = tmp.path().join("flashed.ext4");
+    extract(&flashed, &parts[1], &root);
+    e2fsck_clean(&root);
+
+    for e in std::fs::read_dir(&r1).unwrap() {
+        let name = e.unwrap().file_name();
+        let (a, b) = (
+            std::fs::read(r1.join(&name)).unwrap(),
+            std::fs::read(r2.join(&name)).unwrap(),
+        );
+        assert!(a == b, "{name:?} differs between two releases");
+    }
+}
+
+#[test]
+fn a_release_needs_an_out_directory() {
+    let (code, err) = fails(imgbuild().args(["release", "x.yaml"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`imgbuild release` needs --out DIR"), "{err}");
+}
