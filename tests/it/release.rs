@@ -218,12 +218,7 @@ output: {compression: none}
     let mut joined = Vec::new();
     let mut n = 0;
     while let Ok(part) = std::fs::read(r1.join(format!("rel.img.xz.{:03}", n + 1))) {
-        assert!(
-            part.len() as u64 <= 16 * 1024,
-            "part {} is {} bytes",
-            n + 1,
-            part.len()
-        );
+        assert!(part.len() as u64 <= 16 * 1024, "part {} is {} bytes", n + 1, part.len());
         joined.extend_from_slice(&part);
         n += 1;
     }
