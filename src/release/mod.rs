@@ -147,5 +147,15 @@ pub fn make(dirs: &[PathBuf], out: &Path, opts: &ReleaseOptions, reporter: &dyn 
     let dir = staging.dir().to_path_buf();
     staging.publish(&names)?;
     crate::interrupt::forget(&dir);
+    // Parts an earlier release of a larger download left would not join to this one.
+    for r in &released {
+        for n in r.parts.len() + 1.. {
+            let stale = out.join(format!("{}.{n:03}", r.file));
+            if !stale.exists() {
+                break;
+            }
+            fs_err::remove_file(&stale)?;
+        }
+    }
     Ok(released)
 }

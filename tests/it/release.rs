@@ -255,6 +255,16 @@ output: {compression: none}
     extract(&flashed, &parts[1], &root);
     e2fsck_clean(&root);
 
+    // A release with a larger limit into the same directory leaves no stale part.
+    ok(imgbuild()
+        .current_dir(tmp.path())
+        .args(["release", "--part-size", "1MiB", "--out"])
+        .arg(&r2)
+        .arg(&recipe));
+    assert!(!r2.join("rel.img.xz.001").exists(), "a stale part was left");
+    ok(tool("sha256sum").arg("-c").arg("SHA256SUMS").current_dir(&r2));
+    release(&r2);
+
     for e in std::fs::read_dir(&r1).unwrap() {
         let name = e.unwrap().file_name();
         let (a, b) = (
