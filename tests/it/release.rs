@@ -85,25 +85,33 @@ fn bmaptool_copies_with_our_bmap_and_checks_its_checksums() {
     assert!(!bad.status.success(), "bmaptool accepted a changed bmap");
 }
 
+/// `NAME.yaml` in `dir`: the fixture root archive as a FAT boot partition of `boot_type`
+/// and an ext4 root, in a `table` partition table, uncompressed.
+fn fixture_recipe(dir: &Path, name: &str, table: &str, boot_type: &str) -> std::path::PathBuf {
+    rootfs_tar(&dir.join("rootfs.tar"));
+    write(
+        dir,
+        &format!("{name}.yaml"),
+        &format!(
+            "rootfs: {{tar: rootfs.tar}}
+image:
+  table: {table}
+  partitions:
+    boot: {{type: {boot_type}, filesystem: vfat, size: 64MiB, mount: /boot/firmware}}
+    root: {{type: linux, filesystem: ext4, size: auto, mount: /}}
+output: {{compression: none}}
+"
+        ),
+    )
+}
+
 /// The ranges the image stage reports hold everything that matters: with every other
 /// byte of a copy overwritten with random data, the table, both file systems and their
 /// files read back, and bmaptool copies the image with the bmap made from them.
 #[test]
 fn the_mapped_ranges_are_all_an_image_needs() {
     let tmp = tempfile::tempdir().unwrap();
-    rootfs_tar(&tmp.path().join("rootfs.tar"));
-    let recipe = write(
-        tmp.path(),
-        "r.yaml",
-        "rootfs: {tar: rootfs.tar}
-image:
-  table: gpt
-  partitions:
-    boot: {type: esp, filesystem: vfat, size: 64MiB, mount: /boot/firmware}
-    root: {type: linux, filesystem: ext4, size: auto, mount: /}
-output: {compression: none}
-",
-    );
+    let recipe = fixture_recipe(tmp.path(), "r", "gpt", "esp");
     let out = tmp.path().join("out");
     ok(imgbuild().arg("--out").arg(&out).arg(&recipe));
     let img = out.join("r.img");
@@ -186,19 +194,7 @@ fn sha256_of(data: &[u8]) -> String {
 #[test]
 fn a_release_has_parts_under_the_limit_sums_and_a_bmap_and_repeats_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    rootfs_tar(&tmp.path().join("rootfs.tar"));
-    let recipe = write(
-        tmp.path(),
-        "rel.yaml",
-        "rootfs: {tar: rootfs.tar}
-image:
-  table: mbr
-  partitions:
-    boot: {type: fat32-lba, filesystem: vfat, size: 64MiB, mount: /boot/firmware}
-    root: {type: linux, filesystem: ext4, size: auto, mount: /}
-output: {compression: none}
-",
-    );
+    let recipe = fixture_recipe(tmp.path(), "rel", "mbr", "fat32-lba");
     let release = |out: &Path| {
         ok(imgbuild()
             .current_dir(tmp.path())

@@ -10,6 +10,18 @@ fn shared_cache() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/it-cache")
 }
 
+/// `imgbuild -v` building `recipe` into `out` with the suite's shared stage cache.
+fn build_into(out: &Path, recipe: &Path) -> std::process::Command {
+    let mut c = imgbuild();
+    c.arg("-v")
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .arg("--out")
+        .arg(out)
+        .arg(recipe);
+    c
+}
+
 fn recipe(dir: &Path, steps: &str) -> PathBuf {
     write(
         dir,
@@ -219,13 +231,7 @@ fn failing_step_names_itself_shows_its_log_and_leaves_nothing_tier_debian() {
     assert!(mounts_under(tmp.path()).is_empty(), "mounts left behind");
     // Fixed, the next run resumes from the cached bootstrap.
     let r = recipe(tmp.path(), "  - {name: breaks, run: 'true'}");
-    let o = ok(imgbuild()
-        .arg("-v")
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .arg("--out")
-        .arg(&out)
-        .arg(&r));
+    let o = ok(&mut build_into(&out, &r));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cached"));
 }
 
@@ -525,13 +531,7 @@ output: {compression: none}
     write(tmp.path(), "second.yaml", "name: second\nextends: first.yaml\n");
     let build = |name: &str| {
         let out = tmp.path().join(format!("out-{name}"));
-        let o = ok(imgbuild()
-            .arg("-v")
-            .arg("--cache-dir")
-            .arg(shared_cache())
-            .arg("--out")
-            .arg(&out)
-            .arg(tmp.path().join(format!("{name}.yaml"))));
+        let o = ok(&mut build_into(&out, &tmp.path().join(format!("{name}.yaml"))));
         (
             out.join(format!("{name}.img")),
             String::from_utf8_lossy(&o.stderr).into_owned(),

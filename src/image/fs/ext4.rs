@@ -180,10 +180,12 @@ pub fn make(job: &Ext4Job) -> Result<(), Ext4Error> {
         .arg(blocks.to_string());
     match cmd.run() {
         Ok(_) => Ok(()),
-        // The disk holding the image filled, not the partition (asked of the file
-        // system: mke2fs words both alike): a recipe change would not help.
-        Err(ProcessError::Failed { .. }) if crate::fault::is_full(job.image) => Err(Ext4Error::Io {
-            path: job.image.to_path_buf(),
+        // The disk holding the image filled, not the partition (the gateway asked the
+        // file system; mke2fs words both alike): a recipe change would not help.
+        Err(ProcessError::Failed {
+            full_disk: Some(path), ..
+        }) => Err(Ext4Error::Io {
+            path,
             source: std::io::Error::from_raw_os_error(libc::ENOSPC),
         }),
         // mke2fs's own words are its only report that the content outgrew the size.
