@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-/// Long-running children (mmdebstrap) that must clean up their own mounts first.
+/// Long-running children (mmdebstrap, steps), each in a process group of its own: the
+/// handler, not the terminal, stops them, so they can clean up their own mounts first.
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 /// Installs the handler once; later calls do nothing.

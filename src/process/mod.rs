@@ -7,6 +7,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -186,11 +187,15 @@ impl Cmd {
                 });
             }
         };
+        // A process group of its own: mmdebstrap tears down a failed tarball by sending
+        // SIGHUP to its whole group, which must not reach imgbuild or whatever started
+        // it. Ctrl-C reaches the child through the interrupt handler instead.
         let mut child = self
             .command()
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
+            .process_group(0)
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
         crate::interrupt::watch_child(child.id());
@@ -316,6 +321,23 @@ mod tests {
     fn display_quotes_words_with_spaces() {
         let c = Cmd::new("mke2fs").arg("-L").arg("my root").env("A", "b c");
         assert_eq!(c.to_string(), "A='b c' mke2fs -L 'my root'");
+    }
+
+    /// mmdebstrap sends SIGHUP to its whole process group when writing its tarball
+    /// fails; a long-running child in imgbuild's group would take imgbuild (and the test
+    /// runner, and CI) down with it.
+    #[test]
+    fn logged_children_get_a_process_group_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        Cmd::new("sh")
+            .args(["-c", "echo $$; cut -d' ' -f5 /proc/$$/stat"])
+            .run_logged(&log)
+            .unwrap();
+        let text = fs_err::read_to_string(&log).unwrap();
+        let ids: Vec<i32> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+        assert_eq!(ids[0], ids[1], "the child leads its own group: {text}");
+        assert_ne!(ids[1], unsafe { libc::getpgrp() }, "not ours: {text}");
     }
 
     #[test]
