@@ -120,7 +120,12 @@ fn build_in(
         }
         None => (None, None, crate::fetch::summary::of(None, &Default::default())),
     };
-    // Templates (the landing page) list what was actually mirrored.
+    // Templates (the landing page) list what was actually mirrored; so does the manifest.
+    let content_summary = if plan.content.is_some() {
+        summary.clone()
+    } else {
+        serde_json::Value::Null
+    };
     if let Some(ctx) = template.as_object_mut() {
         ctx.insert("content".into(), summary);
     }
@@ -159,13 +164,17 @@ fn build_in(
         Target::Container { file, .. } => {
             // The plan guarantees a rootfs for `output.format: oci`.
             let tree = tree.ok_or_else(|| anyhow::anyhow!("a container image needs a root file system"))?;
-            let inputs = step(reporter, "hash inputs", || inputs(resolved, Some(&tree)))?;
-            output::publish_oci(resolved, file, &tree, &info, inputs, staging, reporter)
+            let record = step(reporter, "hash inputs", || {
+                record(resolved, Some(&tree), &content_summary)
+            })?;
+            output::publish_oci(resolved, file, &tree, &info, record, staging, reporter)
         }
         Target::DiskImage { file, .. } => {
             let assembled = image::assemble(plan, file, tree.as_ref(), &info, &staging, reporter)?;
-            let inputs = step(reporter, "hash inputs", || inputs(resolved, tree.as_ref()))?;
-            output::publish(resolved, file, &assembled, &info, inputs, staging, reporter)
+            let record = step(reporter, "hash inputs", || {
+                record(resolved, tree.as_ref(), &content_summary)
+            })?;
+            output::publish(resolved, file, &assembled, &info, record, staging, reporter)
         }
     }
 }
@@ -206,6 +215,19 @@ pub fn template_context(resolved: &Resolved, info: Option<&BuildInfo>) -> serde_
     };
     ctx.insert("build".into(), build);
     serde_json::Value::Object(ctx)
+}
+
+/// The manifest's record: the inputs, the root's Debian packages and the mirrors.
+fn record(
+    resolved: &Resolved,
+    tree: Option<&rootfs::RootTree>,
+    content: &serde_json::Value,
+) -> Result<crate::output::manifest::Record> {
+    Ok(crate::output::manifest::Record {
+        inputs: inputs(resolved, tree)?,
+        packages: tree.map(rootfs::packages::installed).transpose()?.unwrap_or_default(),
+        content: content.clone(),
+    })
 }
 
 /// Every input file with its digest, paths relative to the recipe's directory.

@@ -128,6 +128,18 @@ pub enum Command {
         /// Files larger than this are also published as NAME.img.xz.001, .002, …
         #[arg(long, value_name = "SIZE", default_value = "2047MiB", value_parser = crate::recipe::size::parse_bytes)]
         part_size: u64,
+        /// How disk images are compressed for download: xz (multi-block) or zstd.
+        #[arg(long, value_name = "FORMAT", default_value = "xz", value_parser = ["xz", "zstd"])]
+        compression: String,
+        /// Base URL the release's files are downloaded from, for the Imager repository
+        /// file (a GitHub release's `…/releases/download/TAG/`); default the recipes'
+        /// `release.url`, else this directory as a file:// URL.
+        #[arg(long, value_name = "URL", value_parser = base_url)]
+        url: Option<String>,
+        /// Base URL of a host without the 2 GiB asset limit that also serves each whole
+        /// download: Imager fetches images in parts from there.
+        #[arg(long, value_name = "URL", value_parser = base_url)]
+        whole_url: Option<String>,
     },
     /// List or prune the stage cache.
     Cache {
@@ -237,7 +249,28 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         },
         (Some(Command::Cache { action }), _) => cache_command(g, action),
-        (Some(Command::Release { recipes, part_size }), _) => release(g, &recipes, part_size),
+        (
+            Some(Command::Release {
+                recipes,
+                part_size,
+                compression,
+                url,
+                whole_url,
+            }),
+            _,
+        ) => {
+            let opts = crate::release::ReleaseOptions {
+                part_limit: part_size,
+                compression: if compression == "zstd" {
+                    crate::recipe::model::Compression::Zstd
+                } else {
+                    crate::recipe::model::Compression::Xz
+                },
+                url,
+                whole_url,
+            };
+            release(g, &recipes, opts)
+        }
         (Some(Command::InternalRunInRoot { root, env, pass, argv }), _) => {
             let mut vars = crate::rootfs::chroot::base_env();
             for kv in env {
@@ -314,7 +347,7 @@ fn cache_command(g: &Global, action: CacheAction) -> Result<()> {
 }
 
 /// `imgbuild release`: the recipes' built outputs (built first where missing) into --out.
-fn release(g: &Global, recipes: &[PathBuf], part_size: u64) -> Result<()> {
+fn release(g: &Global, recipes: &[PathBuf], release_opts: crate::release::ReleaseOptions) -> Result<()> {
     crate::interrupt::install();
     let Some(out) = &g.out else {
         return Err(crate::recipe::RecipeError::CommandLine {
@@ -335,7 +368,6 @@ fn release(g: &Global, recipes: &[PathBuf], part_size: u64) -> Result<()> {
         }
         dirs.push(dir);
     }
-    let release_opts = crate::release::ReleaseOptions { part_limit: part_size };
     let released = crate::release::make(&dirs, out, &release_opts, reporter.as_ref())?;
     let list: String = released
         .iter()
@@ -458,6 +490,14 @@ fn doctor(g: &Global, recipes: Vec<PathBuf>, timeout: u64) -> Result<()> {
 pub struct DoctorFailed(usize, String);
 
 /// A `--http` path: absolute, no scheme or host (the host is the guest).
+fn base_url(s: &str) -> Result<String, String> {
+    if ["https://", "http://", "file://"].iter().any(|p| s.starts_with(p)) && !s.chars().any(char::is_whitespace) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not an http(s):// or file:// URL"))
+    }
+}
+
 fn http_path(s: &str) -> Result<String, String> {
     if s.starts_with('/') && !s.chars().any(char::is_whitespace) {
         Ok(s.to_string())

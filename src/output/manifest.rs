@@ -30,7 +30,9 @@ pub struct Manifest {
     pub name: String,
     pub source_date_epoch: i64,
     pub recipe: Recipe,
-    pub inputs: Vec<Input>,
+    /// What went in and what the root holds (its fields sit at the top level).
+    #[serde(flatten)]
+    pub record: Record,
     /// A disk image's layout (its fields sit at the top level, as they always have).
     #[serde(flatten)]
     pub image: Option<ImageReport>,
@@ -38,6 +40,18 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<super::oci::ContainerReport>,
     pub outputs: Vec<OutputFile>,
+}
+
+/// What the build read and what its root file system holds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Record {
+    pub inputs: Vec<Input>,
+    /// Installed Debian packages and their versions, from the root's dpkg status.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub packages: std::collections::BTreeMap<String, String>,
+    /// What the mirrors hold (the landing page's `content`), from the plan and the lock.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub content: serde_json::Value,
 }
 
 /// What a disk image holds and where.

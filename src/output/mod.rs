@@ -15,7 +15,7 @@ use crate::recipe::model::{Compression, TableKind};
 use crate::report::{Reporter, human_bytes};
 use crate::rootfs::RootTree;
 use anyhow::{Context, Result};
-use manifest::{ImageReport, Input, Manifest, OutputFile};
+use manifest::{ImageReport, Manifest, OutputFile, Record};
 use std::path::PathBuf;
 
 /// The published files.
@@ -31,7 +31,7 @@ pub fn publish(
     file: &str,
     assembled: &Assembled,
     info: &BuildInfo,
-    inputs: Vec<Input>,
+    record: Record,
     staging: Staging,
     reporter: &dyn Reporter,
 ) -> Result<Published> {
@@ -88,7 +88,7 @@ pub fn publish(
         name: plan.name.clone(),
         source_date_epoch: info.epoch,
         recipe: resolved.recipe.clone(),
-        inputs,
+        record,
         image: Some(ImageReport {
             table: match plan.table {
                 TableKind::Mbr => "mbr".into(),
@@ -113,7 +113,7 @@ pub fn publish_oci(
     file: &str,
     tree: &RootTree,
     info: &BuildInfo,
-    inputs: Vec<Input>,
+    record: Record,
     staging: Staging,
     reporter: &dyn Reporter,
 ) -> Result<Published> {
@@ -148,7 +148,7 @@ pub fn publish_oci(
         name: plan.name.clone(),
         source_date_epoch: epoch,
         recipe: resolved.recipe.clone(),
-        inputs,
+        record,
         image: None,
         container: Some(report),
         outputs: vec![OutputFile {

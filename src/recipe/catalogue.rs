@@ -96,3 +96,18 @@ pub const LESSONS: &[(&str, &str, &[&str])] = &[
         ],
     ),
 ];
+
+/// Raspberry Pi Imager's device tags and the boards they stand for. Imager filters its
+/// OS list by the tags of the device the user chose; its hardware model matches boards
+/// by the tag families `pi5-`, `pi4-`, `pi2-`/`pi3-` and `pi1-` (rpi-imager
+/// `src/hwlistmodel.cpp`), and its published device list names them by bitness.
+pub const IMAGER_DEVICES: &[(&str, &str)] = &[
+    ("pi5-64bit", "Raspberry Pi 5, 500, CM5"),
+    ("pi5-32bit", "Raspberry Pi 5, 500, CM5 (32-bit)"),
+    ("pi4-64bit", "Raspberry Pi 4, 400, CM4"),
+    ("pi4-32bit", "Raspberry Pi 4, 400, CM4 (32-bit)"),
+    ("pi3-64bit", "Raspberry Pi 3, 3+, Zero 2 W, CM3"),
+    ("pi3-32bit", "Raspberry Pi 3, 3+, Zero 2 W, CM3 (32-bit)"),
+    ("pi2-32bit", "Raspberry Pi 2"),
+    ("pi1-32bit", "Raspberry Pi 1, Zero, Zero W"),
+];

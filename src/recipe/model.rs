@@ -58,6 +58,40 @@ pub struct Recipe {
     /// them as `services`). Service layers add theirs, switched by `when:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<IndexMap<String, Option<ServiceSpec>>>,
+    /// How `imgbuild release` publishes the image: its title, boards and Raspberry Pi
+    /// Imager entry, and where the files are downloaded from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseSpec>,
+}
+
+/// How `imgbuild release` publishes an image.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// Its name in Raspberry Pi Imager's list and the release notes (default: the
+    /// recipe's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The boards it runs on, for people (`Raspberry Pi 4`), listed in the release notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boards: Option<MergeList<String>>,
+    /// Raspberry Pi Imager's device tags (`pi4-64bit`, `pi3-64bit`, `pi1-32bit`, …): an
+    /// image with tags gets an entry in the Imager repository file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imager_devices: Option<MergeList<String>>,
+    /// The project's web site (Imager's info link).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Base URL the release's files are downloaded from (a GitHub release:
+    /// `https://github.com/OWNER/REPO/releases/download/TAG/`); `--url` overrides it.
+    /// Default: the release directory itself (`file://`), for a local Imager.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Base URL of a host without the 2 GiB asset limit where each whole download is
+    /// also published: Imager cannot join parts, so an image in parts points there.
+    /// `--whole-url` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole_url: Option<String>,
 }
 
 /// A web service of the image, as people find it.

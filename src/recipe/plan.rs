@@ -440,6 +440,7 @@ pub fn plan(
     if output.oci.is_none() {
         check_level(&output, ck)?;
     }
+    check_release(recipe.release.as_ref(), ck)?;
     if output.compression == Compression::None && !output.keep_raw {
         return Err(ck.err(
             "output.keep_raw",
@@ -626,6 +627,31 @@ fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>,
         });
     }
     Ok(out)
+}
+
+/// Imager tags it knows, and base URLs that a file name can follow.
+fn check_release(release: Option<&crate::recipe::model::ReleaseSpec>, ck: &Checker) -> Result<(), RecipeError> {
+    let Some(r) = release else { return Ok(()) };
+    for tag in r.imager_devices.iter().flat_map(|d| d.items.iter()) {
+        if !super::catalogue::IMAGER_DEVICES.iter().any(|(t, _)| t == tag) {
+            let known: Vec<&str> = super::catalogue::IMAGER_DEVICES.iter().map(|(t, _)| *t).collect();
+            return Err(ck.err(
+                "release.imager_devices",
+                format!(
+                    "`{tag}` is no Raspberry Pi Imager device tag; use one of {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    for (field, url) in [("release.url", &r.url), ("release.whole_url", &r.whole_url)] {
+        if let Some(u) = url {
+            if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("file://")) {
+                return Err(ck.err(field, format!("`{u}` is no http(s):// or file:// URL")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_level(out: &OutputPlan, ck: &Checker) -> Result<(), RecipeError> {

@@ -1,17 +1,21 @@
-//! The release stage (issue 14, in progress): from built images, the directory a
-//! maintainer uploads — each image compressed for download (xz in multiple blocks, its
-//! own and the raw image's size and sha256, which Raspberry Pi Imager checks), its bmap,
-//! parts under the hosting limit, `SHA256SUMS`, and `release.json` with those facts for
-//! the Imager repository and the notes that follow.
+//! The release stage: from built outputs, the directory a maintainer uploads — each
+//! image compressed for download (multi-block xz, or zstd) with its own and the raw
+//! image's size and sha256 (which Raspberry Pi Imager checks), its bmap, parts under the
+//! hosting limit, a container archive as it is, `SHA256SUMS`, `release.json`, the
+//! Raspberry Pi Imager repository file ([`imager`]) and the release notes ([`notes`]).
 
 pub mod bmap;
+pub mod built;
+pub mod imager;
+pub mod notes;
 pub mod parts;
 
 use crate::build_info::Host;
 use crate::fsx::Staging;
 use crate::recipe::model::Compression;
 use crate::report::Reporter;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
+use built::{Built, Payload};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -20,142 +24,229 @@ use std::path::{Path, PathBuf};
 pub struct ReleaseOptions {
     /// Files larger than this are also published as parts (see [`parts`]).
     pub part_limit: u64,
+    /// `xz` (default) or `zstd`, for disk images.
+    pub compression: Compression,
+    /// The release assets' base URL (`--url`); default each recipe's `release.url`, else
+    /// the release directory as a `file://` URL.
+    pub url: Option<String>,
+    /// A host without the asset limit holding the whole downloads (`--whole-url`).
+    pub whole_url: Option<String>,
 }
 
 impl Default for ReleaseOptions {
     fn default() -> Self {
         ReleaseOptions {
             part_limit: parts::DEFAULT_LIMIT,
+            compression: Compression::Xz,
+            url: None,
+            whole_url: None,
         }
     }
 }
 
-/// One released image.
+/// One released image or container archive.
 #[derive(Debug, Clone, Serialize)]
 pub struct Released {
     pub name: String,
-    /// The download: `NAME.img.xz`.
+    /// Its name for people (`release.title`, else the recipe's name).
+    pub title: String,
+    pub description: String,
+    /// The download: `NAME.img.xz` (`.img.zst`), or a container's `NAME.oci.tar`.
     pub file: String,
     pub download_size: u64,
     pub download_sha256: String,
-    /// The image it decompresses to (Imager's `extract_size` / `extract_sha256`).
-    pub extract_size: u64,
-    pub extract_sha256: String,
-    pub bmap: String,
-    pub bmap_sha256: String,
+    /// The image it decompresses to (Imager's `extract_size` / `extract_sha256`); none
+    /// for a container archive, which is used as it is.
+    pub extract_size: Option<u64>,
+    pub extract_sha256: Option<String>,
+    /// The bmap of a disk image.
+    pub bmap: Option<String>,
+    pub bmap_sha256: Option<String>,
     /// Empty when the download is under the limit.
     pub parts: Vec<parts::Part>,
     pub source_date_epoch: i64,
+    /// `YYYY-MM-DD` of the build's time (Imager's `release_date`).
+    pub release_date: String,
+    /// Raspberry Pi Imager device tags (an entry in its repository file when any).
+    pub devices: Vec<String>,
+    pub boards: Vec<String>,
+    pub suite: Option<String>,
+    pub architecture: Option<String>,
+    pub website: Option<String>,
+    /// A container archive's image name and tag.
+    pub container_tag: Option<String>,
 }
 
-/// A built image: its output directory's manifest and raw image.
-struct Built {
-    name: String,
-    raw: PathBuf,
-    mapped: Vec<(u64, u64)>,
-    epoch: i64,
+/// The UTC date of a Unix time, `YYYY-MM-DD`.
+fn date_of(epoch: i64) -> String {
+    crate::build_info::civil_date(epoch)
 }
 
-fn read_built(dir: &Path) -> Result<Built> {
-    let path = dir.join("manifest.json");
-    let text = fs_err::read(&path)
-        .with_context(|| format!("{} holds no built image; build its recipe first", dir.display()))?;
-    let m: serde_json::Value =
-        serde_json::from_slice(&text).with_context(|| format!("{}: not a manifest", path.display()))?;
-    let name = m["name"].as_str().context("manifest without `name`")?.to_string();
-    if m["table"].is_null() {
-        bail!(
-            "{}: `{name}` is not a disk image (a container is released as its archive)",
-            path.display()
-        );
-    }
-    let mapped: Vec<(u64, u64)> = serde_json::from_value(m["mapped"].clone()).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: no `mapped` ranges (built by an older imgbuild); build `{name}` again",
-            path.display()
-        )
-    })?;
-    let raw = dir.join(format!("{name}.img"));
-    if !raw.is_file() {
-        bail!(
-            "{}: the raw image is missing; build `{name}` with `output.keep_raw: true` (the default)",
-            raw.display()
-        );
-    }
-    Ok(Built {
-        name,
-        raw,
-        mapped,
-        epoch: m["source_date_epoch"].as_i64().unwrap_or(0),
-    })
+/// Copies `from` to `to`, hashing as it goes: (sha256, size).
+fn copy_hashed(from: &Path, to: &Path) -> Result<(String, u64)> {
+    use std::io::Write;
+    let mut input = fs_err::File::open(from)?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(to)?);
+    let mut w = crate::digest::HashingWriter::new(out);
+    std::io::copy(&mut input, &mut w)?;
+    let (mut inner, sha256, size) = w.finish();
+    inner.flush()?;
+    Ok((sha256, size))
 }
 
-/// Writes the release of the images built into `dirs` to `out`.
+/// Writes the release of the outputs built into `dirs` to `out`.
 pub fn make(dirs: &[PathBuf], out: &Path, opts: &ReleaseOptions, reporter: &dyn Reporter) -> Result<Vec<Released>> {
-    let built: Vec<Built> = dirs.iter().map(|d| read_built(d)).collect::<Result<_>>()?;
+    let built: Vec<Built> = dirs.iter().map(|d| built::read(d)).collect::<Result<_>>()?;
     let staging = Staging::create(out)?;
     crate::interrupt::remove_on_interrupt(staging.dir().to_path_buf());
     let threads = Host::detect().threads;
     let mut released = Vec::new();
     let mut names = Vec::new();
     for b in &built {
-        let file = format!("{}.img.xz", b.name);
-        let size = fs_err::metadata(&b.raw)?.len();
-        let mut task = reporter.task(&format!("compress {file}"), size);
-        let c = crate::output::compress::compress(
-            &b.raw,
-            &staging.path(&file),
-            Compression::Xz,
-            Some(6),
-            threads,
-            task.as_mut(),
-        )?;
-        task.finish();
-        let bmap = format!("{}.bmap", b.name);
-        let bmap_sha256 = crate::report::step(reporter, &format!("write {bmap}"), || {
-            bmap::write(&b.raw, &b.mapped, &staging.path(&bmap))
-        })?;
-        let parts = parts::split(&staging.path(&file), &file, opts.part_limit, staging.dir())?;
-        names.push(file.clone());
-        names.push(bmap.clone());
-        names.extend(parts.iter().map(|p| p.name.clone()));
-        released.push(Released {
-            name: b.name.clone(),
-            file,
-            download_size: c.size,
-            download_sha256: c.sha256,
-            extract_size: c.raw_size,
-            extract_sha256: c.raw_sha256,
-            bmap,
-            bmap_sha256,
-            parts,
-            source_date_epoch: b.epoch,
-        });
+        let r = release_one(b, opts, threads, &staging, reporter)?;
+        names.push(r.file.clone());
+        names.extend(r.bmap.iter().cloned());
+        names.extend(r.parts.iter().map(|p| p.name.clone()));
+        released.push(r);
     }
+    let assets = match opts
+        .url
+        .clone()
+        .or_else(|| built.iter().find_map(|b| b.release.url.clone()))
+    {
+        Some(u) => u,
+        None => format!("file://{}", std::path::absolute(out)?.display()),
+    };
+    let whole = opts
+        .whole_url
+        .clone()
+        .or_else(|| built.iter().find_map(|b| b.release.whole_url.clone()));
+    let urls = imager::Urls {
+        assets: &assets,
+        whole: whole.as_deref(),
+    };
+    let repo = imager::repository(&released, &urls)?;
+    fs_err::write(staging.path(imager::FILE), serde_json::to_vec_pretty(&repo)?)?;
+    fs_err::write(staging.path(imager::ICON), imager::ICON_SVG)?;
+    fs_err::write(staging.path(notes::FILE), notes::write(&released, &built, &urls))?;
     let mut sums = String::new();
     for r in &released {
         sums.push_str(&format!("{}  {}\n", r.download_sha256, r.file));
-        sums.push_str(&format!("{}  {}\n", r.bmap_sha256, r.bmap));
+        if let (Some(b), Some(s)) = (&r.bmap, &r.bmap_sha256) {
+            sums.push_str(&format!("{s}  {b}\n"));
+        }
         for p in &r.parts {
             sums.push_str(&format!("{}  {}\n", p.sha256, p.name));
         }
     }
     fs_err::write(staging.path("SHA256SUMS"), sums)?;
     fs_err::write(staging.path("release.json"), serde_json::to_vec_pretty(&released)?)?;
-    names.push("SHA256SUMS".into());
-    names.push("release.json".into());
+    names.extend(["SHA256SUMS", "release.json", imager::FILE, imager::ICON, notes::FILE].map(String::from));
+    // What an earlier release into `out` published and this one does not (a download
+    // in other parts, or of another compression) goes: the directory is this release.
+    let earlier = earlier_files(out);
     let dir = staging.dir().to_path_buf();
     staging.publish(&names)?;
     crate::interrupt::forget(&dir);
-    // Parts an earlier release of a larger download left would not join to this one.
-    for r in &released {
-        for n in r.parts.len() + 1.. {
-            let stale = out.join(format!("{}.{n:03}", r.file));
-            if !stale.exists() {
-                break;
-            }
-            fs_err::remove_file(&stale)?;
+    for stale in earlier.iter().filter(|n| !names.contains(n)) {
+        let path = out.join(stale);
+        if path.is_file() {
+            fs_err::remove_file(&path)?;
         }
     }
     Ok(released)
+}
+
+/// The files the release.json in `out` lists (none when there is none, or it is not ours).
+fn earlier_files(out: &Path) -> Vec<String> {
+    let Ok(data) = fs_err::read(out.join("release.json")) else {
+        return Vec::new();
+    };
+    let Ok(list) = serde_json::from_slice::<Vec<serde_json::Value>>(&data) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for r in &list {
+        for key in ["file", "bmap"] {
+            names.extend(r[key].as_str().map(String::from));
+        }
+        for p in r["parts"].as_array().into_iter().flatten() {
+            names.extend(p["name"].as_str().map(String::from));
+        }
+    }
+    // Only plain file names: a hand-edited list must not reach outside `out`.
+    names.retain(|n| !n.is_empty() && !n.contains('/') && n != ".." && n != ".");
+    names
+}
+
+/// Compresses (or copies), maps, splits and hashes one built output into `staging`.
+fn release_one(
+    b: &Built,
+    opts: &ReleaseOptions,
+    threads: u32,
+    staging: &Staging,
+    reporter: &dyn Reporter,
+) -> Result<Released> {
+    let (file, download, extract, bmap) = match &b.payload {
+        Payload::Disk { raw, mapped } => {
+            let ext = crate::output::compress::extension(opts.compression).unwrap_or("xz");
+            let file = format!("{}.img.{ext}", b.name);
+            let size = fs_err::metadata(raw)?.len();
+            let mut task = reporter.task(&format!("compress {file}"), size);
+            let c = crate::output::compress::compress(
+                raw,
+                &staging.path(&file),
+                opts.compression,
+                None,
+                threads,
+                task.as_mut(),
+            )?;
+            task.finish();
+            let bmap = format!("{}.bmap", b.name);
+            let bmap_sha256 = crate::report::step(reporter, &format!("write {bmap}"), || {
+                bmap::write(raw, mapped, &staging.path(&bmap))
+            })?;
+            (
+                file,
+                (c.size, c.sha256),
+                Some((c.raw_size, c.raw_sha256)),
+                Some((bmap, bmap_sha256)),
+            )
+        }
+        Payload::Container { archive, .. } => {
+            let file = format!("{}.oci.tar", b.name);
+            let (sha256, size) = crate::report::step(reporter, &format!("copy {file}"), || {
+                copy_hashed(archive, &staging.path(&file))
+            })?;
+            (file, (size, sha256), None, None)
+        }
+    };
+    let parts = parts::split(&staging.path(&file), &file, opts.part_limit, staging.dir())?;
+    let list = |l: &Option<crate::recipe::merge_list::MergeList<String>>| {
+        l.as_ref().map(|l| l.items.clone()).unwrap_or_default()
+    };
+    Ok(Released {
+        name: b.name.clone(),
+        title: b.release.title.clone().unwrap_or_else(|| b.name.clone()),
+        description: b.description.clone(),
+        file,
+        download_size: download.0,
+        download_sha256: download.1,
+        extract_size: extract.as_ref().map(|e| e.0),
+        extract_sha256: extract.map(|e| e.1),
+        bmap_sha256: bmap.as_ref().map(|b| b.1.clone()),
+        bmap: bmap.map(|b| b.0),
+        parts,
+        source_date_epoch: b.epoch,
+        release_date: date_of(b.epoch),
+        devices: list(&b.release.imager_devices),
+        boards: list(&b.release.boards),
+        suite: b.suite.clone(),
+        architecture: b.architecture.clone(),
+        website: b.release.website.clone(),
+        container_tag: match &b.payload {
+            Payload::Container { tag, .. } => Some(tag.clone()),
+            Payload::Disk { .. } => None,
+        },
+    })
 }

@@ -11,6 +11,7 @@ pub mod epoch;
 pub mod error;
 pub mod inroot;
 pub mod overlay;
+pub mod packages;
 pub mod render;
 pub mod stamp;
 pub mod steps;

@@ -277,3 +277,143 @@ fn a_release_needs_an_out_directory() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`imgbuild release` needs --out DIR"), "{err}");
 }
+
+fn imager_schema() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imager/os-list.schema.json")
+}
+
+/// A Pi recipe with Imager tags, and a container, released together: the Imager
+/// repository file validates against our JSON Schema of Imager's documented format
+/// (check-jsonschema), every size and checksum in it is recomputed from the files, its
+/// icon and bmap URLs name files of the release, the container is published as its
+/// archive with no Imager entry, and the notes list both. A download in parts has no
+/// Imager entry without a whole-file host, and points there with one; zstd works too.
+#[test]
+fn the_imager_repository_validates_and_its_facts_are_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pi = fixture_recipe(tmp.path(), "pi", "mbr", "fat32-lba");
+    let body = std::fs::read_to_string(&pi).unwrap();
+    write(
+        tmp.path(),
+        "pi.yaml",
+        &format!(
+            "description: \"Workshop server for the Pi 3 and 4\"
+release:
+  title: Workshop server
+  boards: [Raspberry Pi 4, Raspberry Pi 3]
+  imager_devices: [pi4-64bit, pi3-64bit]
+  website: https://example.org/
+{body}"
+        ),
+    );
+    let ctr = write(
+        tmp.path(),
+        "ctr.yaml",
+        "rootfs: {tar: rootfs.tar, architecture: amd64}\noutput: {format: oci}\n",
+    );
+    let out = tmp.path().join("rel");
+    let release = |extra: &[&str]| {
+        let mut c = imgbuild();
+        c.current_dir(tmp.path())
+            .args(["release", "--url", "https://example.org/assets/", "--out"])
+            .arg(&out)
+            .args(extra)
+            .arg(&pi)
+            .arg(&ctr);
+        c
+    };
+    ok(&mut release(&[]));
+    let repo_file = out.join("rpi-imager.json");
+    ok(tool("check-jsonschema")
+        .arg("--schemafile")
+        .arg(imager_schema())
+        .arg(&repo_file));
+    let repo: serde_json::Value = serde_json::from_slice(&std::fs::read(&repo_file).unwrap()).unwrap();
+    let list = repo["os_list"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "one entry, the Pi image: {repo}");
+    let e = &list[0];
+    let xz = std::fs::read(out.join("pi.img.xz")).unwrap();
+    let raw = ok(tool("xz").arg("-dc").arg(out.join("pi.img.xz"))).stdout;
+    assert_eq!(e["name"], "Workshop server");
+    assert_eq!(e["description"], "Workshop server for the Pi 3 and 4");
+    assert_eq!(e["url"], "https://example.org/assets/pi.img.xz");
+    assert_eq!(e["image_download_size"].as_u64(), Some(xz.len() as u64));
+    assert_eq!(e["image_download_sha256"].as_str(), Some(sha256_of(&xz).as_str()));
+    assert_eq!(e["extract_size"].as_u64(), Some(raw.len() as u64));
+    assert_eq!(e["extract_sha256"].as_str(), Some(sha256_of(&raw).as_str()));
+    assert_eq!(e["devices"], serde_json::json!(["pi4-64bit", "pi3-64bit"]));
+    assert_eq!(e["website"], "https://example.org/");
+    for (field, file) in [("icon", "imgbuild-icon.svg"), ("bmap_url", "pi.bmap")] {
+        assert_eq!(
+            e[field].as_str(),
+            Some(format!("https://example.org/assets/{file}").as_str())
+        );
+        assert!(out.join(file).is_file(), "{file} is published");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("images/pi/manifest.json")).unwrap()).unwrap();
+    let epoch = manifest["source_date_epoch"].as_i64().unwrap();
+    let date = text(&ok(tool("date").args(["-u", "-d", &format!("@{epoch}"), "+%F"])));
+    assert_eq!(e["release_date"].as_str(), Some(date.trim()));
+
+    let archive = std::fs::read(tmp.path().join("images/ctr/ctr.oci.tar")).unwrap();
+    assert!(
+        std::fs::read(out.join("ctr.oci.tar")).unwrap() == archive,
+        "the archive as built"
+    );
+    ok(tool("sha256sum").arg("-c").arg("SHA256SUMS").current_dir(&out));
+    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains("  ctr.oci.tar\n") && sums.contains("  pi.bmap\n"),
+        "{sums}"
+    );
+    let notes = std::fs::read_to_string(out.join("RELEASE-NOTES.md")).unwrap();
+    for want in [
+        "## Workshop server (`pi`)",
+        "Raspberry Pi 4, Raspberry Pi 3",
+        &sha256_of(&xz),
+        &sha256_of(&raw),
+        "## ctr (`ctr`)",
+        &sha256_of(&archive),
+        "rpi-imager --repo https://example.org/assets/rpi-imager.json",
+        "bmaptool copy --bmap pi.bmap pi.img.xz",
+    ] {
+        assert!(notes.contains(want), "notes lack {want:?}:\n{notes}");
+    }
+
+    // In parts: Imager cannot join them, so the entry needs a host of whole files.
+    let (code, err) = fails(&mut release(&["--part-size", "16KiB"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pi.img.xz") && err.contains("--whole-url"), "{err}");
+    ok(&mut release(&[
+        "--part-size",
+        "16KiB",
+        "--whole-url",
+        "https://big.example.org/v1",
+    ]));
+    let repo: serde_json::Value = serde_json::from_slice(&std::fs::read(&repo_file).unwrap()).unwrap();
+    assert_eq!(repo["os_list"][0]["url"], "https://big.example.org/v1/pi.img.xz");
+    let notes = std::fs::read_to_string(out.join("RELEASE-NOTES.md")).unwrap();
+    for want in [
+        "cat pi.img.xz.001 pi.img.xz.002",
+        "copy /b pi.img.xz.001+pi.img.xz.002",
+        "cmd /c copy /b",
+        "Get-FileHash",
+        "https://big.example.org/v1/pi.img.xz",
+    ] {
+        assert!(notes.contains(want), "notes lack {want:?}:\n{notes}");
+    }
+
+    // zstd: Imager reads .zst too. The directory holds this release only.
+    ok(&mut release(&["--compression", "zstd"]));
+    let zst = out.join("pi.img.zst");
+    for gone in ["pi.img.xz", "pi.img.xz.001", "ctr.oci.tar.001"] {
+        assert!(!out.join(gone).exists(), "{gone} of the earlier release was left");
+    }
+    let raw2 = ok(tool("zstd").arg("-dc").arg(&zst)).stdout;
+    assert!(raw2 == raw, "the zstd download is the same image");
+    ok(tool("check-jsonschema")
+        .arg("--schemafile")
+        .arg(imager_schema())
+        .arg(&repo_file));
+}

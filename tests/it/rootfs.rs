@@ -155,6 +155,16 @@ fn debian_root_with_steps_overlays_secrets_and_cache_tier_debian() {
     assert!(token.starts_with(&want), "the secret reached the step: {token}");
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(!manifest.contains("s3cret-value"), "secret in manifest");
+    // The manifest lists the root's packages as its own dpkg says (release notes read it).
+    let packages = &serde_json::from_str::<serde_json::Value>(&manifest).unwrap()["packages"];
+    let status = debugfs(&fs, "cat /var/lib/dpkg/status");
+    let dpkg = status
+        .split("\n\n")
+        .find(|s| s.starts_with("Package: dpkg\n"))
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Version: ")))
+        .expect("dpkg in the status file");
+    assert_eq!(packages["dpkg"].as_str(), Some(dpkg), "{packages}");
+    assert!(packages.as_object().unwrap().len() > 50, "{packages}");
     for log in std::fs::read_dir(out.join("logs")).unwrap() {
         assert!(
             !std::fs::read_to_string(log.unwrap().path())
