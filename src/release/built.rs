@@ -11,7 +11,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum Payload {
     /// A disk image: compressed for download, with its bmap.
-    Disk { raw: PathBuf, mapped: Vec<(u64, u64)> },
+    Disk {
+        /// The raw image; it may be gone when the build's `.img.xz` is here (a CI job
+        /// hands the compressed image on), and is then unpacked from that.
+        raw: PathBuf,
+        /// The raw image's sha256 and size, as the build recorded them.
+        raw_digest: Option<(String, u64)>,
+        /// The build's own multi-block `.img.xz`, its sha256 and size: the release
+        /// takes it as it is rather than compressing the image again.
+        xz: Option<(PathBuf, String, u64)>,
+        mapped: Vec<(u64, u64)>,
+    },
     /// A container image archive (its layer is compressed already): published as it is.
     Container { archive: PathBuf, tag: String },
 }
@@ -47,6 +57,15 @@ struct Manifest {
     packages: BTreeMap<String, String>,
     #[serde(default)]
     content: serde_json::Value,
+    #[serde(default)]
+    outputs: Vec<OutputFile>,
+}
+
+#[derive(Deserialize)]
+struct OutputFile {
+    name: String,
+    sha256: String,
+    size: u64,
 }
 
 /// Reads the output directory `dir` of one build.
@@ -65,14 +84,25 @@ pub fn read(dir: &Path) -> Result<Built> {
                     path.display()
                 )
             })?;
-            let raw = dir.join(format!("{name}.img"));
-            if !raw.is_file() {
+            let raw_name = format!("{name}.img");
+            let xz_name = format!("{raw_name}.xz");
+            let output = |n: &str| m.outputs.iter().find(|o| o.name == n);
+            let raw = dir.join(&raw_name);
+            let xz = output(&xz_name)
+                .map(|o| (dir.join(&xz_name), o.sha256.clone(), o.size))
+                .filter(|(p, _, _)| p.is_file());
+            if !raw.is_file() && xz.is_none() {
                 bail!(
                     "{}: the raw image is missing; build `{name}` with `output.keep_raw: true` (the default)",
                     raw.display()
                 );
             }
-            Payload::Disk { raw, mapped }
+            Payload::Disk {
+                raw_digest: output(&raw_name).map(|o| (o.sha256.clone(), o.size)),
+                raw,
+                xz,
+                mapped,
+            }
         }
         (None, Some(c)) => {
             let archive = dir.join(format!("{name}.oci.tar"));

@@ -84,8 +84,12 @@ fn date_of(epoch: i64) -> String {
 
 /// Copies `from` to `to`, hashing as it goes: (sha256, size).
 fn copy_hashed(from: &Path, to: &Path) -> Result<(String, u64)> {
+    copy_reader_hashed(fs_err::File::open(from)?, to)
+}
+
+/// Writes what `input` reads to `to`, hashing as it goes: (sha256, size).
+fn copy_reader_hashed(mut input: impl std::io::Read, to: &Path) -> Result<(String, u64)> {
     use std::io::Write;
-    let mut input = fs_err::File::open(from)?;
     let out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(to)?);
     let mut w = crate::digest::HashingWriter::new(out);
     std::io::copy(&mut input, &mut w)?;
@@ -179,6 +183,48 @@ fn earlier_files(out: &Path) -> Vec<String> {
     names
 }
 
+/// The build's `.img.xz` taken as the download: copied (checked against the build's
+/// sha256 as it goes), with the raw image's digest from the build, or from unpacking
+/// it into `staging` when the raw image is not here. Returns the download's and the
+/// raw image's (size, sha256) and the raw image to map.
+type Digests = ((u64, String), (u64, String), PathBuf);
+fn reuse_xz(
+    b: &Built,
+    (xz, sha256, size): &(PathBuf, String, u64),
+    raw: &Path,
+    raw_digest: Option<&(String, u64)>,
+    file: &str,
+    staging: &Staging,
+    reporter: &dyn Reporter,
+) -> Result<Digests> {
+    let (got, got_size) = crate::report::step(reporter, &format!("copy {file} as built"), || {
+        copy_hashed(xz, &staging.path(file))
+    })?;
+    if &got != sha256 || got_size != *size {
+        anyhow::bail!(
+            "{}: changed since `{}` was built (sha256 {got}, the manifest says {sha256}); build it again",
+            xz.display(),
+            b.name
+        );
+    }
+    match raw_digest.filter(|_| raw.is_file()) {
+        Some((raw_sha, raw_size)) => Ok(((got_size, got), (*raw_size, raw_sha.clone()), raw.to_path_buf())),
+        None => {
+            let unpacked = staging.path(&format!("{}.img", b.name));
+            let (raw_sha, raw_size) = unpack_xz(xz, &unpacked, reporter)?;
+            Ok(((got_size, got), (raw_size, raw_sha), unpacked))
+        }
+    }
+}
+
+/// Unpacks a built `.img.xz` to `to`: (sha256, size) of the raw image.
+fn unpack_xz(xz: &Path, to: &Path, reporter: &dyn Reporter) -> Result<(String, u64)> {
+    crate::report::step(reporter, &format!("unpack {}", xz.display()), || {
+        let input = liblzma::read::XzDecoder::new_multi_decoder(std::io::BufReader::new(fs_err::File::open(xz)?));
+        copy_reader_hashed(input, to)
+    })
+}
+
 /// Compresses (or copies), maps, splits and hashes one built output into `staging`.
 fn release_one(
     b: &Built,
@@ -188,30 +234,47 @@ fn release_one(
     reporter: &dyn Reporter,
 ) -> Result<Released> {
     let (file, download, extract, bmap) = match &b.payload {
-        Payload::Disk { raw, mapped } => {
+        Payload::Disk {
+            raw,
+            raw_digest,
+            xz,
+            mapped,
+        } => {
             let ext = crate::output::compress::extension(opts.compression).unwrap_or("xz");
             let file = format!("{}.img.{ext}", b.name);
-            let size = fs_err::metadata(raw)?.len();
-            let mut task = reporter.task(&format!("compress {file}"), size);
-            let c = crate::output::compress::compress(
-                raw,
-                &staging.path(&file),
-                opts.compression,
-                None,
-                threads,
-                task.as_mut(),
-            )?;
-            task.finish();
+            let (download, extract, raw) = match xz.as_ref().filter(|_| opts.compression == Compression::Xz) {
+                Some(built_xz) => reuse_xz(b, built_xz, raw, raw_digest.as_ref(), &file, staging, reporter)?,
+                None => {
+                    let raw = match xz {
+                        Some((xz, ..)) if !raw.is_file() => {
+                            let unpacked = staging.path(&format!("{}.img", b.name));
+                            unpack_xz(xz, &unpacked, reporter)?;
+                            unpacked
+                        }
+                        _ => raw.clone(),
+                    };
+                    let size = fs_err::metadata(&raw)?.len();
+                    let mut task = reporter.task(&format!("compress {file}"), size);
+                    let c = crate::output::compress::compress(
+                        &raw,
+                        &staging.path(&file),
+                        opts.compression,
+                        None,
+                        threads,
+                        task.as_mut(),
+                    )?;
+                    task.finish();
+                    ((c.size, c.sha256), (c.raw_size, c.raw_sha256), raw)
+                }
+            };
             let bmap = format!("{}.bmap", b.name);
             let bmap_sha256 = crate::report::step(reporter, &format!("write {bmap}"), || {
-                bmap::write(raw, mapped, &staging.path(&bmap))
+                bmap::write(&raw, mapped, &staging.path(&bmap))
             })?;
-            (
-                file,
-                (c.size, c.sha256),
-                Some((c.raw_size, c.raw_sha256)),
-                Some((bmap, bmap_sha256)),
-            )
+            if raw.starts_with(staging.dir()) {
+                fs_err::remove_file(&raw)?;
+            }
+            (file, download, Some(extract), Some((bmap, bmap_sha256)))
         }
         Payload::Container { archive, .. } => {
             let file = format!("{}.oci.tar", b.name);

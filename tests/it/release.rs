@@ -417,3 +417,55 @@ release:
         .arg(imager_schema())
         .arg(&repo_file));
 }
+
+/// The build's own `.img.xz` is the download (not compressed again), also when only it
+/// and the manifest were handed on (a CI job's artifact): the raw image is then unpacked
+/// for the bmap, and the facts are the same as with the raw image there.
+#[test]
+fn the_builds_xz_is_released_as_it_is_even_without_the_raw_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = fixture_recipe(tmp.path(), "cx", "gpt", "esp");
+    let body = std::fs::read_to_string(&recipe)
+        .unwrap()
+        .replace("output: {compression: none}", "output: {compression: xz}");
+    std::fs::write(&recipe, body).unwrap();
+    let release = |out: &Path| {
+        ok(imgbuild()
+            .current_dir(tmp.path())
+            .args(["release", "--out"])
+            .arg(out)
+            .arg(&recipe));
+        std::fs::read_to_string(out.join("release.json")).unwrap()
+    };
+    let with_raw = release(&tmp.path().join("a"));
+    let built = tmp.path().join("images/cx");
+    assert!(
+        std::fs::read(built.join("cx.img.xz")).unwrap() == std::fs::read(tmp.path().join("a/cx.img.xz")).unwrap(),
+        "the download is the build's file"
+    );
+    std::fs::remove_file(built.join("cx.img")).unwrap();
+    let without_raw = release(&tmp.path().join("b"));
+    assert_eq!(with_raw, without_raw);
+    for f in ["cx.bmap", "SHA256SUMS", "rpi-imager.json", "RELEASE-NOTES.md"] {
+        assert!(
+            std::fs::read(tmp.path().join("a").join(f)).unwrap()
+                == std::fs::read(tmp.path().join("b").join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    assert!(
+        !tmp.path().join("b/cx.img").exists(),
+        "the unpacked image is not published"
+    );
+    // A download changed after the build is refused, not published.
+    std::fs::write(built.join("cx.img.xz"), b"not the build's").unwrap();
+    let (code, err) = fails(
+        imgbuild()
+            .current_dir(tmp.path())
+            .args(["release", "--out"])
+            .arg(tmp.path().join("c"))
+            .arg(&recipe),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("changed since `cx` was built"), "{err}");
+}
