@@ -177,7 +177,7 @@ fn the_landing_page_lists_what_was_mirrored_and_needs_no_internet() {
 }
 
 #[test]
-fn the_wifi_passphrase_step_refuses_an_accidental_open_network_or_a_bad_length() {
+fn the_wifi_passphrase_step_refuses_a_bad_length_and_bakes_none_unless_given() {
     let script = repo("recipes/layers/scripts/wifi-passphrase.sh");
     let tmp = tempfile::tempdir().unwrap();
     let psk = tmp.path().join("hostapd/wpa_psk");
@@ -191,9 +191,11 @@ fn the_wifi_passphrase_step_refuses_an_accidental_open_network_or_a_bad_length()
             .output()
             .unwrap()
     };
+    // None given: the image holds none, and each device makes its own at first boot.
     let out = run("", "false");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("set IMGBUILD_WIFI_PASSPHRASE"));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("each device makes its own at first boot"));
+    assert!(!psk.exists());
     let out = run("short", "false");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("has 5 characters; WPA2 needs 8 to 63"));
@@ -692,4 +694,113 @@ fn jupyterhub_takes_extra_pip_packages_for_the_images_python_and_platform() {
         ("3.11", "aarch64-manylinux_2_28")
     );
     assert!(pip(&resolve(&recipe, &sets(&[("jupyterhub", "false")])).unwrap()).is_empty());
+}
+
+/// The first-boot settings of a published image (rendered from pi4.yaml's layers): the
+/// settings file's values (as a Windows editor saves them, CRLF) become the device's
+/// Wi-Fi passphrase and Gitea admin password and are removed from the file; with none, two
+/// devices make different random ones and write them to the credentials file; a passphrase
+/// WPA2 refuses is replaced by a made one; a second boot changes nothing.
+#[test]
+fn first_boot_settings_apply_the_boot_partitions_file_or_make_random_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolved = resolve(&repo("recipes/pi4.yaml"), &[]).unwrap();
+    render(&resolved, tmp.path());
+    let script = tmp.path().join("usr/local/sbin/imgbuild-first-boot-settings");
+    let conf = std::fs::read_to_string(tmp.path().join("etc/imgbuild/first-boot.conf")).unwrap();
+    let template = std::fs::read_to_string(tmp.path().join("boot/firmware/imgbuild-settings.txt")).unwrap();
+    assert!(conf.contains("GITEA_PASSWORD_FILE=/etc/gitea/admin-password"), "{conf}");
+    let boot = |n: u32, settings: Option<&str>| {
+        let dir = tmp.path().join(format!("device{n}"));
+        for d in ["boot", "hostapd", "gitea", "state"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        if let Some(s) = settings {
+            std::fs::write(dir.join("boot/imgbuild-settings.txt"), s).unwrap();
+        }
+        let local = conf
+            .lines()
+            .map(|l| match l.split_once('=') {
+                Some(("PSK_FILE", _)) => format!("PSK_FILE={}", dir.join("hostapd/wpa_psk").display()),
+                Some(("SETTINGS", _)) => format!("SETTINGS={}", dir.join("boot/imgbuild-settings.txt").display()),
+                Some(("CREDENTIALS", _)) => {
+                    format!("CREDENTIALS={}", dir.join("boot/imgbuild-credentials.txt").display())
+                }
+                Some(("GITEA_PASSWORD_FILE", _)) => {
+                    format!("GITEA_PASSWORD_FILE={}", dir.join("gitea/admin-password").display())
+                }
+                Some(("GITEA_DONE", _)) => format!("GITEA_DONE={}", dir.join("gitea/done").display()),
+                Some(("DONE", _)) => format!("DONE={}", dir.join("state/done").display()),
+                // No such account here: the password part needs a real system (QEMU test).
+                Some(("USERNAME", _)) => "USERNAME=no-such-user-imgbuild".into(),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let conf_file = dir.join("first-boot.conf");
+        std::fs::write(&conf_file, local).unwrap();
+        let run = || {
+            let out = Command::new("sh")
+                .arg(&script)
+                .env("CONF", &conf_file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            out
+        };
+        let out = run();
+        let read = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap_or_default();
+        let facts = (
+            read("hostapd/wpa_psk"),
+            read("gitea/admin-password"),
+            read("boot/imgbuild-credentials.txt"),
+            read("boot/imgbuild-settings.txt"),
+        );
+        // A second boot changes nothing.
+        std::fs::write(
+            dir.join("boot/imgbuild-settings.txt"),
+            "wifi_passphrase=other passphrase\n",
+        )
+        .unwrap();
+        run();
+        assert_eq!(
+            read("hostapd/wpa_psk"),
+            facts.0,
+            "the second boot changed the passphrase"
+        );
+        (facts, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let set = template
+        .replace("wifi_passphrase=", "wifi_passphrase= correct horse battery ")
+        .replace("gitea_admin_password=", "gitea_admin_password=pad-and-git")
+        .replace('\n', "\r\n");
+    let ((psk, gitea, creds, left), _) = boot(1, Some(&set));
+    assert_eq!(psk, "00:00:00:00:00:00 correct horse battery\n");
+    assert_eq!(gitea, "pad-and-git\n");
+    assert!(
+        !left.contains("correct horse") && !left.contains("pad-and-git"),
+        "{left}"
+    );
+    assert!(left.contains("# Applied at first boot"), "{left}");
+    assert!(creds.is_empty(), "nothing was made, so nothing to tell: {creds}");
+
+    let ((psk_a, gitea_a, creds_a, _), _) = boot(2, Some(&template));
+    let ((psk_b, gitea_b, creds_b, _), _) = boot(3, None);
+    let pass = |psk: &str| psk.trim().strip_prefix("00:00:00:00:00:00 ").unwrap().to_string();
+    assert_eq!(pass(&psk_a).len(), 12);
+    assert_ne!(pass(&psk_a), pass(&psk_b), "two devices made the same passphrase");
+    assert_ne!(gitea_a, gitea_b);
+    for (creds, psk, gitea) in [(&creds_a, &psk_a, &gitea_a), (&creds_b, &psk_b, &gitea_b)] {
+        assert!(
+            creds.contains(&format!("Wi-Fi network CarpentriesOffline, passphrase: {}", pass(psk))),
+            "{creds}"
+        );
+        assert!(creds.contains(&format!("password: {}", gitea.trim())), "{creds}");
+    }
+
+    let short = template.replace("wifi_passphrase=", "wifi_passphrase=short");
+    let ((psk, _, creds, _), err) = boot(4, Some(&short));
+    assert!(err.contains("wifi_passphrase has 5 characters"), "{err}");
+    assert_eq!(pass(&psk).len(), 12);
+    assert!(creds.contains(&pass(&psk)), "{creds}");
 }
