@@ -17,6 +17,7 @@ const ESSENTIAL_HOOK: &str = include_str!("hooks/essential.sh");
 const CUSTOMIZE_HOOK: &str = include_str!("hooks/customize.sh");
 /// Run by the customize hook: the byte-compilation every Python package's postinst asked for.
 const PYCOMPILE: &str = include_str!("hooks/pycompile.py");
+const HOST_PYTHON: &str = include_str!("hooks/host-python.sh");
 
 /// The bootstrapped archive and its cache key.
 pub struct Bootstrapped {
@@ -55,7 +56,7 @@ pub fn bootstrap(b: &BootstrapPlan, ctx: &Ctx) -> Result<Bootstrapped> {
     let inputs = serde_json::json!({
         "plan": b,
         "mmdebstrap": version.trim(),
-        "hooks": [ESSENTIAL_HOOK, CUSTOMIZE_HOOK, PYCOMPILE],
+        "hooks": [ESSENTIAL_HOOK, CUSTOMIZE_HOOK, PYCOMPILE, HOST_PYTHON],
         "preseed": preseed.as_deref().map(render::tree_digest).transpose()?,
         "keys": keys.iter().map(|(_, sha)| sha).collect::<Vec<_>>(),
     });
@@ -244,6 +245,7 @@ fn run(
     write_exec(&hooks.join("essential.sh"), ESSENTIAL_HOOK)?;
     write_exec(&hooks.join("customize.sh"), CUSTOMIZE_HOOK)?;
     fs_err::write(hooks.join("pycompile.py"), PYCOMPILE)?;
+    fs_err::write(hooks.join("host-python.sh"), HOST_PYTHON)?;
     let apt = ctx.staging.path("apt");
     apt_dir(b, keys, &apt)?;
     let is_root = unsafe { libc::geteuid() } == 0;
@@ -344,5 +346,71 @@ fn run(
                 log.display()
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HOST_PYTHON;
+    use std::path::Path;
+
+    fn script(dir: &Path, name: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        fs_err::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// What host-python.sh prints for `version` with `dirs` as PATH.
+    fn host_python(version: &str, dirs: &[&Path]) -> String {
+        let path = dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", HOST_PYTHON, "host-python.sh", version])
+            .env("PATH", format!("{path}:/usr/bin:/bin"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn the_host_python_must_run_and_be_the_targets_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (shim, wrong, real) = (
+            tmp.path().join("shim"),
+            tmp.path().join("wrong"),
+            tmp.path().join("real"),
+        );
+        for d in [&shim, &wrong, &real] {
+            fs_err::create_dir(d).unwrap();
+        }
+        // A pyenv shim names every version and fails for one that is not selected.
+        script(
+            &shim,
+            "python3.99",
+            "echo 'pyenv: python3.99: command not found' >&2; exit 127",
+        );
+        // A python3.99 that is really another version.
+        script(&wrong, "python3.99", "exec python3 \"$@\"");
+        assert_eq!(host_python("3.99", &[&shim, &wrong]), "", "no usable python3.99");
+        // One that reports 3.99 (the check asks the interpreter itself).
+        script(
+            &real,
+            "python3.99",
+            "[ \"$1\" = -I ] && [ \"$2\" = -c ] && [ \"$4\" = 3.99 ] && exit 0; exit 1",
+        );
+        assert_eq!(
+            host_python("3.99", &[&shim, &real]),
+            "",
+            "only the first on PATH is asked"
+        );
+        assert_eq!(
+            host_python("3.99", &[&real, &shim]),
+            real.join("python3.99").display().to_string()
+        );
     }
 }

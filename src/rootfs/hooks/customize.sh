@@ -17,8 +17,7 @@ started=$(date +%s)
 restore /usr/bin/py3compile
 if [ -x "$root/usr/bin/py3compile" ]; then
     version=$(sed -n 's/^default-version = python//p' "$root/usr/share/python3/debian_defaults")
-    host_python=$(command -v "python$version" || true)
-    [ -x "/usr/bin/python$version" ] && host_python=/usr/bin/python$version
+    host_python=$(sh "$IMGBUILD_HOOKS/host-python.sh" "$version")
     if [ -n "$version" ] && [ -n "$host_python" ]; then
         "$host_python" -I "$IMGBUILD_HOOKS/pycompile.py" "$root"
     else
