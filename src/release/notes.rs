@@ -274,9 +274,10 @@ fn flashing(md: &mut String, released: &[Released], urls: &Urls) {
     let _ = writeln!(
         md,
         "Replace `/dev/sdX` with the card (check `lsblk`): everything on it is overwritten. \
-         Before the first boot, set the Wi-Fi passphrase and passwords in `imgbuild-settings.txt` \
-         on the card's boot partition (see docs/flashing.md); without it the server makes its \
-         own and writes them to `imgbuild-credentials.txt` there."
+         Then, before the first boot, open `imgbuild-settings.txt` on the card's boot partition \
+         (the small one every computer shows) with any text editor and set the Wi-Fi passphrase \
+         and passwords; a value left empty the server makes at its first boot and writes to \
+         `imgbuild-credentials.txt` there and to its console. The image itself holds none."
     );
 }
 

@@ -377,6 +377,9 @@ release:
         &sha256_of(&archive),
         "rpi-imager --repo https://example.org/assets/rpi-imager.json",
         "bmaptool copy --bmap pi.bmap pi.img.xz",
+        // Where instructors set this card's secrets, and where the made ones are.
+        "open `imgbuild-settings.txt` on the card's boot partition",
+        "`imgbuild-credentials.txt`",
     ] {
         assert!(notes.contains(want), "notes lack {want:?}:\n{notes}");
     }
