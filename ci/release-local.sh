@@ -24,6 +24,12 @@ recipes=(recipes/pi-zero.yaml recipes/pi4.yaml recipes/pi5.yaml recipes/containe
 tag=v0.0.0-local
 url=https://github.com/carpentriesoffline/imgbuild/releases/download/$tag/
 whole=https://images.example.org/imgbuild/$tag/
+# The builds write recipes/NAME.lock beside each recipe: the pins of this offline form,
+# not the recipe's real lock, so the ones this run made go at the end.
+made_locks=()
+for r in "${recipes[@]}"; do [ -e "${r%.yaml}.lock" ] || made_locks+=("${r%.yaml}.lock"); done
+cleanup() { rm -f "${made_locks[@]}"; [ -z "${again:-}" ] || rm -rf "$again"; }
+trap cleanup EXIT
 cargo build --release --locked -q
 bin=target/release/imgbuild
 release() {
@@ -107,7 +113,6 @@ PY
 
 log "a second release of the same builds is the same directory"
 again=$(mktemp -d "${out%/}.again.XXXXXX")
-trap 'rm -rf "$again"' EXIT
 release "$again" >/dev/null
 diff -r "$out" "$again"
 grep -q 'copy /b' "$out/RELEASE-NOTES.md"
