@@ -10,9 +10,6 @@
 #                                                   (the README's main command, in its
 #                                                   documented form for this network)
 #   4. imgbuild boot-test of that Pi Zero image     (QEMU raspi0; its web server answers)
-#   5. its first boot as instructors get it         (three cards of it in QEMU: the
-#                                                   boot partition's settings applied, or
-#                                                   the device's own secrets made and told)
 #
 #   ci/fresh-machine.sh [SUITE]        SUITE: bookworm (default) or trixie
 #
@@ -118,8 +115,6 @@ step "ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=f
 ci/build-default.sh recipes/pi-zero.yaml --set mirrors=false --set gitea=false
 step "imgbuild boot-test images/pi-zero/pi-zero.img --http / (its web server answers)"
 target/release/imgbuild boot-test images/pi-zero/pi-zero.img --http /
-step "first boot of that image: its settings file applied, or its own secrets made and told"
-IMGBUILD_BOOT_IMAGE_PI0=images/pi-zero/pi-zero.img cargo test --locked --test it -- --ignored first_boot::
 step "all passed"
 INNER
 )

@@ -75,7 +75,7 @@ fn flash_and_boot(image: &Path, dir: &Path, settings: Option<&str>) -> Device {
             "PATH",
             format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()),
         )
-        .args(["boot-test", "--keep", "--timeout", "2400"])
+        .args(["boot-test", "--keep", "--timeout", "900"])
         .arg(&card));
     let report = text(&out);
     assert!(report.contains("result:      PASS"), "{report}");
@@ -130,7 +130,7 @@ fn passphrase(psk: &str) -> String {
 }
 
 #[test]
-#[ignore = "tier qemu: boots the Pi server image in IMGBUILD_BOOT_IMAGE_PI0 three times (no passphrase built in); many minutes"]
+#[ignore = "tier qemu: boots the Pi server image in IMGBUILD_BOOT_IMAGE_PI0 three times (no passphrase built in); about 8 minutes"]
 fn first_boot_applies_the_settings_file_or_makes_and_tells_its_own_secrets_tier_qemu() {
     let image = std::env::var_os("IMGBUILD_BOOT_IMAGE_PI0")
         .map(PathBuf::from)
@@ -149,13 +149,11 @@ fn first_boot_applies_the_settings_file_or_makes_and_tells_its_own_secrets_tier_
         .replace("wifi_passphrase=", "wifi_passphrase= workshop-wifi-2026")
         .replace("user_password=", "user_password=instructor pw")
         .replace('\n', "\r\n");
-    // Three cards at once: each QEMU uses one core.
-    let (given, made_a, made_b) = std::thread::scope(|s| {
-        let given = s.spawn(|| flash_and_boot(&image, &tmp.path().join("given"), Some(&edited)));
-        let a = s.spawn(|| flash_and_boot(&image, &tmp.path().join("a"), None));
-        let b = s.spawn(|| flash_and_boot(&image, &tmp.path().join("b"), Some(&template)));
-        (given.join().unwrap(), a.join().unwrap(), b.join().unwrap())
-    });
+    // One card after another: three emulated Pi Zeros on two cores once left one stuck
+    // in its kernel's early boot (QEMU's raspi0 under contention).
+    let given = flash_and_boot(&image, &tmp.path().join("given"), Some(&edited));
+    let made_a = flash_and_boot(&image, &tmp.path().join("a"), None);
+    let made_b = flash_and_boot(&image, &tmp.path().join("b"), Some(&template));
 
     assert_eq!(passphrase(&given.psk), "workshop-wifi-2026");
     assert!(password_matches(&given.shadow, user, "instructor pw"));
