@@ -105,8 +105,10 @@ pub enum Command {
     /// multi-user.target with no failed unit and grows its root on first boot.
     BootTest {
         image: PathBuf,
-        /// The QEMU machine (auto: from the image's kernel and device trees).
-        #[arg(long, default_value = "auto", value_parser = ["auto", "raspi3b", "raspi0", "virt"])]
+        /// The QEMU machine (auto: from the image's kernel and device trees; a PC image by
+        /// UEFI). A PC image boots by its firmware: pc-bios (SeaBIOS), pc-uefi (OVMF) or
+        /// pc-secure-boot (OVMF enforcing Secure Boot with Microsoft's keys).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "raspi3b", "raspi0", "virt", "pc-bios", "pc-uefi", "pc-secure-boot"])]
         machine: String,
         /// Give up after this many seconds (QEMU without KVM is slow).
         #[arg(long, default_value_t = 900, value_name = "SECONDS")]
@@ -439,9 +441,15 @@ fn doctor(g: &Global, recipes: Vec<PathBuf>, timeout: u64) -> Result<()> {
     if recipes.is_empty() {
         // No recipes here: everything a build can need, for the targets imgbuild knows.
         use crate::process::programs::Use;
-        needs
-            .uses
-            .extend([Use::Bootstrap, Use::Foreign, Use::Ext4, Use::Git, Use::Pypi, Use::Npm]);
+        needs.uses.extend([
+            Use::Bootstrap,
+            Use::Foreign,
+            Use::Ext4,
+            Use::Grub,
+            Use::Git,
+            Use::Pypi,
+            Use::Npm,
+        ]);
         needs.architectures.extend(["arm64".to_string(), "armel".to_string()]);
     }
     for r in &recipes {

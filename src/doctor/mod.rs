@@ -77,6 +77,9 @@ impl Needs {
         if plan.partitions.iter().any(|p| p.filesystem == FsKind::Ext4) {
             self.uses.insert(Use::Ext4);
         }
+        if plan.bootloader.as_ref().is_some_and(|b| b.bios.is_some()) {
+            self.uses.insert(Use::Grub);
+        }
         for s in plan.content.iter().flat_map(|c| &c.sources) {
             match s {
                 SourcePlan::Git(_) => self.uses.insert(Use::Git),

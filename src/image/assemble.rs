@@ -3,6 +3,7 @@
 //! `auto` ext4 partition whose estimate proves short is grown and the image rebuilt.
 
 use super::blobs;
+use super::boot;
 use super::content::{self, PartContent};
 use super::fs::{self, ext4, fat};
 use super::layout::{self, BlobRequest, Layout, PartRequest};
@@ -63,6 +64,15 @@ pub fn assemble(
     reporter: &dyn Reporter,
 ) -> Result<Assembled> {
     let epoch = info.epoch;
+    // The boot loaders' files join the tree before it is split among the partitions.
+    let boot = match (&plan.bootloader, tree) {
+        (Some(b), Some(t)) => Some(step(reporter, "prepare boot loaders", || {
+            boot::prepare(plan, b, t, staging)
+        })?),
+        _ => None,
+    };
+    let tree = boot.as_ref().map(|b| &b.tree).or(tree);
+    let bios = boot.as_ref().and_then(|b| b.bios.as_ref());
     let mounts: Vec<(String, String)> = plan
         .partitions
         .iter()
@@ -114,6 +124,7 @@ pub fn assemble(
             content_of,
             &fat_nodes,
             &blob_sizes,
+            bios,
             epoch,
             staging,
             reporter,
@@ -337,6 +348,7 @@ fn write_image(
     content_of: &Contents,
     fat_nodes: &BTreeMap<String, Vec<fat::Node>>,
     blob_sizes: &[u64],
+    bios: Option<&boot::BiosLoader>,
     epoch: i64,
     staging: &Staging,
     reporter: &dyn Reporter,
@@ -464,6 +476,19 @@ fn write_image(
                 .zip(blob_sizes)
                 .map(|(b, &n)| (b.start, b.start + n)),
         );
+    }
+    if let Some(loader) = bios {
+        let l = plan
+            .partitions
+            .iter()
+            .zip(&layout.partitions)
+            .find(|(p, _)| p.name == loader.partition)
+            .map(|(_, l)| l)
+            .ok_or_else(|| anyhow!("BIOS boot partition `{}` is not in the layout", loader.partition))?;
+        let range = step(reporter, "install GRUB for BIOS (boot.img, core.img)", || {
+            boot::write_bios(&mut image, loader, l.start, l.size)
+        })?;
+        mapped.push(range);
     }
     image
         .sync_all()

@@ -35,6 +35,8 @@ pub enum Use {
     Foreign,
     /// Making an ext4 partition.
     Ext4,
+    /// `image.bootloader` with `grub-bios` (core.img).
+    Grub,
     /// `content.git`.
     Git,
     /// `content.pypi` and `files: {pip: ...}`.
@@ -55,6 +57,7 @@ impl Use {
             "bootstrap" => Use::Bootstrap,
             "foreign" => Use::Foreign,
             "ext4" => Use::Ext4,
+            "grub" => Use::Grub,
             "git" => Use::Git,
             "pypi" => Use::Pypi,
             "npm" => Use::Npm,
@@ -139,7 +142,16 @@ fn host_is_bookworm() -> bool {
 pub fn locate(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .chain(
+            [
+                "/usr/local/sbin",
+                "/usr/sbin",
+                "/sbin",
+                // grub-pc-bin keeps grub-bios-setup beside its modules.
+                "/usr/lib/grub/i386-pc",
+            ]
+            .map(PathBuf::from),
+        )
         .map(|d| d.join(name))
         .find(|p| is_executable(p))
 }

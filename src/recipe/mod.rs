@@ -13,6 +13,7 @@ pub mod model;
 pub mod model_content;
 pub mod part_type;
 pub mod plan;
+pub mod plan_boot;
 pub mod plan_content;
 pub mod plan_npm;
 pub mod plan_oci;

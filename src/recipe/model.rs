@@ -323,6 +323,42 @@ pub struct ImageSpec {
     /// Raw files written at fixed offsets outside partitions (boot loaders).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blobs: Option<IndexMap<String, Option<BlobSpec>>>,
+    /// A PC's boot loaders, installed from the root file system's own GRUB and shim
+    /// packages (the Raspberry Pi's firmware needs none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootloader: Option<BootloaderSpec>,
+}
+
+/// A boot loader the image stage can install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoaderKind {
+    /// GRUB for BIOS: boot.img in the protective MBR, core.img in the `bios-boot`
+    /// partition (package grub-pc-bin).
+    GrubBios,
+    /// GRUB for UEFI at the removable-media path `EFI/BOOT/BOOTX64.EFI` of the `esp`
+    /// partition (Debian's signed GRUB, package grub-efi-amd64-signed).
+    GrubEfi,
+    /// Debian's signed shim in front of GRUB, for Secure Boot (package shim-signed).
+    Shim,
+}
+
+/// `image.bootloader`: which loaders, and the menu they show.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootloaderSpec {
+    /// The loaders: `grub-bios`, `grub-efi`, `shim` (shim needs grub-efi).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install: Option<Vec<LoaderKind>>,
+    /// The menu's title for the system (default: the recipe's description).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Kernel arguments after `root=` and `ro` (e.g. `quiet`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_args: Option<String>,
+    /// Seconds the menu waits (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
 }
 
 /// File system kinds a partition can hold.

@@ -160,6 +160,8 @@ pub struct Plan {
     pub disk_id: DiskId,
     pub partitions: Vec<PartitionPlan>,
     pub blobs: Vec<BlobPlan>,
+    /// `image.bootloader`: GRUB and shim for a PC's BIOS and UEFI.
+    pub bootloader: Option<super::plan_boot::BootloaderPlan>,
     pub output: OutputPlan,
     pub source_date_epoch: Option<i64>,
     pub steps: Vec<super::plan_rootfs::StepPlan>,
@@ -430,6 +432,16 @@ pub fn plan(
         check_partitions(&partitions, table, rootfs.is_some(), ck)?;
     }
     let blobs = blobs(&image, ck)?;
+    let infos: Vec<super::plan_boot::PartInfo> = partitions
+        .iter()
+        .map(|p| super::plan_boot::PartInfo {
+            name: &p.name,
+            kind: p.kind,
+            filesystem: p.filesystem,
+            mount: p.mount.as_deref(),
+        })
+        .collect();
+    let bootloader = super::plan_boot::bootloader(recipe, table, &infos, ck)?;
     let out = recipe.output.clone().unwrap_or_default();
     let output = OutputPlan {
         compression: out.compression.unwrap_or(Compression::Xz),
@@ -478,6 +490,7 @@ pub fn plan(
         disk_id,
         partitions,
         blobs,
+        bootloader,
         output,
         source_date_epoch: recipe.source_date_epoch,
         steps: super::plan_rootfs::steps(recipe, ck)?,

@@ -46,7 +46,7 @@ pub struct Ctx<'a> {
 }
 
 /// The root file system: an index of entries whose file data lives in `sources`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RootTree {
     /// Data files; `sources[0]` is the root file system archive.
     pub sources: Vec<PathBuf>,

@@ -166,6 +166,18 @@ pub fn add_tree(tree: &mut RootTree, dir: &Path, dest: &str, epoch: i64) -> Resu
     Ok(())
 }
 
+/// Adds or replaces each of `entries`, creating missing parent directories (the image
+/// stage's boot loader files).
+pub fn put_entries(tree: &mut RootTree, entries: Vec<Entry>, epoch: i64) -> Result<()> {
+    let mut index = index_of(tree);
+    for e in entries {
+        check_no_symlink_parent(tree, &index, &e.path).map_err(|m| anyhow!("`/{}` {m}", e.path))?;
+        put(tree, &mut index, e, epoch)?;
+    }
+    tree.pristine = false;
+    Ok(())
+}
+
 /// Path → position of every entry, for lookups while entries are added.
 pub fn index_of(tree: &RootTree) -> HashMap<String, usize> {
     tree.entries

@@ -193,7 +193,8 @@ fn copy_size_is_a_power_of_two_at_least_twice_the_image() {
 
 fn files(dtb: bool) -> BootFiles {
     BootFiles {
-        kernel: "/w/vmlinuz".into(),
+        kernel: Some("/w/vmlinuz".into()),
+        uefi: None,
         initrd: Some("/w/initrd.img".into()),
         dtb: dtb.then(|| PathBuf::from("/w/bcm2837-rpi-3-b.dtb")),
         cmdline: "console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw".into(),
@@ -268,6 +269,77 @@ fn qemu_arguments_per_machine() {
         joined.contains("-nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:18080-:80"),
         "{joined}"
     );
+}
+
+#[test]
+fn qemu_arguments_for_a_pc_boot_the_stick_by_its_firmware() {
+    let pc = |m: Machine, uefi: bool| {
+        let f = BootFiles {
+            kernel: None,
+            initrd: None,
+            dtb: None,
+            cmdline: String::new(),
+            uefi: uefi.then(|| qemu::Uefi {
+                code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd".into(),
+                vars: "/w/VARS.fd".into(),
+            }),
+            http_port: Some(18080),
+            ..files(false)
+        };
+        let (prog, args) = qemu::command(m, &f);
+        assert_eq!(prog, "qemu-system-x86_64");
+        strings(&args).join(" ")
+    };
+    let bios = pc(Machine::PcBios, false);
+    assert!(
+        !bios.contains("-kernel") && !bios.contains("pflash"),
+        "SeaBIOS boots the disk: {bios}"
+    );
+    assert!(
+        bios.contains("-device usb-storage,bus=xhci.0,drive=stick,bootindex=1"),
+        "{bios}"
+    );
+    assert!(bios.contains("hostfwd=tcp:127.0.0.1:18080-:80"), "{bios}");
+    let sb = pc(Machine::PcSecureBoot, true);
+    for want in [
+        "-machine q35,smm=on",
+        "driver=cfi.pflash01,property=secure,value=on",
+        "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+        "if=pflash,format=raw,unit=1,file=/w/VARS.fd",
+    ] {
+        assert!(sb.contains(want), "{want} missing: {sb}");
+    }
+    assert!(!pc(Machine::PcUefi, true).contains("smm=on"));
+    assert_eq!(
+        qemu::ovmf_files(Machine::PcSecureBoot),
+        Some((qemu::OVMF_SECBOOT_CODE, qemu::OVMF_MS_VARS))
+    );
+    assert_eq!(qemu::ovmf_files(Machine::PcBios), None);
+    assert_eq!("pc-secure-boot".parse::<Machine>(), Ok(Machine::PcSecureBoot));
+    assert!("pc".parse::<Machine>().unwrap_err().contains("pc-bios"));
+}
+
+#[test]
+fn the_probe_reports_the_firmware_it_booted_by() {
+    let log = GOOD_LOG.replace(
+        "@@imgbuild-probe end",
+        "@@imgbuild-probe firmware uefi secure-boot\n@@imgbuild-probe secureboot-kernel [ 0.000000] secureboot: Secure boot enabled\n@@imgbuild-probe end",
+    );
+    let r = probe::parse(&log).unwrap();
+    assert_eq!(r.firmware, "uefi secure-boot");
+    assert!(r.secure_boot_kernel.contains("Secure boot enabled"));
+    assert_eq!(probe::parse(GOOD_LOG).unwrap().firmware, "", "a Pi reports none");
+    assert!(imgbuild::verify::boot::firmware_failures(Machine::PcSecureBoot, &r).is_empty());
+    let skipped = probe::ProbeReport {
+        firmware: "uefi".into(),
+        ..r.clone()
+    };
+    let f = imgbuild::verify::boot::firmware_failures(Machine::PcSecureBoot, &skipped);
+    assert_eq!(f.len(), 1, "a firmware that did not enforce Secure Boot fails the test");
+    assert!(f[0].contains("`uefi`, not `uefi secure-boot`"), "{f:?}");
+    assert_eq!(imgbuild::verify::boot::firmware_failures(Machine::PcBios, &r).len(), 1);
+    assert!(probe::unit(probe::console_of(Machine::PcBios)).contains("TTYPath=/dev/ttyS0"));
+    assert!(probe::unit(probe::console_of(Machine::Raspi3b)).contains("TTYPath=/dev/console"));
 }
 
 // ---- the serial log and the verdict ----

@@ -7,6 +7,7 @@
 
 mod bad_inputs;
 mod boot;
+mod bootloader;
 mod build;
 mod cli;
 mod common;

@@ -15,7 +15,25 @@ pub enum Machine {
     /// `qemu-system-aarch64 -M virt -cpu cortex-a72`: any arm64 kernel, virtio disk (Pi 5
     /// images, whose board QEMU does not emulate).
     Virt,
+    /// `qemu-system-x86_64 -M q35` with SeaBIOS: a PC booting the image by BIOS (GRUB's
+    /// boot.img and core.img), from a USB stick.
+    PcBios,
+    /// The same with OVMF (UEFI), from the ESP's removable-media path.
+    PcUefi,
+    /// OVMF with Secure Boot enforced and Microsoft's keys enrolled: shim, signed GRUB
+    /// and the signed kernel must all pass the firmware's checks.
+    PcSecureBoot,
 }
+
+/// Every machine, for `--machine`'s list.
+pub const ALL: &[Machine] = &[
+    Machine::Raspi3b,
+    Machine::Raspi0,
+    Machine::Virt,
+    Machine::PcBios,
+    Machine::PcUefi,
+    Machine::PcSecureBoot,
+];
 
 impl Machine {
     pub fn name(self) -> &'static str {
@@ -23,7 +41,15 @@ impl Machine {
             Machine::Raspi3b => "raspi3b",
             Machine::Raspi0 => "raspi0",
             Machine::Virt => "virt",
+            Machine::PcBios => "pc-bios",
+            Machine::PcUefi => "pc-uefi",
+            Machine::PcSecureBoot => "pc-secure-boot",
         }
+    }
+
+    /// A PC: booted by its firmware from the image alone, no `-kernel`.
+    pub fn is_pc(self) -> bool {
+        matches!(self, Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot)
     }
 
     /// The config.txt conditional section the firmware applies on the board this
@@ -33,6 +59,8 @@ impl Machine {
             Machine::Raspi3b => "pi3",
             Machine::Raspi0 => "pi0",
             Machine::Virt => "pi5",
+            // No config.txt on a PC.
+            Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => "pc",
         }
     }
 
@@ -41,6 +69,7 @@ impl Machine {
         match self {
             Machine::Raspi3b | Machine::Virt => KernelKind::Arm64,
             Machine::Raspi0 => KernelKind::Arm32,
+            Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => KernelKind::X86,
         }
     }
 
@@ -61,6 +90,20 @@ impl Machine {
                 "the image's kernel, initramfs, userspace and first-boot services of this root \
                  file system start (on a generic arm64 machine)"
             }
+            Machine::PcBios => {
+                "a BIOS boots the image from a USB stick: boot.img in the protective MBR, \
+                 core.img in the BIOS boot partition, GRUB's grub.cfg, the kernel and \
+                 initramfs finding the root by PARTUUID, and its userspace"
+            }
+            Machine::PcUefi => {
+                "a UEFI firmware boots the image from a USB stick by the removable-media path \
+                 EFI/BOOT/BOOTX64.EFI (shim, GRUB, the ESP's grub.cfg, the root's), then the \
+                 kernel, initramfs and userspace"
+            }
+            Machine::PcSecureBoot => {
+                "as pc-uefi, with Secure Boot enforced by a firmware holding Microsoft's keys: \
+                 shim, GRUB and the kernel are all accepted (the guest reports Secure Boot on)"
+            }
         }
     }
 
@@ -80,6 +123,10 @@ impl Machine {
                 "anything about the Pi 5 board: its firmware, device tree, and SD/RP1 \
                  drivers (virt has a virtio disk and no Pi hardware)"
             }
+            Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => {
+                "a real laptop's firmware quirks, its Wi-Fi card and drivers (QEMU's PC has \
+                 an Ethernet card and no radio)"
+            }
         }
     }
 }
@@ -93,14 +140,10 @@ impl fmt::Display for Machine {
 impl std::str::FromStr for Machine {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "raspi3b" => Ok(Machine::Raspi3b),
-            "raspi0" => Ok(Machine::Raspi0),
-            "virt" => Ok(Machine::Virt),
-            other => Err(format!(
-                "unknown machine `{other}` (valid: auto, raspi3b, raspi0, virt)"
-            )),
-        }
+        ALL.iter().copied().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|m| m.name()).collect();
+            format!("unknown machine `{s}` (valid: auto, {})", names.join(", "))
+        })
     }
 }
 
@@ -111,6 +154,8 @@ pub enum KernelKind {
     Arm64,
     /// 32-bit ARM `zImage` (magic 0x016f2818 at byte 36).
     Arm32,
+    /// An x86 `bzImage` (boot protocol magic "HdrS" at byte 0x202), booted by GRUB.
+    X86,
     Unknown,
 }
 
@@ -119,6 +164,7 @@ impl fmt::Display for KernelKind {
         f.write_str(match self {
             KernelKind::Arm64 => "arm64 Image",
             KernelKind::Arm32 => "32-bit ARM zImage",
+            KernelKind::X86 => "x86 bzImage",
             KernelKind::Unknown => "unrecognised kernel",
         })
     }
@@ -165,7 +211,7 @@ pub fn dtb_for(machine: Machine, dtbs: &[String]) -> Option<String> {
     let wanted = match machine {
         Machine::Raspi3b => PI3_DTBS,
         Machine::Raspi0 => PI0_DTBS,
-        Machine::Virt => return None,
+        Machine::Virt | Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => return None,
     };
     wanted
         .iter()
@@ -212,6 +258,9 @@ pub fn choose(kind: KernelKind, kernel: &str, dtbs: &[String]) -> Result<(Machin
                 PI0_DTBS.join(", ")
             )),
         },
+        KernelKind::X86 => Err(format!(
+            "{kernel} is an x86 kernel in a Raspberry Pi boot partition; a PC image boots by its firmware (--machine pc-uefi)"
+        )),
         KernelKind::Unknown => Err(format!(
             "{kernel} is neither an arm64 Image nor an ARM zImage (no header magic)"
         )),

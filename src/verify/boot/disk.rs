@@ -57,10 +57,10 @@ pub fn sparse_copy(src: &Path, dst: &File, size: u64, reporter: &dyn Reporter) -
 
 /// Writes the probe script and unit into the ext4 file system of partition `root` of
 /// `disk`, enables the unit, and reads everything back to be sure it landed.
-pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bool) -> Result<()> {
+pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bool, tty: &str) -> Result<()> {
     let mut files: Vec<(String, &str, &str)> = vec![
         (probe::script(), probe::SCRIPT_PATH, "0100755"),
-        (probe::unit(), probe::UNIT_PATH, "0100644"),
+        (probe::unit(tty), probe::UNIT_PATH, "0100644"),
     ];
     if hold {
         files.push(("hold\n".into(), probe::HOLD_PATH, "0100644"));
@@ -112,7 +112,7 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bo
         check(dst, text)?;
     }
     // Read through the link: it resolves inside the file system to the unit.
-    check(probe::UNIT_LINK, &probe::unit())?;
+    check(probe::UNIT_LINK, &probe::unit(tty))?;
     Ok(())
 }
 

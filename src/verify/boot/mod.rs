@@ -131,7 +131,26 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         dtb,
         cmdline,
         root,
-    } = prepare(image, &before, opts.machine, work.path())?;
+    } = match pc_firmware(&before, opts.machine) {
+        Some(m) => prepare_pc(image, &before, m, opts.machine.is_some())?,
+        None => prepare(image, &before, opts.machine, work.path())?,
+    };
+    let uefi = match qemu::ovmf_files(machine) {
+        Some((code, vars)) => {
+            for f in [code, vars] {
+                if !Path::new(f).exists() {
+                    bail!(missing_ovmf(f));
+                }
+            }
+            let copy = work.path().join("OVMF_VARS.fd");
+            fs_err::copy(vars, &copy)?;
+            Some(qemu::Uefi {
+                code: code.into(),
+                vars: copy,
+            })
+        }
+        None => None,
+    };
     let root_before = RootSize {
         partition: root.size,
         filesystem: root.filesystem.size,
@@ -156,7 +175,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     )?;
     let hold = !opts.http.is_empty();
     step(reporter, "write boot probe into the copy", || {
-        disk::inject_probe(copy.path(), &root, work.path(), hold)
+        disk::inject_probe(copy.path(), &root, work.path(), hold, probe::console_of(machine))
     })?;
     let http_port = if hold {
         Some(http::free_port().context("finding a free port for QEMU's HTTP forward")?)
@@ -167,6 +186,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     let serial_log = sidecar(image, "boot-test.log");
     let files = qemu::BootFiles {
         kernel,
+        uefi,
         initrd,
         dtb,
         cmdline,
@@ -201,6 +221,9 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     });
     let probe = probe::parse(&run.log);
     let mut failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
+    if let Some(p) = probe.as_ref().filter(|p| p.complete) {
+        failures.extend(firmware_failures(machine, p));
+    }
     for device in probe::device_timeouts(&run.log) {
         failures.push(format!(
             "the boot waited for the device `{device}` until it timed out: a unit that needs hardware the machine may lack must not hold up the boot"
@@ -250,7 +273,8 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
 struct Prepared {
     machine: Machine,
     reason: String,
-    kernel: PathBuf,
+    /// `None`: the machine's firmware boots the disk.
+    kernel: Option<PathBuf>,
     initrd: Option<PathBuf>,
     dtb: Option<PathBuf>,
     cmdline: String,
@@ -353,12 +377,89 @@ fn prepare(image: &Path, before: &Inspection, forced: Option<Machine>, work: &Pa
     Ok(Prepared {
         machine,
         reason,
-        kernel,
+        kernel: Some(kernel),
         initrd,
         dtb,
         cmdline,
         root,
     })
+}
+
+/// GPT partition types that only a PC's boot loaders use.
+const GPT_BIOS_BOOT: &str = "21686148-6449-6E6F-744E-656564454649";
+const GPT_ESP: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+const GPT_ROOT_X86_64: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
+
+/// The PC machine to boot, when `forced` names one or the image is a PC's (a BIOS boot
+/// partition, or an ESP with no Raspberry Pi config.txt beside it: UEFI then).
+fn pc_firmware(i: &Inspection, forced: Option<Machine>) -> Option<Machine> {
+    if let Some(m) = forced {
+        return m.is_pc().then_some(m);
+    }
+    let has = |t: &str| i.partitions.iter().any(|p| p.kind == t);
+    if has(GPT_ESP) {
+        Some(Machine::PcUefi)
+    } else if has(GPT_BIOS_BOOT) {
+        Some(Machine::PcBios)
+    } else {
+        None
+    }
+}
+
+/// A PC boots by its firmware from the image alone: nothing to extract; the probe goes
+/// into the ext4 root (the x86-64 root type, else the first ext4 partition).
+fn prepare_pc(image: &Path, before: &Inspection, machine: Machine, forced: bool) -> Result<Prepared> {
+    let ext4 = |p: &&FoundPartition| p.filesystem.kind.starts_with("ext");
+    let root = before
+        .partitions
+        .iter()
+        .filter(ext4)
+        .find(|p| p.kind == GPT_ROOT_X86_64)
+        .or_else(|| before.partitions.iter().find(ext4))
+        .ok_or_else(|| anyhow!("{}: no ext4 root partition to boot", image.display()))?
+        .clone();
+    let reason = if forced {
+        "chosen with --machine".to_string()
+    } else {
+        "a GPT with an EFI system partition: a PC booted by UEFI (--machine pc-bios or pc-secure-boot for the others)"
+            .to_string()
+    };
+    Ok(Prepared {
+        machine,
+        reason,
+        kernel: None,
+        initrd: None,
+        dtb: None,
+        cmdline: String::new(),
+        root,
+    })
+}
+
+fn missing_ovmf(file: &str) -> anyhow::Error {
+    anyhow!("the UEFI firmware {file} is missing; install Debian's OVMF with `apt-get install ovmf`")
+}
+
+/// What the guest said of its firmware against what the machine promised: a pass on
+/// pc-secure-boot needs Secure Boot reported on, so a firmware that skipped it fails.
+pub fn firmware_failures(machine: Machine, p: &probe::ProbeReport) -> Vec<String> {
+    let want = match machine {
+        Machine::PcBios => "bios",
+        Machine::PcUefi => "uefi",
+        Machine::PcSecureBoot => "uefi secure-boot",
+        _ => return Vec::new(),
+    };
+    if p.firmware == want {
+        Vec::new()
+    } else {
+        vec![format!(
+            "the guest booted by `{}`, not `{want}` as {machine} should",
+            if p.firmware.is_empty() {
+                "an unreported firmware"
+            } else {
+                &p.firmware
+            }
+        )]
+    }
 }
 
 /// The pass criteria; each failed one as a line.
@@ -443,6 +544,14 @@ pub fn render(r: &BootReport) -> String {
             ));
             if !p.analyze.is_empty() {
                 s.push_str(&format!("systemd:     {}\n", p.analyze));
+            }
+            if !p.firmware.is_empty() {
+                let kernel = if p.secure_boot_kernel.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (kernel: {})", p.secure_boot_kernel)
+                };
+                s.push_str(&format!("firmware:    {}{kernel}\n", p.firmware));
             }
             s.push_str(&format!(
                 "failed:      {}\n",

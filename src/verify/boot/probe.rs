@@ -43,6 +43,14 @@ state=$(systemctl is-system-running --wait 2>&1)
   dev=$(findmnt -n -o SOURCE /)
   echo "${{m}}root-dev $dev"
   echo "${{m}}root-part-bytes $(lsblk -bdno SIZE "$dev" 2>&1)"
+  if [ -d /sys/firmware/efi ]; then
+    # The SecureBoot variable's fifth byte (after 4 bytes of attributes) is 1 when enforced.
+    sb=$(od -An -tu1 -j4 -N1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | tr -d ' ')
+    if [ "$sb" = 1 ]; then echo "${{m}}firmware uefi secure-boot"; else echo "${{m}}firmware uefi"; fi
+    echo "${{m}}secureboot-kernel $(dmesg 2>&1 | grep -m1 -i 'secureboot:' | tr -s ' ')"
+  else
+    echo "${{m}}firmware bios"
+  fi
   echo "${{m}}root-fs-bytes $(df -B1 --output=size / | tail -n 1 | tr -d ' ')"
   echo "${{m}}end"
 }} 2>&1 | tee {report}
@@ -65,9 +73,15 @@ systemctl poweroff
     )
 }
 
+/// Where the probe writes: the console, except on a PC, whose console is the screen
+/// (the serial port is the kernel's first console there, not the last).
+pub fn console_of(machine: super::detect::Machine) -> &'static str {
+    if machine.is_pc() { "/dev/ttyS0" } else { "/dev/console" }
+}
+
 /// The probe unit. `Type=simple`: its start job ends at once, so it does not hold up
 /// the very start-up it waits for.
-pub fn unit() -> String {
+pub fn unit(tty: &str) -> String {
     format!(
         "[Unit]\n\
          Description=imgbuild boot test: report on the console, then power off\n\
@@ -79,7 +93,7 @@ pub fn unit() -> String {
          StandardInput=null\n\
          StandardOutput=tty\n\
          StandardError=inherit\n\
-         TTYPath=/dev/console\n\
+         TTYPath={tty}\n\
          \n\
          [Install]\n\
          WantedBy=multi-user.target\n"
@@ -101,6 +115,10 @@ pub struct ProbeReport {
     pub root_dev: String,
     pub root_part_bytes: Option<u64>,
     pub root_fs_bytes: Option<u64>,
+    /// `bios`, `uefi` or `uefi secure-boot`, as the guest saw its firmware.
+    pub firmware: String,
+    /// The kernel's own word on Secure Boot (`secureboot: Secure boot enabled`).
+    pub secure_boot_kernel: String,
     /// The end marker was seen (the report is whole).
     pub complete: bool,
 }
@@ -126,6 +144,8 @@ pub fn parse(log: &str) -> Option<ProbeReport> {
             "root-dev" => r.root_dev = value.to_string(),
             "root-part-bytes" => r.root_part_bytes = value.parse().ok(),
             "root-fs-bytes" => r.root_fs_bytes = value.parse().ok(),
+            "firmware" => r.firmware = value.to_string(),
+            "secureboot-kernel" => r.secure_boot_kernel = value.to_string(),
             "end" => {
                 r.complete = true;
                 break;

@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 /// What QEMU boots: files extracted from the image's boot partition and the disk copy.
 #[derive(Debug, Clone)]
 pub struct BootFiles {
-    pub kernel: PathBuf,
+    /// The kernel QEMU loads itself (the Pis, virt); `None` on a PC, whose firmware
+    /// boots the disk.
+    pub kernel: Option<PathBuf>,
+    /// A PC's UEFI firmware: OVMF's code and a copy of its variable store.
+    pub uefi: Option<Uefi>,
     pub initrd: Option<PathBuf>,
     pub dtb: Option<PathBuf>,
     pub cmdline: String,
@@ -25,6 +29,30 @@ pub struct BootFiles {
     pub serial_log: PathBuf,
     /// Forward this localhost port to the guest's port 80 (user-mode networking).
     pub http_port: Option<u16>,
+}
+
+/// OVMF's two flash images.
+#[derive(Debug, Clone)]
+pub struct Uefi {
+    pub code: PathBuf,
+    /// A writable copy (the firmware keeps its boot entries there).
+    pub vars: PathBuf,
+}
+
+/// Debian's OVMF (package ovmf): plain, and with Secure Boot whose variable store has
+/// Microsoft's keys enrolled (what laptops ship with, and what Debian's shim is signed by).
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+pub const OVMF_SECBOOT_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+pub const OVMF_MS_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+
+/// The OVMF files for `machine` (code, variable store to copy); `None` for BIOS.
+pub fn ovmf_files(machine: Machine) -> Option<(&'static str, &'static str)> {
+    match machine {
+        Machine::PcUefi => Some((OVMF_CODE, OVMF_VARS)),
+        Machine::PcSecureBoot => Some((OVMF_SECBOOT_CODE, OVMF_MS_VARS)),
+        _ => None,
+    }
 }
 
 /// QEMU's `-opt key=value,...` syntax doubles commas inside a value.
@@ -36,6 +64,9 @@ fn escape(path: &Path) -> String {
 /// goes to the one log through a multiplexed chardev, so the console is captured
 /// whichever UART the image's cmdline names (the Pi 3's mini UART is the second port).
 pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsString>) {
+    if machine.is_pc() {
+        return ("qemu-system-x86_64", pc_command(machine, files));
+    }
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |v: &[&str]| a.extend(v.iter().map(OsString::from));
     let program = match machine {
@@ -51,9 +82,12 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
             push(&["-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048"]);
             "qemu-system-aarch64"
         }
+        Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => unreachable!("handled above"),
     };
-    a.push("-kernel".into());
-    a.push(files.kernel.clone().into_os_string());
+    if let Some(k) = &files.kernel {
+        a.push("-kernel".into());
+        a.push(k.clone().into_os_string());
+    }
     if let Some(i) = &files.initrd {
         a.push("-initrd".into());
         a.push(i.clone().into_os_string());
@@ -90,6 +124,7 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
                 None => a.push("none".into()),
             }
         }
+        Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => unreachable!("handled above"),
     }
     a.push("-chardev".into());
     a.push(format!("file,id=serial,path={},mux=on", escape(&files.serial_log)).into());
@@ -102,6 +137,79 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
         a.push(w.into());
     }
     (program, a)
+}
+
+/// A PC booting the disk by its firmware alone, the disk a USB stick on an xHCI
+/// controller (as on the laptop). Emulated (TCG), never KVM: a nested KVM that exists
+/// but cannot run OVMF stops the guest with an internal error instead of falling back.
+fn pc_command(machine: Machine, files: &BootFiles) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |v: &[&str]| a.extend(v.iter().map(|s| OsString::from(*s)));
+    // Secure Boot needs SMM, so the variable store is only writable by the firmware.
+    let q35 = if machine == Machine::PcSecureBoot {
+        "q35,smm=on"
+    } else {
+        "q35"
+    };
+    push(&[
+        "-machine",
+        q35,
+        "-accel",
+        "tcg,thread=multi",
+        "-cpu",
+        "max",
+        "-m",
+        "2048",
+        "-smp",
+        "2",
+    ]);
+    if machine == Machine::PcSecureBoot {
+        push(&[
+            "-global",
+            "driver=cfi.pflash01,property=secure,value=on",
+            "-global",
+            "ICH9-LPC.disable_s3=1",
+        ]);
+    }
+    if let Some(u) = &files.uefi {
+        a.push("-drive".into());
+        a.push(format!("if=pflash,format=raw,unit=0,readonly=on,file={}", escape(&u.code)).into());
+        a.push("-drive".into());
+        a.push(format!("if=pflash,format=raw,unit=1,file={}", escape(&u.vars)).into());
+    }
+    a.push("-drive".into());
+    a.push(format!("file={},if=none,format=raw,id=stick", escape(&files.disk)).into());
+    a.extend(
+        [
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-device",
+            "usb-storage,bus=xhci.0,drive=stick,bootindex=1",
+        ]
+        .map(OsString::from),
+    );
+    a.push("-nic".into());
+    match files.http_port {
+        Some(port) => a.push(format!("user,model=e1000,hostfwd=tcp:127.0.0.1:{port}-:80").into()),
+        None => a.push("none".into()),
+    }
+    a.push("-chardev".into());
+    a.push(format!("file,id=serial,path={}", escape(&files.serial_log)).into());
+    a.extend(
+        [
+            "-serial",
+            "chardev:serial",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ]
+        .map(OsString::from),
+    );
+    a
 }
 
 /// How a QEMU run ended.
