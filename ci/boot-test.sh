@@ -5,7 +5,9 @@
 # landing page, a lesson page, the PyPI index and the mirrors' help page. Before booting,
 # the image is checked to hold no SSH host key, machine-id, Gitea secret or Wi-Fi
 # passphrase (the boot makes them: its first-boot units must not fail).
-#   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml)
+# The x86 stick (ci/x86-server.yaml) is built once and booted three times: by BIOS
+# (SeaBIOS), by UEFI (OVMF) and by UEFI with Secure Boot enforced.
+#   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml ci/x86-server.yaml)
 # Needs root (the recipes run steps in the target), the Debian archive and PyPI. The
 # lesson site and a stand-in Gitea come from ci/fixtures/ through a local web server.
 set -euo pipefail
@@ -14,7 +16,7 @@ bash ci/install-host-deps.sh >/dev/null
 . ci/ensure-rust.sh >/dev/null
 cargo build --release --locked -q
 recipes=("$@")
-[ ${#recipes[@]} -gt 0 ] || recipes=(ci/pi4-server.yaml)
+[ ${#recipes[@]} -gt 0 ] || recipes=(ci/pi4-server.yaml ci/x86-server.yaml)
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server --bind 127.0.0.1 --directory ci/fixtures "$port" >/dev/null 2>&1 &
@@ -48,11 +50,13 @@ no_device_state() {
 
 for r in "${recipes[@]}"; do
   name=$(basename "$r" .yaml)
-  if [ "$r" = ci/pi4-server.yaml ]; then
+  machines=(auto)
+  if [ "$r" = ci/pi4-server.yaml ] || [ "$r" = ci/x86-server.yaml ]; then
     sets=(--set "fixtures=http://127.0.0.1:$port/")
     http=(--http / --http /lessons/software-carpentry/shell-novice/
           --http /lessons/software-carpentry/shell-novice/episodes/02-filedir.html
           --http /pypi/six/ --http /mirrors.html)
+    [ "$r" = ci/x86-server.yaml ] && machines=(pc-bios pc-uefi pc-secure-boot)
   else
     # A Pi recipe: the server without the mirrors and Gitea download CI can't fetch.
     sets=(--set mirrors=false --set gitea=false)
@@ -67,6 +71,19 @@ for r in "${recipes[@]}"; do
   target/release/imgbuild --set compression=none "${sets[@]}" "$r"
   echo "== no per-device state in images/$name/$name.img"
   no_device_state "images/$name/$name.img"
-  echo "== boot-test images/$name/$name.img"
-  target/release/imgbuild boot-test "images/$name/$name.img" "${http[@]}"
+  for m in "${machines[@]}"; do
+    echo "== boot-test images/$name/$name.img --machine $m"
+    keep=()
+    [ "$m" = pc-uefi ] && keep=(--keep)
+    target/release/imgbuild boot-test "images/$name/$name.img" --machine "$m" "${keep[@]}" "${http[@]}"
+    if [ ${#keep[@]} -gt 0 ]; then
+      # The PC chose its learners' network at boot (QEMU gives it two Ethernet ports and
+      # no radio) and said so on the landing page.
+      copy="images/$name/$name.img.boot-test.img"
+      page=$(target/release/imgbuild inspect -q "$copy" --cat /var/www/html/index.html)
+      rm -f "$copy"
+      grep -o "Learners' network: the second Ethernet port [^<]*" <<<"$page" ||
+        { echo "$copy: the landing page does not say which network the learners got" >&2; exit 1; }
+    fi
+  done
 done

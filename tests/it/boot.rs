@@ -299,7 +299,13 @@ fn qemu_arguments_for_a_pc_boot_the_stick_by_its_firmware() {
         bios.contains("-device usb-storage,bus=xhci.0,drive=stick,bootindex=1"),
         "{bios}"
     );
-    assert!(bios.contains("hostfwd=tcp:127.0.0.1:18080-:80"), "{bios}");
+    assert!(
+        bios.contains(
+            "-netdev user,id=uplink,hostfwd=tcp:127.0.0.1:18080-:80 -device e1000,netdev=uplink,addr=0x10 \
+             -netdev user,id=learners,restrict=on -device e1000,netdev=learners,addr=0x11"
+        ),
+        "an uplink the host reaches port 80 through, and a learners' port: {bios}"
+    );
     let sb = pc(Machine::PcSecureBoot, true);
     for want in [
         "-machine q35,smm=on",
@@ -340,6 +346,12 @@ fn the_probe_reports_the_firmware_it_booted_by() {
     assert_eq!(imgbuild::verify::boot::firmware_failures(Machine::PcBios, &r).len(), 1);
     assert!(probe::unit(probe::console_of(Machine::PcBios)).contains("TTYPath=/dev/ttyS0"));
     assert!(probe::unit(probe::console_of(Machine::Raspi3b)).contains("TTYPath=/dev/console"));
+    assert_eq!(
+        probe::getty_of("/dev/ttyS0").as_deref(),
+        Some("/etc/systemd/system/serial-getty@ttyS0.service"),
+        "the port's login prompt would hang the probe up"
+    );
+    assert_eq!(probe::getty_of("/dev/console"), None);
 }
 
 // ---- the serial log and the verdict ----

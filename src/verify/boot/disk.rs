@@ -87,6 +87,12 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bo
         cmds.push_str(&format!("set_inode_field {dst} gid 0\n"));
     }
     cmds.push_str(&format!("symlink {} {}\n", probe::UNIT_LINK, probe::UNIT_PATH));
+    // A probe that writes to a serial port itself needs it alone: the login prompt's
+    // agetty hangs the port up when it starts (vhangup), killing a probe already there.
+    let getty = probe::getty_of(tty);
+    if let Some(unit) = &getty {
+        cmds.push_str(&format!("symlink {unit} /dev/null\n"));
+    }
     let cmd_file = workdir.join("debugfs.cmds");
     fs_err::write(&cmd_file, &cmds)?;
     let target = format!("{}?offset={}", disk.display(), root.start);
@@ -113,6 +119,18 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bo
     }
     // Read through the link: it resolves inside the file system to the unit.
     check(probe::UNIT_LINK, &probe::unit(tty))?;
+    if let Some(unit) = getty {
+        let out = Cmd::new("debugfs")
+            .arg("-R")
+            .arg(format!("stat {unit}"))
+            .arg(&target)
+            .run()
+            .context("reading back the masked login prompt")?;
+        let stat = String::from_utf8_lossy(&out.stdout);
+        if !stat.contains("Type: symlink") || !stat.contains("/dev/null") {
+            bail!("debugfs did not mask {unit} in the copy:\n{}", said.trim());
+        }
+    }
     Ok(())
 }
 

@@ -79,6 +79,13 @@ pub fn console_of(machine: super::detect::Machine) -> &'static str {
     if machine.is_pc() { "/dev/ttyS0" } else { "/dev/console" }
 }
 
+/// The serial login prompt to mask in the copy when the probe writes to that port
+/// itself (`/dev/ttyS0` → its `serial-getty@ttyS0.service`); none for `/dev/console`.
+pub fn getty_of(tty: &str) -> Option<String> {
+    tty.strip_prefix("/dev/ttyS")
+        .map(|n| format!("/etc/systemd/system/serial-getty@ttyS{n}.service"))
+}
+
 /// The probe unit. `Type=simple`: its start job ends at once, so it does not hold up
 /// the very start-up it waits for.
 pub fn unit(tty: &str) -> String {

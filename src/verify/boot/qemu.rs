@@ -188,10 +188,25 @@ fn pc_command(machine: Machine, files: &BootFiles) -> Vec<OsString> {
         ]
         .map(OsString::from),
     );
-    a.push("-nic".into());
+    // Two Ethernet ports, as on a PC with a dock: the first the uplink the host reaches
+    // the guest's port 80 through, the second (isolated) the learners' network the
+    // image chooses at boot when no Wi-Fi card can be an access point.
     match files.http_port {
-        Some(port) => a.push(format!("user,model=e1000,hostfwd=tcp:127.0.0.1:{port}-:80").into()),
-        None => a.push("none".into()),
+        Some(port) => a.extend(
+            // Fixed PCI slots, so the kernel's names sort the uplink first (enp0s16, enp0s17).
+            [
+                "-netdev".to_string(),
+                format!("user,id=uplink,hostfwd=tcp:127.0.0.1:{port}-:80"),
+                "-device".to_string(),
+                "e1000,netdev=uplink,addr=0x10".to_string(),
+                "-netdev".to_string(),
+                "user,id=learners,restrict=on".to_string(),
+                "-device".to_string(),
+                "e1000,netdev=learners,addr=0x11".to_string(),
+            ]
+            .map(OsString::from),
+        ),
+        None => a.extend(["-nic", "none"].map(OsString::from)),
     }
     a.push("-chardev".into());
     a.push(format!("file,id=serial,path={}", escape(&files.serial_log)).into());
