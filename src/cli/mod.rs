@@ -7,6 +7,7 @@ pub mod explain;
 use crate::pipeline::{self, BuildOptions};
 use crate::recipe;
 use crate::report::{self, Verbosity};
+use crate::verify::boot;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -120,6 +121,14 @@ pub enum Command {
         /// through a forwarded port (repeatable: `--http / --http /pypi/`).
         #[arg(long, value_name = "PATH", value_parser = http_path)]
         http: Vec<String>,
+        /// Give the guest a simulated Wi-Fi radio that can be an access point (the
+        /// kernel's mac80211_hwsim, loaded in the test copy only).
+        #[arg(long)]
+        wifi_radio: bool,
+        /// Also require this unit to be active once start-up has finished (repeatable:
+        /// `--expect-active hostapd.service`).
+        #[arg(long, value_name = "UNIT", value_parser = unit_name)]
+        expect_active: Vec<String>,
     },
     /// Write the release of the recipes' images into --out (building any not built
     /// yet into images/<name>): each image as NAME.img.xz (multi-block xz), its bmap,
@@ -294,9 +303,22 @@ pub fn run(cli: Cli) -> Result<()> {
                 timeout,
                 keep,
                 http,
+                wifi_radio,
+                expect_active,
             }),
             _,
-        ) => boot_test(g, &image, &machine, timeout, keep, http),
+        ) => boot_test(
+            g,
+            &image,
+            &machine,
+            timeout,
+            keep,
+            boot::Extras {
+                http,
+                wifi_radio,
+                expect_active,
+            },
+        ),
         (None, None) => {
             use clap::CommandFactory;
             Cli::command().print_help().context("printing help")?;
@@ -497,6 +519,17 @@ fn doctor(g: &Global, recipes: Vec<PathBuf>, timeout: u64) -> Result<()> {
 #[error("doctor: {0} problem(s) ({1}); run the fixes above, then `imgbuild doctor` again")]
 pub struct DoctorFailed(usize, String);
 
+/// A `--expect-active` unit: a systemd unit name (letters, digits, `:-_.@`), so the
+/// probe script can print it as it is.
+fn unit_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.contains('.') && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.@".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a systemd unit name (such as hostapd.service)"))
+    }
+}
+
 /// A `--http` path: absolute, no scheme or host (the host is the guest).
 fn base_url(s: &str) -> Result<String, String> {
     if ["https://", "http://", "file://"].iter().any(|p| s.starts_with(p)) && !s.chars().any(char::is_whitespace) {
@@ -520,16 +553,17 @@ fn boot_test(
     machine: &str,
     timeout: u64,
     keep_copy: bool,
-    http: Vec<String>,
+    extras: boot::Extras,
 ) -> Result<()> {
-    use crate::verify::boot;
     let reporter = report::for_stderr(g.verbosity());
     let opts = boot::BootOptions {
         // clap admits only the names `Machine` parses, and "auto".
         machine: machine.parse().ok(),
         timeout: std::time::Duration::from_secs(timeout),
         keep_copy,
-        http,
+        http: extras.http,
+        wifi_radio: extras.wifi_radio,
+        expect_active: extras.expect_active,
     };
     // An interruption comes back as `boot::Interrupted`: main exits 130 for it.
     let r = boot::run(image, &opts, reporter.as_ref())?;

@@ -402,7 +402,7 @@ fn serial_log_failed_units_and_incomplete_reports() {
     assert_eq!(probe::parse("[ 1.0] no probe here\n"), None);
     // The script itself names the markers; a log that shows it (cat of the unit) is
     // not a report.
-    assert!(probe::parse(&probe::script()).is_none_or(|r| !r.complete));
+    assert!(probe::parse(&probe::script(&[])).is_none_or(|r| !r.complete));
 
     let panic = "[ 3.1] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
     let hints = probe::hints(panic);

@@ -57,14 +57,30 @@ pub fn sparse_copy(src: &Path, dst: &File, size: u64, reporter: &dyn Reporter) -
 
 /// Writes the probe script and unit into the ext4 file system of partition `root` of
 /// `disk`, enables the unit, and reads everything back to be sure it landed.
-pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, hold: bool, tty: &str) -> Result<()> {
+/// What the probe in the copy does beyond reporting.
+pub struct ProbeSetup<'a> {
+    /// Keep the guest up for the host's HTTP checks (and DHCP on its Ethernet).
+    pub hold: bool,
+    /// Where it writes its report.
+    pub tty: &'a str,
+    /// Load a simulated Wi-Fi radio that can be an access point (mac80211_hwsim).
+    pub wifi_radio: bool,
+    /// Units whose state it reports.
+    pub units: &'a [String],
+}
+
+pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, setup: &ProbeSetup) -> Result<()> {
+    let (hold, tty) = (setup.hold, setup.tty);
     let mut files: Vec<(String, &str, &str)> = vec![
-        (probe::script(), probe::SCRIPT_PATH, "0100755"),
+        (probe::script(setup.units), probe::SCRIPT_PATH, "0100755"),
         (probe::unit(tty), probe::UNIT_PATH, "0100644"),
     ];
     if hold {
         files.push(("hold\n".into(), probe::HOLD_PATH, "0100644"));
         files.push((probe::NETWORK.into(), probe::NETWORK_PATH, "0100644"));
+    }
+    if setup.wifi_radio {
+        files.push((probe::RADIO.into(), probe::RADIO_PATH, "0100644"));
     }
     let mut cmds = String::new();
     // debugfs has no `mkdir -p`; an existing directory only makes it complain.

@@ -40,6 +40,18 @@ pub struct BootOptions {
     /// Paths the guest's port 80 must answer with 200, checked from the host through a
     /// forwarded port once the probe has reported (empty: no network at all).
     pub http: Vec<String>,
+    /// A simulated Wi-Fi radio in the guest (mac80211_hwsim, loaded in the copy).
+    pub wifi_radio: bool,
+    /// Units that must be active once start-up has finished.
+    pub expect_active: Vec<String>,
+}
+
+/// The checks beyond the boot itself, as the command line gives them.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub http: Vec<String>,
+    pub wifi_radio: bool,
+    pub expect_active: Vec<String>,
 }
 
 /// The user interrupted the test; QEMU was stopped and the copy removed.
@@ -175,7 +187,17 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     )?;
     let hold = !opts.http.is_empty();
     step(reporter, "write boot probe into the copy", || {
-        disk::inject_probe(copy.path(), &root, work.path(), hold, probe::console_of(machine))
+        disk::inject_probe(
+            copy.path(),
+            &root,
+            work.path(),
+            &disk::ProbeSetup {
+                hold,
+                tty: probe::console_of(machine),
+                wifi_radio: opts.wifi_radio,
+                units: &opts.expect_active,
+            },
+        )
     })?;
     let http_port = if hold {
         Some(http::free_port().context("finding a free port for QEMU's HTTP forward")?)
@@ -223,6 +245,12 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     let mut failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
     if let Some(p) = probe.as_ref().filter(|p| p.complete) {
         failures.extend(firmware_failures(machine, p));
+        for unit in &opts.expect_active {
+            let state = p.units.iter().find(|(u, _)| u == unit).map(|(_, s)| s.as_str());
+            if state != Some("active") {
+                failures.push(format!("{unit} is `{}`, not `active`", state.unwrap_or("not reported")));
+            }
+        }
     }
     for device in probe::device_timeouts(&run.log) {
         failures.push(format!(
@@ -544,6 +572,9 @@ pub fn render(r: &BootReport) -> String {
             ));
             if !p.analyze.is_empty() {
                 s.push_str(&format!("systemd:     {}\n", p.analyze));
+            }
+            for (unit, state) in &p.units {
+                s.push_str(&format!("unit:        {unit} {state}\n"));
             }
             if !p.firmware.is_empty() {
                 let kernel = if p.secure_boot_kernel.is_empty() {

@@ -23,10 +23,20 @@ pub const HOLD_PATH: &str = "/etc/imgbuild-boot-probe.hold";
 pub const NETWORK_PATH: &str = "/etc/systemd/network/99-imgbuild-boot-test.network";
 pub const NETWORK: &str = "[Match]\nName=usb* en* eth*\n\n[Network]\nDHCP=yes\n";
 
+/// `--wifi-radio`: the kernel's simulated radio, one of it, loaded early in the copy's
+/// boot (systemd-modules-load), so the image sees a Wi-Fi card that can be an access point.
+pub const RADIO_PATH: &str = "/etc/modules-load.d/imgbuild-boot-test-radio.conf";
+pub const RADIO: &str = "# imgbuild boot-test: a simulated Wi-Fi radio (test copy only)\nmac80211_hwsim\n";
+
 /// The probe script. `is-system-running --wait` returns once no start-up job is left
 /// (state `running`, or `degraded` when a unit failed); root sizes come from the
 /// running system so they can be compared with the image's.
-pub fn script() -> String {
+pub fn script(units: &[String]) -> String {
+    // Unit names are checked by the command line (letters, digits, `:-_.@`).
+    let units: String = units
+        .iter()
+        .map(|u| format!("  echo \"${{m}}unit {u} $(systemctl is-active {u} 2>&1)\"\n"))
+        .collect();
     format!(
         r#"#!/bin/sh
 # imgbuild boot-test probe. Written into a throw-away copy of the image only.
@@ -37,7 +47,7 @@ state=$(systemctl is-system-running --wait 2>&1)
   echo "${{m}}state $state"
   echo "${{m}}uptime $(cut -d' ' -f1 /proc/uptime)"
   echo "${{m}}multi-user $(systemctl is-active multi-user.target 2>&1)"
-  echo "${{m}}analyze $(systemd-analyze time 2>&1 | tr '\n' ' ')"
+{units}  echo "${{m}}analyze $(systemd-analyze time 2>&1 | tr '\n' ' ')"
   systemctl --failed --no-legend --plain --no-pager 2>&1 |
     while read -r unit rest; do echo "${{m}}failed $unit"; done
   dev=$(findmnt -n -o SOURCE /)
@@ -69,7 +79,8 @@ systemctl poweroff
 "#,
         marker = MARKER,
         report = REPORT_PATH,
-        hold = HOLD_PATH
+        hold = HOLD_PATH,
+        units = units
     )
 }
 
@@ -122,6 +133,8 @@ pub struct ProbeReport {
     pub root_dev: String,
     pub root_part_bytes: Option<u64>,
     pub root_fs_bytes: Option<u64>,
+    /// `--expect-active` units and their `systemctl is-active`.
+    pub units: Vec<(String, String)>,
     /// `bios`, `uefi` or `uefi secure-boot`, as the guest saw its firmware.
     pub firmware: String,
     /// The kernel's own word on Secure Boot (`secureboot: Secure boot enabled`).
@@ -152,6 +165,10 @@ pub fn parse(log: &str) -> Option<ProbeReport> {
             "root-part-bytes" => r.root_part_bytes = value.parse().ok(),
             "root-fs-bytes" => r.root_fs_bytes = value.parse().ok(),
             "firmware" => r.firmware = value.to_string(),
+            "unit" => {
+                let (u, state) = value.split_once(' ').unwrap_or((value, ""));
+                r.units.push((u.to_string(), state.to_string()));
+            }
             "secureboot-kernel" => r.secure_boot_kernel = value.to_string(),
             "end" => {
                 r.complete = true;
