@@ -5,6 +5,7 @@
 # ratios; absolute times depend on the machine.
 #
 #   bench/pi4-build.sh            # needs root and the Debian archive; ~60 min on 2 cores
+#   bench/pi4-build.sh x86-usb    # another recipe of recipes/ (the x86 stick: native, ~15 min)
 #
 # Prints: plain mmdebstrap (a tarball only; it runs every maintainer script and trigger as
 # packaged, update-initramfs after each package that triggers it, all under qemu-user),
@@ -13,6 +14,7 @@
 # each went: the longest maintainer scripts and triggers, read from each root's dpkg log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+recipe=${1:-pi4}
 cargo build --release --locked -q
 bin=$PWD/target/release/imgbuild
 work=$(mktemp -d /var/tmp/imgbuild-bench.XXXXXX)
@@ -24,15 +26,15 @@ export IMGBUILD_WIFI_PASSPHRASE=bench-only-passphrase
 # The same recipe, publishing only the raw image (compression is not what we compare).
 mkdir -p "$work/recipes/layers"
 cp -r recipes/layers/. "$work/recipes/layers/"
-cp recipes/pi4.yaml "$work/recipes/pi4.yaml"
+cp "recipes/$recipe.yaml" "$work/recipes/$recipe.yaml"
 # Layers name overlays relative to themselves: give the bench its own copy to change.
 cp -r overlays "$work/overlays"
-cat >> "$work/recipes/pi4.yaml" <<'YAML'
+cat >> "$work/recipes/$recipe.yaml" <<'YAML'
 output: {compression: none}
 YAML
 
 # The package set, components and architecture exactly as imgbuild resolves them.
-resolved=$("$bin" check "${sets[@]}" "$work/recipes/pi4.yaml")
+resolved=$("$bin" check "${sets[@]}" "$work/recipes/$recipe.yaml")
 list() { awk -v key="  $1:" '$0==key{p=1;next} p&&/^  - /{print $2;next} p{exit}' <<<"$resolved" | sort -u | paste -sd, -; }
 packages=$(list packages)
 components=$(list components)
@@ -45,7 +47,7 @@ t() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/last.log" || { tail -2
 
 # Both tools start cold: an empty stage cache and no downloaded packages. Each figure is
 # printed as soon as it is measured.
-printf '%-60s %10s\n' "what (pi4.yaml without mirrors and Gitea, $arch under qemu-user, $(nproc) cores)" "seconds"
+printf '%-60s %10s\n' "what ($recipe.yaml without mirrors and Gitea, $arch, $(nproc) cores)" "seconds"
 mkdir -p "$work/plain-log"
 # BENCH_PLAIN_SECONDS=N reuses a plain figure measured earlier on this machine (the plain
 # run alone takes ~50 min); the table then says so, and there is no plain dpkg breakdown.
@@ -59,10 +61,10 @@ plain=$(t mmdebstrap --mode=root --variant=minbase --architectures="$arch" \
   "$suite" "$work/plain.tar")
 printf '%-60s %10.0f\n' "plain mmdebstrap, same $(tr ',' '\n' <<<"$packages" | wc -l) packages (tarball only)" "$plain"
 fi
-cold=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/pi4.yaml")
+cold=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/$recipe.yaml")
 printf '%-60s %10.0f  (%.2f of plain)\n' "imgbuild cold build, to the raw image" "$cold" "$(echo "$cold / $plain" | bc -l)"
 echo "changed by the benchmark" > "$work/overlays/debian-server/etc/bench-marker"
-warm=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/pi4.yaml")
+warm=$(t "$bin" -q "${sets[@]}" --cache-dir "$cache" --out "$work/out" "$work/recipes/$recipe.yaml")
 printf '%-60s %10.1f\n' "imgbuild rebuild after an overlay-only change" "$warm"
 
 # Where the time went: dpkg's log, each line's time charged to the action it starts

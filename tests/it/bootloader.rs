@@ -240,3 +240,51 @@ fn loaders_without_their_partitions_are_errors_naming_the_fix() {
     let (_, err) = check(&mbr);
     assert!(err.contains("image.table: gpt"), "{err}");
 }
+
+#[test]
+fn an_esp_too_small_for_shim_and_grub_is_an_error_naming_its_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    // Stand-ins of the signed loaders' sizes (shim ~1 MB, monolithic GRUB ~4 MB).
+    for (path, size) in [
+        ("usr/lib/shim/shimx64.efi.signed", 1 << 20),
+        ("usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", 4 << 20),
+    ] {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, vec![0x5a; size]).unwrap();
+    }
+    let body = PC.replace("[grub-bios]", "[grub-efi, shim]").replace(
+        "    bios: {type: bios-boot, filesystem: none, size: 1MiB}\n",
+        "    esp: {type: esp, filesystem: vfat, size: 2MiB, mount: /boot/firmware}\n",
+    );
+    let recipe = write(tmp.path(), "pc.yaml", &body);
+    let out = tmp.path().join("out");
+    let (code, err) = fails(imgbuild().arg("--out").arg(&out).arg(&recipe));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("image.partitions.esp.size") && err.contains("too small"),
+        "{err}"
+    );
+    assert!(!out.join("pc.img").exists(), "no image under its final name");
+
+    // Large enough, the loaders are where the firmware looks, and the stub finds the root.
+    let recipe = write(tmp.path(), "pc.yaml", &body.replace("size: 2MiB", "size: 64MiB"));
+    ok(imgbuild().arg("--out").arg(&out).arg(&recipe));
+    let image = out.join("pc.img");
+    let (_, parts) = sfdisk(&image);
+    let esp = tmp.path().join("esp.fat");
+    extract(&image, &parts[0], &esp);
+    fsck_fat_clean(&esp);
+    assert_eq!(
+        mtype(&esp, "/EFI/BOOT/BOOTX64.EFI").len(),
+        1 << 20,
+        "shim at the removable path"
+    );
+    assert_eq!(mtype(&esp, "/EFI/BOOT/grubx64.efi").len(), 4 << 20, "GRUB beside it");
+    let stub = String::from_utf8(mtype(&esp, "/EFI/debian/grub.cfg")).unwrap();
+    assert!(
+        stub.contains("search --no-floppy --fs-uuid --set=root") && stub.contains("configfile"),
+        "{stub}"
+    );
+}
