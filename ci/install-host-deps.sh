@@ -76,7 +76,12 @@ $SUDO apt-get install -y -qq --no-install-recommends "${plain[@]}"
 
 # PyPI tools, pinned, in their own virtual environment; linked into /usr/local/bin.
 venv=/opt/imgbuild-tools
-[ -x "$venv/bin/pip" ] || $SUDO python3 -m venv "$venv"
+# Debian's own Python (a pyenv or other interpreter in root's home would leave the tools
+# unrunnable by other users, such as the test tier that runs as nobody).
+if [ -x "$venv/bin/pip" ] && [ "$(readlink -f "$venv/bin/python3")" != "$(readlink -f /usr/bin/python3)" ]; then
+  $SUDO rm -rf "$venv"
+fi
+[ -x "$venv/bin/pip" ] || $SUDO /usr/bin/python3 -m venv "$venv"
 missing=()
 for spec in "${pip[@]}"; do
   name=${spec%%==*} want=${spec#*==}
@@ -126,10 +131,11 @@ for emu in qemu-aarch64 qemu-arm; do
   grep -q '^flags:.*F' "$binfmt/$emu" || die "$emu is registered without the F flag: $(grep flags "$binfmt/$emu")"
 done
 
-# Every program of the table is there now (a package that stopped shipping one shows here).
+# Every program of the table is there now (a package that stopped shipping one shows here;
+# the directories are those `imgbuild doctor` looks in, grub-bios-setup's included).
 while IFS=$'\t' read -r program packages _; do
   case "$program" in ''|'#'*) continue ;; esac
-  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" type -P "$program" >/dev/null || die "\`$program\` is still missing after installing $packages"
+  PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/lib/grub/i386-pc" type -P "$program" >/dev/null || die "\`$program\` is still missing after installing $packages"
 done < "$table"
 # The checks `imgbuild doctor` makes (the README's commands run it too, once imgbuild is
 # built): mke2fs new enough, and reading a tar archive (libarchive present).

@@ -729,6 +729,9 @@ fn first_boot_settings_apply_the_boot_partitions_file_or_make_random_secrets() {
                 Some(("GITEA_PASSWORD_FILE", _)) => {
                     format!("GITEA_PASSWORD_FILE={}", dir.join("gitea/admin-password").display())
                 }
+                Some(("ROOT_CREDENTIALS", _)) => {
+                    format!("ROOT_CREDENTIALS={}", dir.join("state/root-credentials.txt").display())
+                }
                 Some(("GITEA_DONE", _)) => format!("GITEA_DONE={}", dir.join("gitea/done").display()),
                 Some(("DONE", _)) => format!("DONE={}", dir.join("state/done").display()),
                 // No such account here: the password part needs a real system (QEMU test).
