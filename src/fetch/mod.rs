@@ -10,6 +10,7 @@
 //! and the tree is written from the store alone.
 
 pub mod cran;
+pub mod debian_archive;
 pub mod dns;
 pub mod git;
 pub mod help;

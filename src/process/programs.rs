@@ -37,6 +37,8 @@ pub enum Use {
     Ext4,
     /// `image.bootloader` with `grub-bios` (core.img).
     Grub,
+    /// Boot loaders built from Debian's source packages (the firmware stage).
+    Firmware,
     /// `content.git`.
     Git,
     /// `content.pypi` and `files: {pip: ...}`.
@@ -58,6 +60,7 @@ impl Use {
             "foreign" => Use::Foreign,
             "ext4" => Use::Ext4,
             "grub" => Use::Grub,
+            "firmware" => Use::Firmware,
             "git" => Use::Git,
             "pypi" => Use::Pypi,
             "npm" => Use::Npm,

@@ -18,6 +18,7 @@ mod content_installs;
 mod content_pypi;
 mod content_site;
 mod cross_day;
+mod debian_archive;
 mod errors;
 mod first_boot;
 mod http_fixture;
