@@ -14,6 +14,7 @@ pub mod digest;
 pub mod doctor;
 pub mod fault;
 pub mod fetch;
+pub mod firmware;
 pub mod fsx;
 pub mod host;
 pub mod image;

@@ -87,8 +87,16 @@ impl Archive {
         Ok(out)
     }
 
-    /// The source package `package` at `version`: its .dsc and the files it lists.
-    pub fn source(&self, client: &Client, store: &Store, work: &Path, package: &str, version: &str) -> Result<Fetched> {
+    /// The source package `package` at `version`: the files of it the index lists that
+    /// `want` takes (by name), each checked against the index.
+    pub fn source(
+        &self,
+        client: &Client,
+        store: &Store,
+        work: &Path,
+        (package, version): (&str, &str),
+        want: &dyn Fn(&str) -> bool,
+    ) -> Result<Fetched> {
         let release = self.release(client, work)?;
         let sources = self.index(
             client,
@@ -104,6 +112,7 @@ impl Archive {
             .with_context(|| format!("Sources: {package} {version}: Checksums-Sha256"))?;
         let files = listed
             .into_iter()
+            .filter(|(_, _, name)| want(name))
             .map(|(sha256, size, name)| self.pool_file(client, store, &format!("{dir}/{name}"), &name, sha256, size))
             .collect::<Result<Vec<_>>>()?;
         Ok(Fetched {

@@ -96,19 +96,23 @@ fn a_source_package_is_fetched_only_through_the_signed_index() {
         keyring: dir.join(keyring),
     };
 
+    let only_tarball = at("archive.gpg")
+        .source(&client, &store, &work, ("hello", "1.0-1"), &|n| n.ends_with(".tar.gz"))
+        .unwrap();
+    assert_eq!(only_tarball.files.len(), 1, "only the files asked for are fetched");
     let got = at("archive.gpg")
-        .source(&client, &store, &work, "hello", "1.0-1")
+        .source(&client, &store, &work, ("hello", "1.0-1"), &|_| true)
         .unwrap();
     assert_eq!(got.files.len(), 2);
     assert_eq!(std::fs::read(&got.files[1].path).unwrap(), vec![7u8; 3000]);
 
     let e = at("stranger.gpg")
-        .source(&client, &store, &work, "hello", "1.0-1")
+        .source(&client, &store, &work, ("hello", "1.0-1"), &|_| true)
         .unwrap_err();
     assert!(format!("{e:#}").contains("does not verify with the keyring"), "{e:#}");
 
     let e = at("archive.gpg")
-        .source(&client, &store, &work, "hello", "2.0-1")
+        .source(&client, &store, &work, ("hello", "2.0-1"), &|_| true)
         .unwrap_err();
     assert!(format!("{e:#}").contains("hello 0.9-1, 1.0-1 but not 2.0-1"), "{e:#}");
 
@@ -120,7 +124,7 @@ fn a_source_package_is_fetched_only_through_the_signed_index() {
     .unwrap();
     let fresh = Store::open(&dir.join("cache2")).unwrap();
     let e = at("archive.gpg")
-        .source(&client, &fresh, &work, "hello", "1.0-1")
+        .source(&client, &fresh, &work, ("hello", "1.0-1"), &|_| true)
         .unwrap_err();
     assert!(format!("{e:#}").contains("mismatch"), "{e:#}");
 }

@@ -20,6 +20,7 @@ mod content_site;
 mod cross_day;
 mod debian_archive;
 mod errors;
+mod firmware;
 mod first_boot;
 mod http_fixture;
 mod inspect;

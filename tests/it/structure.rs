@@ -149,6 +149,7 @@ const LAYERS: &[&[&str]] = &[
     &["recipe"],
     &["codec", "host"],
     &["fetch", "rootfs"],
+    &["firmware"],
     &["image"],
     &["output"],
     &["verify"],

@@ -1,0 +1,153 @@
+//! U-Boot for a Rockchip board from Debian's u-boot source package (upstream tarball,
+//! Debian's patches applied), `make BOARD_defconfig`, `make` with `BL31=` and
+//! `SOURCE_DATE_EPOCH`, cross-compiled natively. The outputs (idbloader.img, u-boot.itb,
+//! u-boot-rockchip.bin) and the `.config` are copied out of the tree.
+
+use crate::process::Cmd;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The cross compiler's prefix (Debian's gcc-aarch64-linux-gnu).
+pub const CROSS_COMPILE: &str = "aarch64-linux-gnu-";
+/// What a Rockchip build makes, in the order a recipe places them.
+pub const OUTPUTS: &[&str] = &["idbloader.img", "u-boot.itb", "u-boot-rockchip.bin"];
+
+/// One build.
+pub struct Build<'a> {
+    /// The u-boot source package, as the signed index named it.
+    pub source: &'a crate::fetch::debian_archive::Fetched,
+    /// rk3399's bl31.elf.
+    pub bl31: &'a Path,
+    pub defconfig: &'a str,
+    pub epoch: i64,
+    /// Scratch space for the unpacked tree.
+    pub work: &'a Path,
+    /// Where the build's output goes, kept like a step's log.
+    pub log: &'a Path,
+    /// Parallel jobs.
+    pub jobs: usize,
+}
+
+/// What the build made: each of [`OUTPUTS`] and `.config`, in `out`.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub out: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub config: PathBuf,
+}
+
+/// Builds U-Boot; the outputs go into `out`.
+pub fn build(b: &Build, out: &Path) -> Result<Built> {
+    let tree = b.work.join("u-boot");
+    if tree.exists() {
+        fs_err::remove_dir_all(&tree)?;
+    }
+    super::sources::unpack_quilt(b.source, &tree)?;
+    let configs = tree.join("configs");
+    if !configs.join(b.defconfig).is_file() {
+        bail!(
+            "firmware: the u-boot source has no configs/{}; close ones: {}",
+            b.defconfig,
+            close_defconfigs(&configs, b.defconfig).join(", ")
+        );
+    }
+    let make = |args: &[String]| -> Result<()> {
+        Cmd::new("make")
+            .arg("-C")
+            .arg(&tree)
+            .arg(format!("CROSS_COMPILE={CROSS_COMPILE}"))
+            .args(args)
+            // binman needs a python3 with pyelftools: Debian's, not one earlier on PATH.
+            .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("SOURCE_DATE_EPOCH", b.epoch.to_string())
+            .env("KBUILD_BUILD_TIMESTAMP", format!("@{}", b.epoch))
+            .env("KBUILD_BUILD_USER", "imgbuild")
+            .env("KBUILD_BUILD_HOST", "imgbuild")
+            .env("LC_ALL", "C")
+            .run_logged(b.log)
+            .with_context(|| {
+                format!(
+                    "building u-boot (make {}); the log is {}",
+                    args.join(" "),
+                    b.log.display()
+                )
+            })?;
+        Ok(())
+    };
+    make(&[b.defconfig.to_string()])?;
+    make(&[format!("-j{}", b.jobs.max(1)), format!("BL31={}", b.bl31.display())])?;
+    fs_err::create_dir_all(out)?;
+    let mut files = Vec::new();
+    for name in OUTPUTS {
+        let from = tree.join(name);
+        if !from.is_file() {
+            bail!(
+                "the u-boot build made no {name} (is {} a Rockchip board's defconfig?)",
+                b.defconfig
+            );
+        }
+        let to = out.join(name);
+        fs_err::copy(&from, &to)?;
+        files.push(to);
+    }
+    let config = out.join("u-boot.config");
+    fs_err::copy(tree.join(".config"), &config)?;
+    Ok(Built {
+        out: out.to_path_buf(),
+        files,
+        config,
+    })
+}
+
+/// Defconfigs whose name shares the board's first word (`rock-4c-plus` → `rock-*`), the
+/// closest first.
+fn close_defconfigs(configs: &Path, want: &str) -> Vec<String> {
+    let stem = want.split(['-', '_']).next().unwrap_or(want);
+    let mut found: Vec<String> = fs_err::read_dir(configs)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(stem))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The longest shared start first: `rock-4c-rk3399` → `rock-4c-plus-…` before `rock-pi-4…`.
+    let shared = |n: &str| n.bytes().zip(want.bytes()).take_while(|(a, b)| a == b).count();
+    found.sort_by(|a, b| shared(b).cmp(&shared(a)).then(a.cmp(b)));
+    found.truncate(8);
+    if found.is_empty() {
+        found.push("none".into());
+    }
+    found
+}
+
+/// The value of `CONFIG_NAME` in a `.config` (`y`, a number, a quoted string), `None`
+/// when it is unset.
+pub fn config_value<'a>(config: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=");
+    config.lines().find_map(|l| l.strip_prefix(&key))
+}
+
+/// Rockchip's boot ROM finds, on an RK3399, an RC4-scrambled header block at the start of
+/// idbloader.img and the SPL at this offset, starting with [`RK3399_MAGIC`]
+/// (`mkimage -T rksd`, tools/rkcommon.c).
+pub const RK_SPL_START: usize = 0x800;
+pub const RK3399_MAGIC: &[u8; 4] = b"RK33";
+/// A FIT image (u-boot.itb) is a flattened device tree.
+pub const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_read_as_kconfig_writes_them() {
+        let c = "CONFIG_PMIC_RK8XX=y\n# CONFIG_SPL_FIT_SIGNATURE is not set\nCONFIG_DEFAULT_DEVICE_TREE=\"rockchip/rk3399-rock-4c-plus\"\n";
+        assert_eq!(config_value(c, "CONFIG_PMIC_RK8XX"), Some("y"));
+        assert_eq!(config_value(c, "CONFIG_SPL_FIT_SIGNATURE"), None);
+        assert_eq!(
+            config_value(c, "CONFIG_DEFAULT_DEVICE_TREE"),
+            Some("\"rockchip/rk3399-rock-4c-plus\"")
+        );
+    }
+}
