@@ -38,6 +38,11 @@ pub struct Built {
 
 /// Builds U-Boot; the outputs go into `out`.
 pub fn build(b: &Build, out: &Path) -> Result<Built> {
+    // Before 30 s of unpacking: make's own word for a missing compiler comes last.
+    let gcc = format!("{CROSS_COMPILE}gcc");
+    if crate::process::programs::locate(&gcc).is_none() {
+        bail!(crate::process::ProcessError::NotFound { program: gcc });
+    }
     let tree = b.work.join("u-boot");
     if tree.exists() {
         fs_err::remove_dir_all(&tree)?;
@@ -90,6 +95,8 @@ pub fn build(b: &Build, out: &Path) -> Result<Built> {
         fs_err::copy(&from, &to)?;
         files.push(to);
     }
+    check_outputs(&fs_err::read(&files[0])?, &fs_err::read(&files[1])?)
+        .with_context(|| format!("the u-boot build for {}", b.defconfig))?;
     let config = out.join("u-boot.config");
     fs_err::copy(tree.join(".config"), &config)?;
     Ok(Built {
@@ -136,9 +143,38 @@ pub const RK3399_MAGIC: &[u8; 4] = b"RK33";
 /// A FIT image (u-boot.itb) is a flattened device tree.
 pub const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
 
+/// What a Rockchip board's boot ROM and SPL need of the two loader files: the RK3399 SPL
+/// header in idbloader.img, a FIT in u-boot.itb.
+pub fn check_outputs(idbloader: &[u8], itb: &[u8]) -> Result<()> {
+    if idbloader.get(RK_SPL_START..RK_SPL_START + 4) != Some(RK3399_MAGIC) {
+        bail!("idbloader.img has no RK3399 SPL header at {RK_SPL_START:#x}: the board's boot ROM would not start it");
+    }
+    if itb.get(..4) != Some(&FDT_MAGIC) {
+        bail!("u-boot.itb is not a FIT image (no device-tree magic): the SPL would not load it");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loader_files_are_checked_for_what_the_board_reads() {
+        let mut idb = vec![0u8; 0x1000];
+        idb[RK_SPL_START..RK_SPL_START + 4].copy_from_slice(RK3399_MAGIC);
+        let itb = [0xd0, 0x0d, 0xfe, 0xed, 0, 0];
+        assert!(check_outputs(&idb, &itb).is_ok());
+        assert!(check_outputs(&idb[..0x802], &itb).is_err(), "a short idbloader");
+        assert!(check_outputs(&idb, &[0u8; 8]).is_err(), "not a FIT");
+        idb[RK_SPL_START] = b'X';
+        assert!(
+            check_outputs(&idb, &itb)
+                .unwrap_err()
+                .to_string()
+                .contains("RK3399 SPL header")
+        );
+    }
 
     #[test]
     fn config_values_are_read_as_kconfig_writes_them() {

@@ -69,6 +69,7 @@ fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
     );
 
     let built = build("rock-4c-plus-rk3399_defconfig").unwrap();
+    // Checked by the build itself too (uboot::check_outputs); here independently.
     let idb = std::fs::read(&built.files[0]).unwrap();
     assert_eq!(
         &idb[uboot::RK_SPL_START..uboot::RK_SPL_START + 4],
