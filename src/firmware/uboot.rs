@@ -106,6 +106,47 @@ pub fn build(b: &Build, out: &Path) -> Result<Built> {
     })
 }
 
+/// The stage cache's bucket for U-Boot builds (bump the version when the build changes).
+const BUCKET: &str = "firmware-u-boot-v1";
+
+/// [`build`] through the stage cache, keyed by exactly its inputs: the source files' and
+/// bl31's SHA-256, the defconfig, the build time and the cross compiler's and make's
+/// versions. Returns the outputs and whether they came from the cache.
+pub fn cached(cache: &crate::cache::Cache, b: &Build) -> Result<(Built, bool)> {
+    let version = |program: &str| -> Result<String> {
+        let out = Cmd::new(program).arg("--version").run_stdout()?;
+        Ok(out.lines().next().unwrap_or_default().to_string())
+    };
+    let sources: Vec<(&str, &str)> = b
+        .source
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f.sha256.as_str()))
+        .collect();
+    let inputs = serde_json::json!({
+        "package": b.source.package,
+        "version": b.source.version,
+        "sources": sources,
+        "bl31": crate::digest::sha256_file(b.bl31)?.0,
+        "defconfig": b.defconfig,
+        "epoch": b.epoch,
+        "gcc": version(&format!("{CROSS_COMPILE}gcc"))?,
+        "make": version("make")?,
+    });
+    let key = crate::cache::Key::new(BUCKET, &inputs);
+    let describe = format!("u-boot {} {}", b.source.version, b.defconfig);
+    let (dir, hit) = cache.get_or_build(BUCKET, &key, &describe, |tmp| build(b, tmp).map(|_| ()))?;
+    let files = OUTPUTS.iter().map(|n| dir.join(n)).collect();
+    Ok((
+        Built {
+            out: dir.clone(),
+            files,
+            config: dir.join("u-boot.config"),
+        },
+        hit,
+    ))
+}
+
 /// Defconfigs whose name shares the board's first word (`rock-4c-plus` → `rock-*`), the
 /// closest first.
 fn close_defconfigs(configs: &Path, want: &str) -> Vec<String> {
