@@ -413,10 +413,8 @@ fn prepare(image: &Path, before: &Inspection, forced: Option<Machine>, work: &Pa
     })
 }
 
-/// GPT partition types that only a PC's boot loaders use.
-const GPT_BIOS_BOOT: &str = "21686148-6449-6E6F-744E-656564454649";
-const GPT_ESP: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
-const GPT_ROOT_X86_64: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
+// GPT partition types only a PC's boot loaders use, as the recipe stage names them.
+use crate::recipe::part_type::{GPT_BIOS_BOOT, GPT_ESP, GPT_ROOT_X86_64};
 
 /// The PC machine to boot, when `forced` names one or the image is a PC's (a BIOS boot
 /// partition, or an ESP with no Raspberry Pi config.txt beside it: UEFI then).
