@@ -129,6 +129,27 @@ fn build_in(
     if let Some(ctx) = template.as_object_mut() {
         ctx.insert("content".into(), summary);
     }
+    // Boot loaders before the root file system: a wrong defconfig fails in a minute, not
+    // after the bootstrap.
+    let firmware = if plan.firmware.is_empty() {
+        crate::firmware::Outputs::default()
+    } else {
+        let store = crate::fetch::store::Store::open(cache.root())?;
+        let client = crate::fetch::http::Client::with_timeouts(Vec::new(), fetch_opts.timeouts);
+        crate::firmware::build(
+            &plan.firmware,
+            &crate::firmware::Ctx {
+                cache,
+                store: &store,
+                client: &client,
+                work: staging.path("firmware"),
+                log_dir: log_dir.to_path_buf(),
+                reporter,
+                jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                offline: fetch_opts.offline,
+            },
+        )?
+    };
     let (tree, info) = match &plan.rootfs {
         Some(src) => {
             // The shared stages see placeholders for what differs between images.
@@ -165,14 +186,14 @@ fn build_in(
             // The plan guarantees a rootfs for `output.format: oci`.
             let tree = tree.ok_or_else(|| anyhow::anyhow!("a container image needs a root file system"))?;
             let record = step(reporter, "hash inputs", || {
-                record(resolved, Some(&tree), &content_summary)
+                record(resolved, Some(&tree), &content_summary, &firmware)
             })?;
             output::publish_oci(resolved, file, &tree, &info, record, staging, reporter)
         }
         Target::DiskImage { file, .. } => {
-            let assembled = image::assemble(plan, file, tree.as_ref(), &info, &staging, reporter)?;
+            let assembled = image::assemble(plan, file, tree.as_ref(), &firmware, &info, &staging, reporter)?;
             let record = step(reporter, "hash inputs", || {
-                record(resolved, tree.as_ref(), &content_summary)
+                record(resolved, tree.as_ref(), &content_summary, &firmware)
             })?;
             output::publish(resolved, file, &assembled, &info, record, staging, reporter)
         }
@@ -222,11 +243,17 @@ fn record(
     resolved: &Resolved,
     tree: Option<&rootfs::RootTree>,
     content: &serde_json::Value,
+    firmware: &crate::firmware::Outputs,
 ) -> Result<crate::output::manifest::Record> {
     Ok(crate::output::manifest::Record {
         inputs: inputs(resolved, tree)?,
         packages: tree.map(rootfs::packages::installed).transpose()?.unwrap_or_default(),
         content: content.clone(),
+        firmware: firmware
+            .made
+            .iter()
+            .map(crate::output::manifest::FirmwareRecord::of)
+            .collect(),
     })
 }
 
@@ -261,7 +288,9 @@ fn inputs(resolved: &Resolved, tree: Option<&rootfs::RootTree>) -> Result<Vec<In
         }
     }
     for b in &plan.blobs {
-        add(&format!("blob {}", b.name), rel(&b.file), &b.file)?;
+        if let crate::recipe::plan::BlobSource::File(f) = &b.source {
+            add(&format!("blob {}", b.name), rel(f), f)?;
+        }
     }
     for st in &plan.steps {
         if let crate::recipe::plan_rootfs::StepCommand::Script(p) = &st.command {

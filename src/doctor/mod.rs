@@ -10,6 +10,7 @@ use crate::host::{Problem, binfmt, probe};
 use crate::process::programs::{self, Use};
 use crate::recipe::plan::{Plan, RootfsSource};
 use crate::recipe::plan_content::SourcePlan;
+use crate::recipe::plan_firmware::FirmwareSource;
 use crate::recipe::{self, model::FsKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -80,6 +81,15 @@ impl Needs {
         if plan.bootloader.as_ref().is_some_and(|b| b.bios.is_some()) {
             self.uses.insert(Use::Grub);
         }
+        if plan
+            .firmware
+            .iter()
+            .any(|f| matches!(f.source, FirmwareSource::Debian(_)))
+        {
+            self.uses.insert(Use::Firmware);
+            // The unpacked source tree and its build (a cached build needs nothing).
+            cache_need += GIB;
+        }
         for s in plan.content.iter().flat_map(|c| &c.sources) {
             match s {
                 SourcePlan::Git(_) => self.uses.insert(Use::Git),
@@ -121,6 +131,12 @@ pub fn hosts_of(plan: &Plan) -> BTreeMap<reach::Endpoint, String> {
             if let crate::recipe::plan_rootfs::KeyPlan::Url { url, .. } = &s.key {
                 urls.push(url.clone());
             }
+        }
+    }
+    for f in &plan.firmware {
+        match &f.source {
+            FirmwareSource::Debian(u) => urls.push(u.mirror.clone()),
+            FirmwareSource::Url(files) => urls.extend(files.iter().map(|p| p.url.clone())),
         }
     }
     if let Some(c) = &plan.content {

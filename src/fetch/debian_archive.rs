@@ -12,6 +12,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Debian's archive keys, as debian-archive-keyring installs them (what mmdebstrap trusts).
+pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
 /// Where to look, and whose signature counts.
 #[derive(Debug, Clone)]
 pub struct Archive {
@@ -231,8 +234,22 @@ pub fn checksums(field: &str) -> Result<Vec<(String, u64, String)>> {
         .collect()
 }
 
+/// A package or version the verified index does not list: the recipe names something the
+/// archive does not have (a user's error, which names what there is).
+#[derive(Debug, thiserror::Error)]
+pub enum NotListed {
+    #[error("the archive's index has no package `{name}`; check the name and the suite")]
+    Package { name: String },
+    #[error("the archive has {name} {} but not {version}; set the version to one of those", .versions.join(", "))]
+    Version {
+        name: String,
+        version: String,
+        versions: Vec<String>,
+    },
+}
+
 /// The paragraph of a deb822 index whose `key` is `name` and whose Version is `version`;
-/// an error naming the versions the index has when there is none.
+/// [`NotListed`], naming the versions the index has, when there is none.
 pub fn find(index: &[u8], key: &str, name: &str, version: &str) -> Result<deb822_fast::Paragraph> {
     let mut versions = Vec::new();
     for p in deb822_fast::Deb822::iter_paragraphs_from_reader(std::io::BufReader::new(index)) {
@@ -247,12 +264,13 @@ pub fn find(index: &[u8], key: &str, name: &str, version: &str) -> Result<deb822
         versions.push(v);
     }
     if versions.is_empty() {
-        bail!("the archive's index has no package `{name}`; check the name and the suite")
+        bail!(NotListed::Package { name: name.into() })
     }
-    bail!(
-        "the archive has {name} {} but not {version}; set the version to one of those",
-        versions.join(", ")
-    )
+    bail!(NotListed::Version {
+        name: name.into(),
+        version: version.into(),
+        versions,
+    })
 }
 
 #[cfg(test)]

@@ -95,14 +95,39 @@ pub fn deb_file(deb: &Fetched, path: &str, dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("unpacking {}", file.name))?;
     let found = dir.join(path.trim_start_matches('/'));
     if !found.is_file() {
-        bail!(
-            "{} {} has no /{path}; check the file's path in the package (`dpkg-deb -c {}`)",
-            deb.package,
-            deb.version,
-            file.name
-        );
+        bail!(NotInPackage {
+            package: deb.package.clone(),
+            version: deb.version.clone(),
+            path: path.into(),
+            deb: file.name.clone(),
+        });
     }
     Ok(found)
+}
+
+/// A binary package without the file asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{package} {version} has no /{path}; check the file's path in the package (`dpkg-deb -c {deb}`)")]
+pub struct NotInPackage {
+    pub package: String,
+    pub version: String,
+    pub path: String,
+    pub deb: String,
+}
+
+/// The names of the directories in `dir` that hold a `bl31.elf` (an ATF package's platforms), sorted (empty when
+/// there is no such directory).
+pub fn subdirs(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = fs_err::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("bl31.elf").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 #[cfg(test)]

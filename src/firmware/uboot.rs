@@ -1,25 +1,28 @@
 //! U-Boot for a Rockchip board from Debian's u-boot source package (upstream tarball,
 //! Debian's patches applied), `make BOARD_defconfig`, `make` with `BL31=` and
-//! `SOURCE_DATE_EPOCH`, cross-compiled natively. The outputs (idbloader.img, u-boot.itb,
-//! u-boot-rockchip.bin) and the `.config` are copied out of the tree.
+//! `SOURCE_DATE_EPOCH` (the changelog's date), cross-compiled natively. The outputs
+//! (idbloader.img, u-boot.itb, u-boot-rockchip.bin; u-boot.bin for other boards) and the
+//! `.config` are copied out of the tree. The stage cache is `super`'s.
 
 use crate::process::Cmd;
+use crate::recipe::plan_firmware::UBOOT_OUTPUTS;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// The cross compiler's prefix (Debian's gcc-aarch64-linux-gnu).
 pub const CROSS_COMPILE: &str = "aarch64-linux-gnu-";
-/// What a Rockchip build makes, in the order a recipe places them.
-pub const OUTPUTS: &[&str] = &["idbloader.img", "u-boot.itb", "u-boot-rockchip.bin"];
+/// Rockchip's loader files, in the order a recipe places them (SPL stage, then U-Boot).
+pub const ROCKCHIP_OUTPUTS: &[&str] = &["idbloader.img", "u-boot.itb", "u-boot-rockchip.bin"];
 
 /// One build.
 pub struct Build<'a> {
     /// The u-boot source package, as the signed index named it.
     pub source: &'a crate::fetch::debian_archive::Fetched,
-    /// rk3399's bl31.elf.
-    pub bl31: &'a Path,
+    /// The SoC's bl31.elf, for boards whose U-Boot embeds ARM Trusted Firmware.
+    pub bl31: Option<&'a Path>,
     pub defconfig: &'a str,
-    pub epoch: i64,
+    /// `SOURCE_DATE_EPOCH`; `None`: the date of the source's newest changelog entry.
+    pub epoch: Option<i64>,
     /// Scratch space for the unpacked tree.
     pub work: &'a Path,
     /// Where the build's output goes, kept like a step's log.
@@ -28,12 +31,31 @@ pub struct Build<'a> {
     pub jobs: usize,
 }
 
-/// What the build made: each of [`OUTPUTS`] and `.config`, in `out`.
+/// What the build made, in `out`: the files of [`UBOOT_OUTPUTS`] it made and `.config`
+/// (as `u-boot.config`).
 #[derive(Debug, Clone)]
 pub struct Built {
     pub out: PathBuf,
     pub files: Vec<PathBuf>,
     pub config: PathBuf,
+}
+
+impl Built {
+    /// The made file called `name`.
+    pub fn file(&self, name: &str) -> Option<&Path> {
+        self.files
+            .iter()
+            .find(|f| f.file_name().is_some_and(|n| n == name))
+            .map(PathBuf::as_path)
+    }
+}
+
+/// The source has no such board configuration; `close` are the nearest it has.
+#[derive(Debug, thiserror::Error)]
+#[error("the u-boot source has no configs/{defconfig}; close ones: {}", .close.join(", "))]
+pub struct NoDefconfig {
+    pub defconfig: String,
+    pub close: Vec<String>,
 }
 
 /// Builds U-Boot; the outputs go into `out`.
@@ -50,12 +72,16 @@ pub fn build(b: &Build, out: &Path) -> Result<Built> {
     super::sources::unpack_quilt(b.source, &tree)?;
     let configs = tree.join("configs");
     if !configs.join(b.defconfig).is_file() {
-        bail!(
-            "firmware: the u-boot source has no configs/{}; close ones: {}",
-            b.defconfig,
-            close_defconfigs(&configs, b.defconfig).join(", ")
-        );
+        bail!(NoDefconfig {
+            defconfig: b.defconfig.into(),
+            close: close_defconfigs(&configs, b.defconfig),
+        });
     }
+    let epoch = match b.epoch {
+        Some(e) => e,
+        None => super::changelog::epoch(&fs_err::read_to_string(tree.join("debian/changelog"))?)
+            .with_context(|| format!("{} {}", b.source.package, b.source.version))?,
+    };
     let make = |args: &[String]| -> Result<()> {
         Cmd::new("make")
             .arg("-C")
@@ -64,11 +90,12 @@ pub fn build(b: &Build, out: &Path) -> Result<Built> {
             .args(args)
             // binman needs a python3 with pyelftools: Debian's, not one earlier on PATH.
             .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("SOURCE_DATE_EPOCH", b.epoch.to_string())
-            .env("KBUILD_BUILD_TIMESTAMP", format!("@{}", b.epoch))
+            .env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .env("KBUILD_BUILD_TIMESTAMP", format!("@{epoch}"))
             .env("KBUILD_BUILD_USER", "imgbuild")
             .env("KBUILD_BUILD_HOST", "imgbuild")
             .env("LC_ALL", "C")
+            .env("TZ", "UTC")
             .run_logged(b.log)
             .with_context(|| {
                 format!(
@@ -80,71 +107,53 @@ pub fn build(b: &Build, out: &Path) -> Result<Built> {
         Ok(())
     };
     make(&[b.defconfig.to_string()])?;
-    make(&[format!("-j{}", b.jobs.max(1)), format!("BL31={}", b.bl31.display())])?;
+    let mut args = vec![format!("-j{}", b.jobs.max(1))];
+    if let Some(bl31) = b.bl31 {
+        args.push(format!("BL31={}", bl31.display()));
+    }
+    make(&args)?;
     fs_err::create_dir_all(out)?;
     let mut files = Vec::new();
-    for name in OUTPUTS {
+    for name in UBOOT_OUTPUTS {
         let from = tree.join(name);
-        if !from.is_file() {
-            bail!(
-                "the u-boot build made no {name} (is {} a Rockchip board's defconfig?)",
-                b.defconfig
-            );
+        if from.is_file() {
+            let to = out.join(name);
+            fs_err::copy(&from, &to)?;
+            files.push(to);
         }
-        let to = out.join(name);
-        fs_err::copy(&from, &to)?;
-        files.push(to);
     }
-    check_outputs(&fs_err::read(&files[0])?, &fs_err::read(&files[1])?)
-        .with_context(|| format!("the u-boot build for {}", b.defconfig))?;
     let config = out.join("u-boot.config");
     fs_err::copy(tree.join(".config"), &config)?;
-    Ok(Built {
+    let built = Built {
         out: out.to_path_buf(),
         files,
         config,
-    })
+    };
+    if b.bl31.is_some() {
+        // A Rockchip board: the boot ROM starts idbloader.img, whose SPL loads u-boot.itb.
+        let (Some(idb), Some(itb)) = (built.file("idbloader.img"), built.file("u-boot.itb")) else {
+            bail!(
+                "the u-boot build made no idbloader.img and u-boot.itb (is {} a Rockchip board's defconfig?)",
+                b.defconfig
+            );
+        };
+        check_outputs(&fs_err::read(idb)?, &fs_err::read(itb)?)
+            .with_context(|| format!("the u-boot build for {}", b.defconfig))?;
+    } else if built.file("u-boot.bin").is_none() {
+        bail!("the u-boot build for {} made no u-boot.bin", b.defconfig);
+    }
+    Ok(built)
 }
 
-/// The stage cache's bucket for U-Boot builds (bump the version when the build changes).
-const BUCKET: &str = "firmware-u-boot-v1";
-
-/// [`build`] through the stage cache, keyed by exactly its inputs: the source files' and
-/// bl31's SHA-256, the defconfig, the build time and the cross compiler's and make's
-/// versions. Returns the outputs and whether they came from the cache.
-pub fn cached(cache: &crate::cache::Cache, b: &Build) -> Result<(Built, bool)> {
-    let version = |program: &str| -> Result<String> {
-        let out = Cmd::new(program).arg("--version").run_stdout()?;
-        Ok(out.lines().next().unwrap_or_default().to_string())
-    };
-    let sources: Vec<(&str, &str)> = b
-        .source
-        .files
-        .iter()
-        .map(|f| (f.name.as_str(), f.sha256.as_str()))
-        .collect();
-    let inputs = serde_json::json!({
-        "package": b.source.package,
-        "version": b.source.version,
-        "sources": sources,
-        "bl31": crate::digest::sha256_file(b.bl31)?.0,
-        "defconfig": b.defconfig,
-        "epoch": b.epoch,
-        "gcc": version(&format!("{CROSS_COMPILE}gcc"))?,
-        "make": version("make")?,
-    });
-    let key = crate::cache::Key::new(BUCKET, &inputs);
-    let describe = format!("u-boot {} {}", b.source.version, b.defconfig);
-    let (dir, hit) = cache.get_or_build(BUCKET, &key, &describe, |tmp| build(b, tmp).map(|_| ()))?;
-    let files = OUTPUTS.iter().map(|n| dir.join(n)).collect();
-    Ok((
-        Built {
-            out: dir.clone(),
-            files,
-            config: dir.join("u-boot.config"),
-        },
-        hit,
-    ))
+/// The `.config` values `want` (`CONFIG_X` → `y`) that the built `config` does not have:
+/// (name, wanted, found).
+pub fn config_mismatches(config: &str, want: &[(String, String)]) -> Vec<(String, String, Option<String>)> {
+    want.iter()
+        .filter_map(|(name, value)| {
+            let got = config_value(config, name);
+            (got != Some(value.as_str())).then(|| (name.clone(), value.clone(), got.map(str::to_string)))
+        })
+        .collect()
 }
 
 /// Defconfigs whose name shares the board's first word (`rock-4c-plus` → `rock-*`), the

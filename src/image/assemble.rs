@@ -59,6 +59,7 @@ pub fn assemble(
     plan: &Plan,
     file: &str,
     tree: Option<&RootTree>,
+    firmware: &crate::firmware::Outputs,
     info: &BuildInfo,
     staging: &Staging,
     reporter: &dyn Reporter,
@@ -85,7 +86,8 @@ pub fn assemble(
     if plan.partitions.iter().any(|p| p.filesystem == FsKind::Ext4) {
         ext4::check_version()?;
     }
-    let blob_sizes = blobs::sizes(&plan.blobs)?;
+    let blob_files = blobs::files(&plan.blobs, firmware)?;
+    let blob_sizes: Vec<u64> = blob_files.iter().map(|(_, n)| *n).collect();
     for p in &plan.partitions {
         contents.entry(p.name.clone()).or_default();
     }
@@ -123,7 +125,7 @@ pub fn assemble(
             &layout,
             content_of,
             &fat_nodes,
-            &blob_sizes,
+            &blob_files,
             bios,
             epoch,
             staging,
@@ -347,7 +349,7 @@ fn write_image(
     layout: &Layout,
     content_of: &Contents,
     fat_nodes: &BTreeMap<String, Vec<fat::Node>>,
-    blob_sizes: &[u64],
+    blob_files: &[(PathBuf, u64)],
     bios: Option<&boot::BiosLoader>,
     epoch: i64,
     staging: &Staging,
@@ -467,14 +469,14 @@ fn write_image(
     }
     if !plan.blobs.is_empty() {
         step(reporter, "write blobs", || {
-            blobs::write(&image, &plan.blobs, blob_sizes)
+            blobs::write(&image, &plan.blobs, blob_files)
         })?;
         mapped.extend(
             layout
                 .blobs
                 .iter()
-                .zip(blob_sizes)
-                .map(|(b, &n)| (b.start, b.start + n)),
+                .zip(blob_files)
+                .map(|(b, (_, n))| (b.start, b.start + n)),
         );
     }
     if let Some(loader) = bios {

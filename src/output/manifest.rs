@@ -52,6 +52,38 @@ pub struct Record {
     /// What the mirrors hold (the landing page's `content`), from the plan and the lock.
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub content: serde_json::Value,
+    /// Boot loaders the firmware stage made: their verified inputs and their files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub firmware: Vec<FirmwareRecord>,
+}
+
+/// One firmware as the manifest records it (no cache paths: the manifest is the same
+/// whether it was built or came from the cache).
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwareRecord {
+    pub name: String,
+    pub source: String,
+    pub inputs: Vec<crate::firmware::Verified>,
+    pub files: Vec<crate::firmware::Verified>,
+}
+
+impl FirmwareRecord {
+    pub fn of(made: &crate::firmware::Made) -> FirmwareRecord {
+        FirmwareRecord {
+            name: made.name.clone(),
+            source: made.source.clone(),
+            inputs: made.inputs.clone(),
+            files: made
+                .files
+                .iter()
+                .map(|f| crate::firmware::Verified {
+                    name: f.name.clone(),
+                    sha256: f.sha256.clone(),
+                    size: f.size,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a disk image holds and where.

@@ -33,6 +33,10 @@ pub struct Recipe {
     /// Where the root file system comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<RootfsSpec>,
+    /// Boot loaders made on the build host by name (`u-boot`): built from a Debian source
+    /// package or downloaded; `image.blobs` place their files (`firmware: u-boot/idbloader.img`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<IndexMap<String, Option<super::model_firmware::FirmwareSpec>>>,
     /// The disk image: partition table, partitions and raw blobs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSpec>,
@@ -462,6 +466,9 @@ pub struct BlobSpec {
     /// The file to write (relative to the recipe).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Or a file the `firmware:` section makes, as `NAME/FILE` (`u-boot/idbloader.img`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
     /// Byte offset (`32KiB`, `64s` for sector 64).
     #[serde(
         default,

@@ -92,9 +92,18 @@ pub struct PartitionPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlobPlan {
     pub name: String,
-    pub file: PathBuf,
+    pub source: BlobSource,
     pub offset: u64,
     pub defined_in: PathBuf,
+}
+
+/// Where a blob's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum BlobSource {
+    /// A file beside the recipe.
+    File(PathBuf),
+    /// A file the `firmware:` stage makes: (firmware name, file name).
+    Firmware(String, String),
 }
 
 /// What the build publishes.
@@ -160,6 +169,8 @@ pub struct Plan {
     pub disk_id: DiskId,
     pub partitions: Vec<PartitionPlan>,
     pub blobs: Vec<BlobPlan>,
+    /// `firmware:`: boot loaders made on the build host, which blobs may name.
+    pub firmware: Vec<super::plan_firmware::FirmwarePlan>,
     /// `image.bootloader`: GRUB and shim for a PC's BIOS and UEFI.
     pub bootloader: Option<super::plan_boot::BootloaderPlan>,
     pub output: OutputPlan,
@@ -431,7 +442,8 @@ pub fn plan(
     if !content_only(recipe) && oci.is_none() {
         check_partitions(&partitions, table, rootfs.is_some(), ck)?;
     }
-    let blobs = blobs(&image, ck)?;
+    let firmware = super::plan_firmware::firmware(recipe, ck)?;
+    let blobs = blobs(&image, &firmware, ck)?;
     let infos: Vec<super::plan_boot::PartInfo> = partitions
         .iter()
         .map(|p| super::plan_boot::PartInfo {
@@ -490,6 +502,7 @@ pub fn plan(
         disk_id,
         partitions,
         blobs,
+        firmware,
         bootloader,
         output,
         source_date_epoch: recipe.source_date_epoch,
@@ -611,15 +624,31 @@ fn rootfs_source(recipe: &Recipe, ck: &Checker) -> Result<Option<RootfsSource>, 
     }
 }
 
-fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>, RecipeError> {
+fn blobs(
+    image: &super::model::ImageSpec,
+    firmware: &[super::plan_firmware::FirmwarePlan],
+    ck: &Checker,
+) -> Result<Vec<BlobPlan>, RecipeError> {
     let mut out = Vec::new();
     for (bname, spec) in image.blobs.iter().flatten() {
         let spec = spec.clone().unwrap_or_default();
         let field = format!("image.blobs.{bname}");
-        let file = spec
-            .file
-            .as_deref()
-            .ok_or_else(|| ck.err(&format!("{field}.file"), "missing; a blob needs `file: PATH`"))?;
+        let source = match (&spec.file, &spec.firmware) {
+            (Some(file), None) => BlobSource::File(ck.path(&format!("{field}.file"), file)),
+            (None, Some(fw)) => {
+                let (name, file) = super::plan_firmware::blob_source(fw, &format!("{field}.firmware"), firmware, ck)?;
+                BlobSource::Firmware(name, file)
+            }
+            (Some(_), Some(_)) => {
+                return Err(ck.err(&field, "give either `file` or `firmware`, not both"));
+            }
+            (None, None) => {
+                return Err(ck.err(
+                    &format!("{field}.file"),
+                    "missing; a blob needs `file: PATH` or `firmware: NAME/FILE`",
+                ));
+            }
+        };
         let offset = match (&spec.offset, spec.sector) {
             (Some(t), None) => ck.bytes(&format!("{field}.offset"), t)?,
             (None, Some(s)) => s
@@ -634,7 +663,7 @@ fn blobs(image: &super::model::ImageSpec, ck: &Checker) -> Result<Vec<BlobPlan>,
         };
         out.push(BlobPlan {
             name: bname.clone(),
-            file: ck.path(&format!("{field}.file"), file),
+            source,
             offset,
             defined_in: origin_of(ck.origins, &field, ck.main_file),
         });

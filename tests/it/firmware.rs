@@ -1,17 +1,66 @@
-//! U-Boot for the Rock 4C+ from Debian's own source package and arm-trusted-firmware's
-//! bl31, both fetched through the archive's signed index, cross-compiled natively.
+//! The firmware stage. From Debian's source: U-Boot for the Rock 4C+ from Debian's own
+//! source package and arm-trusted-firmware's bl31, both fetched through the archive's
+//! signed index, cross-compiled natively, cached by the recipe's inputs (debian tier).
+//! Published files: downloaded by URL and SHA-256 and placed as blobs (fast tier, a local
+//! HTTP fixture).
 
 use crate::common::*;
-use imgbuild::fetch::debian_archive::Archive;
+use crate::http_fixture::Server;
 use imgbuild::fetch::http::Client;
 use imgbuild::fetch::store::Store;
-use imgbuild::firmware::{sources, uboot};
+use imgbuild::firmware::{self, uboot};
+use imgbuild::recipe::plan_firmware::{Bl31Plan, FirmwarePlan, FirmwareSource, UbootFromDebian};
+use std::path::Path;
 
 const UBOOT: &str = "2025.01-3+deb13u1";
 const ATF: &str = "2.12.1+dfsg-1";
 
+fn rock_4c_plus(defconfig: &str, platform: &str) -> FirmwarePlan {
+    FirmwarePlan {
+        name: "u-boot".into(),
+        source: FirmwareSource::Debian(UbootFromDebian {
+            mirror: "http://deb.debian.org/debian".into(),
+            suite: "trixie".into(),
+            package: "u-boot".into(),
+            version: UBOOT.into(),
+            defconfig: defconfig.into(),
+            bl31: Some(Bl31Plan {
+                package: "arm-trusted-firmware".into(),
+                version: ATF.into(),
+                platform: platform.into(),
+            }),
+            check_config: vec![
+                ("CONFIG_PMIC_RK8XX".into(), "y".into()),
+                ("CONFIG_MMC_DW_ROCKCHIP".into(), "y".into()),
+                ("CONFIG_MMC_SDHCI_ROCKCHIP".into(), "y".into()),
+                ("CONFIG_BOOTSTD".into(), "y".into()),
+            ],
+        }),
+        defined_in: "rock.yaml".into(),
+    }
+}
+
+fn stage(dir: &Path, plan: &FirmwarePlan, read_cache: bool) -> anyhow::Result<firmware::Outputs> {
+    let cache = imgbuild::cache::Cache::open(dir.join("stages"), read_cache).unwrap();
+    let store = Store::open(&dir.join("stages")).unwrap();
+    let client = Client::new(vec![]);
+    firmware::build(
+        std::slice::from_ref(plan),
+        &firmware::Ctx {
+            cache: &cache,
+            store: &store,
+            client: &client,
+            work: dir.join("work"),
+            log_dir: dir.join("logs"),
+            reporter: &imgbuild::report::Silent,
+            jobs: 2,
+            offline: false,
+        },
+    )
+}
+
 #[test]
-#[ignore = "tier debian: the Debian archive (33 MB of u-boot source) and a one-minute cross build"]
+#[ignore = "tier debian: the Debian archive (33 MB of u-boot source) and two one-minute cross builds"]
 fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
     for t in [
         "gpgv",
@@ -25,89 +74,75 @@ fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let store = Store::open(&dir.join("cache")).unwrap();
-    let client = Client::new(vec![]);
-    let archive = Archive {
-        base: "http://deb.debian.org/debian".into(),
-        suite: "trixie".into(),
-        component: "main".into(),
-        keyring: "/usr/share/keyrings/debian-archive-keyring.gpg".into(),
-    };
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let src = archive
-        .source(&client, &store, &work, ("u-boot", UBOOT), &sources::wanted)
-        .unwrap();
-    assert!(src.files.iter().any(|f| f.name == "u-boot_2025.01.orig.tar.bz2"));
+
+    // The recipe's mistakes are named by their field, before anything is compiled.
+    let e = stage(dir, &rock_4c_plus("rock-4c-rk3399_defconfig", "rk3399"), true).unwrap_err();
+    let msg = format!("{e:#}");
     assert!(
-        !src.files.iter().any(|f| f.name.ends_with(".dsc")),
+        msg.contains("firmware.u-boot.defconfig") && msg.contains("close ones: rock-4c-plus-rk3399_defconfig"),
+        "{msg}"
+    );
+    assert!(
+        e.downcast_ref::<imgbuild::recipe::RecipeError>().is_some(),
+        "a user error (exit 2): {msg}"
+    );
+    let e = stage(dir, &rock_4c_plus("rock-4c-plus-rk3399_defconfig", "rk3588"), true).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("firmware.u-boot.bl31.platform")
+            && msg.contains("has no /usr/lib/arm-trusted-firmware/rk3588/bl31.elf")
+            && msg.contains("rk3399"),
+        "{msg}"
+    );
+
+    let plan = rock_4c_plus("rock-4c-plus-rk3399_defconfig", "rk3399");
+    let built = stage(dir, &plan, true).unwrap();
+    let made = &built.made[0];
+    assert!(!made.cached, "the first build is built");
+    assert!(
+        made.inputs.iter().any(|i| i.name == "u-boot_2025.01.orig.tar.bz2")
+            && made.inputs.iter().any(|i| i.name.starts_with("arm-trusted-firmware_")),
+        "the verified inputs are recorded: {:?}",
+        made.inputs
+    );
+    assert!(
+        !made.inputs.iter().any(|i| i.name.ends_with(".dsc")),
         "what the index already said is not fetched"
     );
-    let atf = archive
-        .binary(&client, &store, &work, "arm-trusted-firmware", ATF, "arm64")
-        .unwrap();
-    let bl31 = sources::deb_file(&atf, "usr/lib/arm-trusted-firmware/rk3399/bl31.elf", &dir.join("atf")).unwrap();
-
-    let build = |defconfig: &str| {
-        uboot::build(
-            &uboot::Build {
-                source: &src,
-                bl31: &bl31,
-                defconfig,
-                epoch: 1_700_000_000,
-                work: &work,
-                log: &dir.join("u-boot.log"),
-                jobs: 2,
-            },
-            &dir.join("out"),
-        )
-    };
-    let e = build("rock-4c-rk3399_defconfig").unwrap_err();
+    let log = std::fs::read_to_string(dir.join("logs/firmware-u-boot.log")).unwrap();
     assert!(
-        format!("{e:#}").contains("close ones: rock-4c-plus-rk3399_defconfig"),
-        "{e:#}"
+        log.contains("BINMAN"),
+        "the build's log is kept: {}",
+        &log[..log.len().min(400)]
     );
 
-    let board = "rock-4c-plus-rk3399_defconfig";
-    let cache = imgbuild::cache::Cache::open(dir.join("stages"), true).unwrap();
-    let job = uboot::Build {
-        source: &src,
-        bl31: &bl31,
-        defconfig: board,
-        epoch: 1_700_000_000,
-        work: &work,
-        log: &dir.join("u-boot.log"),
-        jobs: 2,
-    };
-    let (built, hit) = uboot::cached(&cache, &job).unwrap();
-    assert!(!hit, "the first build is built");
     let again = std::time::Instant::now();
-    let (cached, hit) = uboot::cached(&cache, &job).unwrap();
-    assert!(hit, "the same inputs come from the stage cache");
+    let cached = stage(dir, &plan, true).unwrap();
+    assert!(cached.made[0].cached, "the same inputs come from the stage cache");
     eprintln!("firmware: cached rebuild in {:.2} s", again.elapsed().as_secs_f64());
-    assert_eq!(cached.files, built.files);
-    // A second build from scratch is byte-identical (SOURCE_DATE_EPOCH, fixed build user).
-    let second = build(board).unwrap();
-    for (a, b) in built.files.iter().zip(&second.files) {
-        assert_eq!(
-            std::fs::read(a).unwrap(),
-            std::fs::read(b).unwrap(),
-            "{} differs between two builds",
-            b.display()
-        );
+    // A second build from scratch (the cache not read) is byte-identical: the changelog's
+    // date as SOURCE_DATE_EPOCH, a fixed build user and host.
+    let scratch = stage(dir, &plan, false).unwrap();
+    assert!(!scratch.made[0].cached);
+    for f in &made.files {
+        let other = scratch.file("u-boot", &f.name).unwrap();
+        let other_sha = imgbuild::digest::sha256_file(other).unwrap().0;
+        assert_eq!(f.sha256, other_sha, "{} differs between two builds", f.name);
     }
+
     // Checked by the build itself too (uboot::check_outputs); here independently.
-    let idb = std::fs::read(&built.files[0]).unwrap();
+    let idb = std::fs::read(built.file("u-boot", "idbloader.img").unwrap()).unwrap();
     assert_eq!(
         &idb[uboot::RK_SPL_START..uboot::RK_SPL_START + 4],
         uboot::RK3399_MAGIC,
         "idbloader.img: the RK3399 boot ROM's SPL header after the (RC4-scrambled) header block"
     );
-    let itb = std::fs::read(&built.files[1]).unwrap();
+    let itb_path = built.file("u-boot", "u-boot.itb").unwrap();
+    let itb = std::fs::read(itb_path).unwrap();
     assert_eq!(itb[..4], uboot::FDT_MAGIC, "u-boot.itb is a FIT");
-    let listed = text(&ok(tool("dumpimage").arg("-l").arg(&built.files[1])));
+    let listed = text(&ok(tool("dumpimage").arg("-l").arg(itb_path)));
     assert!(listed.contains("FIT description") && listed.contains("atf"), "{listed}");
-    let config = std::fs::read_to_string(&built.config).unwrap();
+    let config = std::fs::read_to_string(dir.join("logs/firmware-u-boot.config")).unwrap();
     for (name, want) in [
         ("CONFIG_PMIC_RK8XX", "y"),
         ("CONFIG_MMC_DW_ROCKCHIP", "y"),
@@ -121,4 +156,72 @@ fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
             "{name} in the board's .config"
         );
     }
+
+    // A check the board's configuration fails is the recipe's error, naming the symbol.
+    let mut wrong = plan.clone();
+    if let FirmwareSource::Debian(u) = &mut wrong.source {
+        u.check_config.push(("CONFIG_SPL_FIT_SIGNATURE".into(), "y".into()));
+    }
+    let e = stage(dir, &wrong, true).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("firmware.u-boot.check_config") && msg.contains("CONFIG_SPL_FIT_SIGNATURE=y (built: not set)"),
+        "{msg}"
+    );
+}
+
+/// A firmware file whose first bytes say what it is, served by the fixture.
+fn served(dir: &Path, name: &str, fill: u8, len: usize) -> String {
+    let body = vec![fill; len];
+    std::fs::write(dir.join(name), &body).unwrap();
+    imgbuild::digest::sha256_hex(&body)
+}
+
+#[test]
+fn published_firmware_is_downloaded_checked_placed_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let idb_sha = served(&www, "idbloader.img", 0x11, 100_000);
+    let itb_sha = served(&www, "u-boot.itb", 0x22, 700_000);
+    let server = Server::start(&www);
+    rootfs_tar(&dir.join("rootfs.tar"));
+    let recipe = write(
+        dir,
+        "r.yaml",
+        &format!(
+            "rootfs: {{tar: rootfs.tar}}\nfirmware:\n  u-boot:\n    source: url\n    files:\n      idbloader.img: {{url: '{}', sha256: {idb_sha}}}\n      u-boot.itb: {{url: '{}', sha256: {itb_sha}}}\nimage:\n  table: gpt\n  blobs:\n    idbloader: {{firmware: u-boot/idbloader.img, sector: 64}}\n    u-boot: {{firmware: u-boot/u-boot.itb, sector: 16384}}\n  partitions:\n    root: {{filesystem: ext4, mount: /, start: 16MiB}}\noutput: {{compression: none}}\n",
+            server.url("/idbloader.img"),
+            server.url("/u-boot.itb"),
+        ),
+    );
+    let build = |extra: &[&str]| {
+        let mut c = imgbuild();
+        c.args(extra)
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .arg("--out")
+            .arg(dir.join("out"))
+            .arg(&recipe);
+        ok(&mut c)
+    };
+    build(&[]);
+    let image = std::fs::read(dir.join("out/r.img")).unwrap();
+    assert!(image[64 * 512..64 * 512 + 100_000].iter().all(|&b| b == 0x11));
+    assert!(image[16384 * 512..16384 * 512 + 700_000].iter().all(|&b| b == 0x22));
+    let (_, parts) = sfdisk(&dir.join("out/r.img"));
+    assert_eq!(parts[0].start, 16 << 20, "the root starts at 16 MiB, after the loaders");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/manifest.json")).unwrap()).unwrap();
+    let fw = &manifest["firmware"][0];
+    assert_eq!(fw["name"], "u-boot");
+    assert_eq!(fw["files"][0]["sha256"], idb_sha.as_str());
+    assert_eq!(fw["files"][1]["sha256"], itb_sha.as_str());
+
+    // Offline, the store serves it: the server is not asked again.
+    let asked = server.log().len();
+    build(&["--offline"]);
+    assert_eq!(server.log().len(), asked, "an offline rebuild asked the server");
+    assert_eq!(std::fs::read(dir.join("out/r.img")).unwrap(), image);
 }
