@@ -108,8 +108,10 @@ pub enum Command {
         image: PathBuf,
         /// The QEMU machine (auto: from the image's kernel and device trees; a PC image by
         /// UEFI). A PC image boots by its firmware: pc-bios (SeaBIOS), pc-uefi (OVMF) or
-        /// pc-secure-boot (OVMF enforcing Secure Boot with Microsoft's keys).
-        #[arg(long, default_value = "auto", value_parser = ["auto", "raspi3b", "raspi0", "virt", "pc-bios", "pc-uefi", "pc-secure-boot"])]
+        /// pc-secure-boot (OVMF enforcing Secure Boot with Microsoft's keys). A U-Boot
+        /// board's image (Rock 4C+) is checked statically, then booted by U-Boot built
+        /// for QEMU from the same source: u-boot-virt.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "raspi3b", "raspi0", "virt", "pc-bios", "pc-uefi", "pc-secure-boot", "u-boot-virt"])]
         machine: String,
         /// Give up after this many seconds (QEMU without KVM is slow).
         #[arg(long, default_value_t = 900, value_name = "SECONDS")]
@@ -564,6 +566,7 @@ fn boot_test(
         http: extras.http,
         wifi_radio: extras.wifi_radio,
         expect_active: extras.expect_active,
+        cache_dir: g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
     };
     // An interruption comes back as `boot::Interrupted`: main exits 130 for it.
     let r = boot::run(image, &opts, reporter.as_ref())?;

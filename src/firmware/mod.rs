@@ -71,6 +71,9 @@ pub struct Made {
     pub config: Option<PathBuf>,
     /// True when it came from the stage cache.
     pub cached: bool,
+    /// What it was built from, for a build from a Debian source package (a boot test
+    /// builds the same source for QEMU from it).
+    pub debian: Option<UbootFromDebian>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,6 +202,7 @@ fn from_debian(plan: &FirmwarePlan, u: &UbootFromDebian, ctx: &Ctx) -> Result<Ma
         inputs,
         config: Some(dir.join("u-boot.config")),
         cached: hit,
+        debian: Some(u.clone()),
     })
 }
 
@@ -360,5 +364,6 @@ fn published(plan: &FirmwarePlan, files: &[PublishedFile], ctx: &Ctx) -> Result<
         files: made,
         config: None,
         cached,
+        debian: None,
     })
 }

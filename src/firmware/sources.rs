@@ -8,9 +8,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 
 /// What of a 3.0 (quilt) source package the build needs: the upstream tarball and
-/// Debian's (the .dsc only repeats what the signed index already said).
+/// Debian's (the .dsc only repeats what the signed index already said, and the
+/// upstream signature is checked by Debian's maintainer, whose upload the index signs).
 pub fn wanted(name: &str) -> bool {
-    name.contains(".orig.tar.") || name.contains(".debian.tar.")
+    (name.contains(".orig.tar.") || name.contains(".debian.tar.")) && !name.ends_with(".asc")
 }
 
 /// Unpacks a 3.0 (quilt) source package into `tree` as `dpkg-source -x` would: the
@@ -139,5 +140,6 @@ mod tests {
         assert!(super::series_entries("../x.patch\n").is_err());
         assert!(super::series_entries("x.patch -p0\n").is_err());
         assert!(super::wanted("u-boot_2025.01.orig.tar.bz2") && !super::wanted("u-boot_2025.01-3.dsc"));
+        assert!(!super::wanted("u-boot_2025.01.orig.tar.bz2.asc"));
     }
 }

@@ -65,6 +65,9 @@ pub struct FirmwareRecord {
     pub source: String,
     pub inputs: Vec<crate::firmware::Verified>,
     pub files: Vec<crate::firmware::Verified>,
+    /// The Debian source it was built from, as the recipe named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debian: Option<crate::recipe::plan_firmware::UbootFromDebian>,
 }
 
 impl FirmwareRecord {
@@ -82,6 +85,7 @@ impl FirmwareRecord {
                     size: f.size,
                 })
                 .collect(),
+            debian: made.debian.clone(),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::checker::Checker;
 use super::error::RecipeError;
 use super::model::Recipe;
 use super::model_firmware::{FirmwareSourceKind, FirmwareSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The files a U-Boot build from source can make: Rockchip's two loader stages, the two
@@ -28,7 +28,7 @@ pub enum FirmwareSource {
 }
 
 /// U-Boot built from a Debian source package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UbootFromDebian {
     pub mirror: String,
     pub suite: String,
@@ -41,7 +41,7 @@ pub struct UbootFromDebian {
 }
 
 /// bl31.elf from a Debian arm64 binary package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bl31Plan {
     pub package: String,
     pub version: String,

@@ -195,6 +195,7 @@ fn files(dtb: bool) -> BootFiles {
     BootFiles {
         kernel: Some("/w/vmlinuz".into()),
         uefi: None,
+        bios: None,
         initrd: Some("/w/initrd.img".into()),
         dtb: dtb.then(|| PathBuf::from("/w/bcm2837-rpi-3-b.dtb")),
         cmdline: "console=ttyS1,115200 root=PARTUUID=7e57b007-02 rw".into(),
@@ -269,6 +270,34 @@ fn qemu_arguments_per_machine() {
         joined.contains("-nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:18080-:80"),
         "{joined}"
     );
+}
+
+#[test]
+fn qemu_arguments_for_u_boot_start_it_instead_of_a_kernel() {
+    let f = BootFiles {
+        kernel: None,
+        initrd: None,
+        dtb: None,
+        cmdline: String::new(),
+        bios: Some("/w/u-boot.bin".into()),
+        ..files(false)
+    };
+    let (prog, args) = qemu::command(Machine::UbootVirt, &f);
+    let joined = strings(&args).join(" ");
+    assert_eq!(prog, "qemu-system-aarch64");
+    for want in [
+        "-M virt -cpu cortex-a72",
+        "-bios /w/u-boot.bin",
+        "-device virtio-blk-pci,drive=disk0",
+    ] {
+        assert!(joined.contains(want), "{want} missing: {joined}");
+    }
+    for unwanted in ["-kernel", "-initrd", "-append", "-dtb"] {
+        assert!(
+            !joined.contains(unwanted),
+            "U-Boot loads the image's own files: {joined}"
+        );
+    }
 }
 
 #[test]

@@ -86,11 +86,11 @@ fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
         e.downcast_ref::<imgbuild::recipe::RecipeError>().is_some(),
         "a user error (exit 2): {msg}"
     );
-    let e = stage(dir, &rock_4c_plus("rock-4c-plus-rk3399_defconfig", "rk3588"), true).unwrap_err();
+    let e = stage(dir, &rock_4c_plus("rock-4c-plus-rk3399_defconfig", "rk9999"), true).unwrap_err();
     let msg = format!("{e:#}");
     assert!(
         msg.contains("firmware.u-boot.bl31.platform")
-            && msg.contains("has no /usr/lib/arm-trusted-firmware/rk3588/bl31.elf")
+            && msg.contains("has no /usr/lib/arm-trusted-firmware/rk9999/bl31.elf")
             && msg.contains("rk3399"),
         "{msg}"
     );

@@ -150,6 +150,50 @@ pub fn inject_probe(disk: &Path, root: &FoundPartition, workdir: &Path, setup: &
     Ok(())
 }
 
+/// Replaces each (path, text) in the ext4 file system of partition `root` of `disk` (a
+/// root-owned 0644 file), reading each back to be sure it landed.
+pub fn replace_files(disk: &Path, root: &FoundPartition, workdir: &Path, files: &[(String, String)]) -> Result<()> {
+    let mut cmds = String::new();
+    for (i, (path, text)) in files.iter().enumerate() {
+        let src = workdir.join(format!("replaced-{i}"));
+        fs_err::write(&src, text)?;
+        let src = src.to_str().ok_or_else(|| anyhow!("{} is not UTF-8", src.display()))?;
+        if src.contains(char::is_whitespace) || src.contains('"') || path.contains(char::is_whitespace) {
+            bail!("debugfs cannot take the path {src:?} or {path:?}; set TMPDIR to a plain path");
+        }
+        cmds.push_str(&format!(
+            "rm {path}
+write {src} {path}
+"
+        ));
+        cmds.push_str(&format!(
+            "set_inode_field {path} mode 0100644
+set_inode_field {path} uid 0
+set_inode_field {path} gid 0
+"
+        ));
+    }
+    let cmd_file = workdir.join("debugfs-replace.cmds");
+    fs_err::write(&cmd_file, &cmds)?;
+    let out = Cmd::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmd_file)
+        .arg(format!("{}?offset={}", disk.display(), root.start))
+        .run()
+        .context("replacing files in the copy's root file system")?;
+    for (path, text) in files {
+        let got = cat(disk, path, Some(root.number)).with_context(|| format!("debugfs did not write {path}"))?;
+        if got != text.as_bytes() {
+            bail!(
+                "{path} in the copy differs from what was written:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The parent directories of an absolute path, outermost first (`/a/b/c` → `/a`, `/a/b`).
 fn ancestors(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();

@@ -8,14 +8,19 @@
 //! - `detect`: the kernel's architecture and the machine to boot it on;
 //! - `disk`: the grown sparse copy and the probe written into it with debugfs;
 //! - `probe`: the probe script/unit and the serial-log parser;
-//! - `qemu`: QEMU's arguments and the watched QEMU process.
+//! - `qemu`: QEMU's arguments and the watched QEMU process;
+//! - `uboot`, `rockchip`, `extlinux`: a U-Boot board's image — static checks of its
+//!   loaders and extlinux entry, and U-Boot built for QEMU booting that entry.
 
 pub mod config;
 pub mod detect;
 pub mod disk;
+pub mod extlinux;
 pub mod http;
 pub mod probe;
 pub mod qemu;
+pub mod rockchip;
+pub mod uboot;
 
 use crate::image::fs::fat::FatReader;
 use crate::process::Cmd;
@@ -44,6 +49,8 @@ pub struct BootOptions {
     pub wifi_radio: bool,
     /// Units that must be active once start-up has finished.
     pub expect_active: Vec<String>,
+    /// The stage cache (U-Boot for QEMU is built through it).
+    pub cache_dir: PathBuf,
 }
 
 /// The checks beyond the boot itself, as the command line gives them.
@@ -115,6 +122,8 @@ pub struct BootReport {
     /// Known failure signs found in the log.
     pub hints: Vec<String>,
     pub log_tail: String,
+    /// Checks of the image made before booting it, that passed (a U-Boot board's loaders).
+    pub checked: Vec<String>,
 }
 
 impl BootReport {
@@ -143,8 +152,30 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         dtb,
         cmdline,
         root,
+        bios,
+        replace,
+        checked,
     } = match pc_firmware(&before, opts.machine) {
         Some(m) => prepare_pc(image, &before, m, opts.machine.is_some())?,
+        None if is_uboot_image(image, &before, opts.machine) => {
+            let p = uboot::prepare(image, &before, &opts.cache_dir, work.path(), reporter)?;
+            Prepared {
+                machine: Machine::UbootVirt,
+                reason: if opts.machine.is_some() {
+                    "chosen with --machine".into()
+                } else {
+                    "an extlinux.conf for U-Boot and no Raspberry Pi or PC boot partition: a U-Boot board, booted by U-Boot built for QEMU".into()
+                },
+                kernel: None,
+                initrd: None,
+                dtb: None,
+                cmdline: String::new(),
+                root: p.root,
+                bios: Some(p.bios),
+                replace: p.replace,
+                checked: p.checked,
+            }
+        }
         None => prepare(image, &before, opts.machine, work.path())?,
     };
     let uefi = match qemu::ovmf_files(machine) {
@@ -199,6 +230,13 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
             },
         )
     })?;
+    if !replace.is_empty() {
+        step(
+            reporter,
+            "drop the device-tree line from the copy's extlinux.conf",
+            || disk::replace_files(copy.path(), &root, work.path(), &replace),
+        )?;
+    }
     let http_port = if hold {
         Some(http::free_port().context("finding a free port for QEMU's HTTP forward")?)
     } else {
@@ -209,6 +247,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     let files = qemu::BootFiles {
         kernel,
         uefi,
+        bios,
         initrd,
         dtb,
         cmdline,
@@ -242,7 +281,8 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         })
     });
     let probe = probe::parse(&run.log);
-    let mut failures = judge(&run.ending, probe.as_ref(), root_before, root_after);
+    let mut failures = checked.failures;
+    failures.extend(judge(&run.ending, probe.as_ref(), root_before, root_after));
     if let Some(p) = probe.as_ref().filter(|p| p.complete) {
         failures.extend(firmware_failures(machine, p));
         for unit in &opts.expect_active {
@@ -294,6 +334,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
         root_after,
         http: http_checks,
         failures,
+        checked: checked.passed,
     })
 }
 
@@ -308,6 +349,21 @@ struct Prepared {
     cmdline: String,
     /// The partition `root=` names.
     root: FoundPartition,
+    /// A boot loader QEMU starts (U-Boot for virt).
+    bios: Option<PathBuf>,
+    /// Files replaced in the copy before it boots.
+    replace: Vec<(String, String)>,
+    /// Checks of the image before the boot.
+    checked: rockchip::Checked,
+}
+
+/// An image U-Boot boots by extlinux (a Rock board's): chosen with `--machine
+/// u-boot-virt`, or found when nothing else claims the image.
+fn is_uboot_image(image: &Path, i: &Inspection, forced: Option<Machine>) -> bool {
+    match forced {
+        Some(m) => m == Machine::UbootVirt,
+        None => boot_partition(i).is_none() && rockchip::find_extlinux(image, i).is_some(),
+    }
 }
 
 /// Reads config.txt and cmdline.txt, picks the machine (unless `forced`), and extracts
@@ -410,6 +466,9 @@ fn prepare(image: &Path, before: &Inspection, forced: Option<Machine>, work: &Pa
         dtb,
         cmdline,
         root,
+        bios: None,
+        replace: Vec::new(),
+        checked: Default::default(),
     })
 }
 
@@ -458,6 +517,9 @@ fn prepare_pc(image: &Path, before: &Inspection, machine: Machine, forced: bool)
         dtb: None,
         cmdline: String::new(),
         root,
+        bios: None,
+        replace: Vec::new(),
+        checked: Default::default(),
     })
 }
 
@@ -555,6 +617,9 @@ pub fn render(r: &BootReport) -> String {
     s.push_str(&format!("machine:     {} — {}\n", r.machine, r.reason));
     s.push_str(&format!("proves:      {}\n", r.machine.proves()));
     s.push_str(&format!("not proven:  {}\n", r.machine.does_not_prove()));
+    for c in &r.checked {
+        s.push_str(&format!("checked:     {c}\n"));
+    }
     s.push_str(&format!(
         "disk:        a copy grown from {} to {}\n",
         human_bytes(r.image_size),

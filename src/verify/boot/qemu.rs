@@ -22,6 +22,8 @@ pub struct BootFiles {
     pub kernel: Option<PathBuf>,
     /// A PC's UEFI firmware: OVMF's code and a copy of its variable store.
     pub uefi: Option<Uefi>,
+    /// A boot loader QEMU starts instead of a kernel (`-bios`: U-Boot for virt).
+    pub bios: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
     pub dtb: Option<PathBuf>,
     pub cmdline: String,
@@ -78,12 +80,16 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
             push(&["-M", "raspi0"]);
             "qemu-system-arm"
         }
-        Machine::Virt => {
+        Machine::Virt | Machine::UbootVirt => {
             push(&["-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048"]);
             "qemu-system-aarch64"
         }
         Machine::PcBios | Machine::PcUefi | Machine::PcSecureBoot => unreachable!("handled above"),
     };
+    if let Some(b) = &files.bios {
+        a.push("-bios".into());
+        a.push(b.clone().into_os_string());
+    }
     if let Some(k) = &files.kernel {
         a.push("-kernel".into());
         a.push(k.clone().into_os_string());
@@ -96,8 +102,10 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
         a.push("-dtb".into());
         a.push(d.clone().into_os_string());
     }
-    a.push("-append".into());
-    a.push(files.cmdline.clone().into());
+    if files.kernel.is_some() {
+        a.push("-append".into());
+        a.push(files.cmdline.clone().into());
+    }
     let disk = escape(&files.disk);
     match machine {
         Machine::Raspi3b | Machine::Raspi0 => {
@@ -111,7 +119,7 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
                 a.push("usb-net,netdev=net0".into());
             }
         }
-        Machine::Virt => {
+        Machine::Virt | Machine::UbootVirt => {
             a.push("-drive".into());
             a.push(format!("file={disk},if=none,format=raw,id=disk0").into());
             a.push("-device".into());
@@ -128,7 +136,11 @@ pub fn command(machine: Machine, files: &BootFiles) -> (&'static str, Vec<OsStri
     }
     a.push("-chardev".into());
     a.push(format!("file,id=serial,path={},mux=on", escape(&files.serial_log)).into());
-    let ports = if machine == Machine::Virt { 1 } else { 2 };
+    let ports = if matches!(machine, Machine::Virt | Machine::UbootVirt) {
+        1
+    } else {
+        2
+    };
     for _ in 0..ports {
         a.push("-serial".into());
         a.push("chardev:serial".into());
