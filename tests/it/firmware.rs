@@ -225,3 +225,147 @@ fn published_firmware_is_downloaded_checked_placed_and_recorded() {
     assert_eq!(server.log().len(), asked, "an offline rebuild asked the server");
     assert_eq!(std::fs::read(dir.join("out/r.img")).unwrap(), image);
 }
+
+/// A Rock-like image made with U-Boot's own tools (mkimage's Rockchip header and FIT, a
+/// device tree from dtc): what `boot-test`'s static checks accept, and what they catch.
+struct RockLike {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+}
+
+impl RockLike {
+    /// `board` is the device tree the extlinux entry names; `fit_board` the one U-Boot's
+    /// FIT carries; `initrd` whether the entry's initrd is in the root.
+    fn build(board: &str, fit_board: &str, initrd: bool, partuuid: &str) -> RockLike {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("spl.bin"), vec![0x5au8; 30_000]).unwrap();
+        ok(tool("mkimage")
+            .args(["-n", "rk3399", "-T", "rksd", "-d"])
+            .arg(www.join("spl.bin"))
+            .arg(www.join("idbloader.img")));
+        let dtb = |name: &str, dest: &Path| {
+            let dts = dir.join(format!("{name}.dts"));
+            std::fs::write(
+                &dts,
+                format!(
+                    "/dts-v1/;\n/ {{ compatible = \"radxa,{name}\", \"rockchip,rk3399\"; model = \"{name}\"; }};\n"
+                ),
+            )
+            .unwrap();
+            ok(tool("dtc").args(["-I", "dts", "-O", "dtb", "-o"]).arg(dest).arg(&dts));
+        };
+        let fit_dtb = www.join(format!("rk3399-{fit_board}.dtb"));
+        dtb(fit_board, &fit_dtb);
+        std::fs::write(www.join("u-boot-nodtb.bin"), vec![0xa5u8; 300_000]).unwrap();
+        ok(tool("mkimage")
+            .args([
+                "-f", "auto", "-A", "arm64", "-O", "u-boot", "-T", "firmware", "-C", "none",
+            ])
+            .args(["-a", "0x200000", "-e", "0x200000", "-n", "U-Boot", "-E", "-d"])
+            .arg(www.join("u-boot-nodtb.bin"))
+            .arg("-b")
+            .arg(&fit_dtb)
+            .arg(www.join("u-boot.itb")));
+        let root = dir.join("root");
+        let k = "6.12.0-test-arm64";
+        let dtb_dir = root.join(format!("usr/lib/linux-image-{k}/rockchip"));
+        std::fs::create_dir_all(&dtb_dir).unwrap();
+        dtb(board, &dtb_dir.join(format!("rk3399-{board}.dtb")));
+        std::fs::create_dir_all(root.join("boot/extlinux")).unwrap();
+        std::fs::write(root.join(format!("boot/vmlinuz-{k}")), b"kernel").unwrap();
+        if initrd {
+            std::fs::write(root.join(format!("boot/initrd.img-{k}")), b"initrd").unwrap();
+        }
+        let overlay = dir.join("overlay/boot/extlinux");
+        std::fs::create_dir_all(&overlay).unwrap();
+        std::fs::write(
+            overlay.join("extlinux.conf.j2"),
+            format!(
+                "default l0\nprompt 1\ntimeout 30\n\nlabel l0\n\tlinux /boot/vmlinuz-{k}\n\tinitrd /boot/initrd.img-{k}\n\tfdt /usr/lib/linux-image-{k}/rockchip/rk3399-{board}.dtb\n\tappend root=PARTUUID={partuuid} ro rootwait\n"
+            ),
+        )
+        .unwrap();
+        let server = Server::start(&www);
+        let sha = |n: &str| imgbuild::digest::sha256_file(&www.join(n)).unwrap().0;
+        let recipe = write(
+            &dir,
+            "rock.yaml",
+            &format!(
+                "rootfs: {{dir: root}}\noverlays: [overlay]\nfirmware:\n  u-boot:\n    source: url\n    files:\n      idbloader.img: {{url: '{}', sha256: {}}}\n      u-boot.itb: {{url: '{}', sha256: {}}}\nimage:\n  table: gpt\n  blobs:\n    idbloader: {{firmware: u-boot/idbloader.img, sector: 64}}\n    u-boot: {{firmware: u-boot/u-boot.itb, sector: 16384}}\n  partitions:\n    root: {{type: root-arm64, filesystem: ext4, mount: /, start: 16MiB, bootable: true}}\noutput: {{compression: none}}\n",
+                server.url("/idbloader.img"),
+                sha("idbloader.img"),
+                server.url("/u-boot.itb"),
+                sha("u-boot.itb"),
+            ),
+        );
+        ok(imgbuild()
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .arg("--out")
+            .arg(dir.join("out"))
+            .arg(&recipe));
+        RockLike { _tmp: tmp, dir }
+    }
+
+    fn image(&self) -> std::path::PathBuf {
+        self.dir.join("out/rock.img")
+    }
+
+    fn check(&self) -> imgbuild::verify::boot::rockchip::Checked {
+        let i = imgbuild::verify::inspect::inspect(&self.image()).unwrap();
+        let work = self.dir.join("check");
+        std::fs::create_dir_all(&work).unwrap();
+        imgbuild::verify::boot::rockchip::check(&self.image(), &i, &work).unwrap()
+    }
+}
+
+#[test]
+fn the_static_checks_accept_a_sound_rockchip_image_and_name_each_fault() {
+    let sound = RockLike::build("rock-4c-plus", "rock-4c-plus", true, "{{ partitions.root.partuuid }}");
+    let c = sound.check();
+    assert!(c.failures.is_empty(), "{:#?}", c.failures);
+    let passed = c.passed.join("\n");
+    for want in [
+        "idbloader at sector 64: Rockchip boot header, RK3399 SPL at sector 68",
+        "u-boot.itb at sector 16384: a FIT image dumpimage lists",
+        "no partition overlaps the loaders (first partition at byte 16777216)",
+        "entry `l0` names /boot/vmlinuz-6.12.0-test-arm64, /boot/initrd.img-6.12.0-test-arm64",
+        "partition 1, the one holding the entry",
+        "compatible `radxa,rock-4c-plus rockchip,rk3399` names the board",
+        "U-Boot was built for the same board (rk3399-rock-4c-plus)",
+    ] {
+        assert!(passed.contains(want), "`{want}` not among:\n{passed}");
+    }
+
+    // The boot ROM's header scrambled: the card would be skipped.
+    let mut bytes = std::fs::read(sound.image()).unwrap();
+    bytes[64 * 512] ^= 0xff;
+    std::fs::write(sound.image(), &bytes).unwrap();
+    let c = sound.check();
+    assert!(
+        c.failures
+            .iter()
+            .any(|f| f.contains("sector 64 holds no Rockchip boot header")),
+        "{:#?}",
+        c.failures
+    );
+
+    // A missing initrd, a device tree of another board than U-Boot's, a foreign PARTUUID.
+    let bad = RockLike::build(
+        "rock-4se",
+        "rock-4c-plus",
+        false,
+        "0badc0de-0000-4000-8000-000000000000",
+    );
+    let f = bad.check().failures.join("\n");
+    for want in [
+        "names initrd /boot/initrd.img-6.12.0-test-arm64, which partition 1 does not have",
+        "root=PARTUUID=0badc0de-0000-4000-8000-000000000000 names no partition of this disk",
+        "U-Boot was built for rk3399-rock-4c-plus, but the extlinux entry boots the device tree rk3399-rock-4se",
+    ] {
+        assert!(f.contains(want), "`{want}` not among:\n{f}");
+    }
+}

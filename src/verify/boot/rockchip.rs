@@ -151,7 +151,11 @@ pub fn check(image: &Path, i: &Inspection, work: &Path) -> Result<Checked> {
                         "no partition overlaps the loaders (first partition at byte {first_partition})"
                     ));
                 }
-                board_fdt = fdtget(&itb, "/images/fdt-1", "description").ok();
+                // binman names it `fdt-rockchip/rk3399-rock-4c-plus`, mkimage -f auto by the file.
+                board_fdt = fdtget(&itb, "/images/fdt-1", "description").ok().map(|d| {
+                    let last = d.rsplit('/').next().unwrap_or_default();
+                    last.trim_end_matches(".dtb").to_string()
+                });
             }
             Ok(listed) => c.failures.push(format!(
                 "sector {ITB_SECTOR} holds no FIT image: dumpimage -l says {}",
