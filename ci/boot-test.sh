@@ -6,8 +6,12 @@
 # the image is checked to hold no SSH host key, machine-id, Gitea secret or Wi-Fi
 # passphrase (the boot makes them: its first-boot units must not fail).
 # The x86 stick (ci/x86-server.yaml) is built once and booted three times: by BIOS
-# (SeaBIOS), by UEFI (OVMF) and by UEFI with Secure Boot enforced.
-#   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml ci/x86-server.yaml)
+# (SeaBIOS), by UEFI (OVMF) and by UEFI with Secure Boot enforced. The Rock 4C+
+# (recipes/rock-4c-plus.yaml, a plain server) is checked statically — its U-Boot's
+# loaders, configuration and device tree — and its extlinux entry booted by U-Boot built
+# from the same source for QEMU's virt machine.
+#   ci/boot-test.sh [RECIPE...]     (default: ci/pi4-server.yaml ci/x86-server.yaml
+#                                    recipes/rock-4c-plus.yaml)
 # Needs root (the recipes run steps in the target), the Debian archive and PyPI. The
 # lesson site and a stand-in Gitea come from ci/fixtures/ through a local web server.
 set -euo pipefail
@@ -16,7 +20,7 @@ bash ci/install-host-deps.sh >/dev/null
 . ci/ensure-rust.sh >/dev/null
 cargo build --release --locked -q
 recipes=("$@")
-[ ${#recipes[@]} -gt 0 ] || recipes=(ci/pi4-server.yaml ci/x86-server.yaml)
+[ ${#recipes[@]} -gt 0 ] || recipes=(ci/pi4-server.yaml ci/x86-server.yaml recipes/rock-4c-plus.yaml)
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server --bind 127.0.0.1 --directory ci/fixtures "$port" >/dev/null 2>&1 &
@@ -57,6 +61,9 @@ for r in "${recipes[@]}"; do
           --http /lessons/software-carpentry/shell-novice/episodes/02-filedir.html
           --http /pypi/six/ --http /mirrors.html)
     [ "$r" = ci/x86-server.yaml ] && machines=(pc-bios pc-uefi pc-secure-boot)
+  elif [ "$name" = rock-4c-plus ] || [ "$name" = rock-4se ]; then
+    # A plain server (no web server, no mirrors): static checks and the extlinux boot.
+    sets=() http=()
   else
     # A Pi recipe: the server without the mirrors and Gitea download CI can't fetch.
     sets=(--set mirrors=false --set gitea=false)

@@ -285,6 +285,12 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
     failures.extend(judge(&run.ending, probe.as_ref(), root_before, root_after));
     if let Some(p) = probe.as_ref().filter(|p| p.complete) {
         failures.extend(firmware_failures(machine, p));
+        if machine == Machine::UbootVirt && !uboot::booted_extlinux(&run.log) {
+            failures.push(
+                "U-Boot did not boot the image's extlinux entry (no `Booting bootflow … with extlinux` in the log)"
+                    .into(),
+            );
+        }
         for unit in &opts.expect_active {
             let state = p.units.iter().find(|(u, _)| u == unit).map(|(_, s)| s.as_str());
             if state != Some("active") {
@@ -639,7 +645,7 @@ pub fn render(r: &BootReport) -> String {
             for (unit, state) in &p.units {
                 s.push_str(&format!("unit:        {unit} {state}\n"));
             }
-            if !p.firmware.is_empty() {
+            if !p.firmware.is_empty() && r.machine.is_pc() {
                 let kernel = if p.secure_boot_kernel.is_empty() {
                     String::new()
                 } else {

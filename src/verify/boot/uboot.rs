@@ -133,3 +133,20 @@ pub fn prepare(
         checked,
     })
 }
+
+/// Whether U-Boot's log shows it booting a bootflow by the extlinux method (not, say, an
+/// EFI boot manager entry): what a u-boot-virt pass must come from.
+pub fn booted_extlinux(log: &str) -> bool {
+    log.lines()
+        .any(|l| l.contains("Booting bootflow") && l.trim_end().ends_with("with extlinux"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_an_extlinux_bootflow_counts() {
+        let log = "Scanning bootdev 'virtio-blk#32.bootdev':\n  1  extlinux     ready   virtio       1  virtio-blk#32.bootdev.par /boot/extlinux/extlinux.conf\n** Booting bootflow 'virtio-blk#32.bootdev.part_1' with extlinux\r\n";
+        assert!(super::booted_extlinux(log));
+        assert!(!super::booted_extlinux("** Booting bootflow '<NULL>' with efi_mgr\n"));
+    }
+}
