@@ -369,3 +369,48 @@ fn the_static_checks_accept_a_sound_rockchip_image_and_name_each_fault() {
         assert!(f.contains(want), "`{want}` not among:\n{f}");
     }
 }
+
+/// Without the cross compiler, `imgbuild doctor` and a build's pre-flight name it and the
+/// package that has it, before anything is fetched or built.
+#[test]
+fn a_missing_cross_compiler_is_named_with_its_package_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    rootfs_tar(&dir.join("rootfs.tar"));
+    let recipe = write(
+        dir,
+        "r.yaml",
+        "rootfs: {tar: rootfs.tar}\nfirmware:\n  u-boot: {source: debian, suite: trixie, version: 2025.01-3+deb13u1, defconfig: rock-4c-plus-rk3399_defconfig}\nimage:\n  table: gpt\n  blobs:\n    u-boot: {firmware: u-boot/u-boot-rockchip.bin, sector: 64}\n  partitions:\n    root: {filesystem: ext4, mount: /, start: 16MiB}\n",
+    );
+    let empty = dir.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = imgbuild()
+        .env("PATH", &empty)
+        .args(["doctor", "--timeout", "1"])
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("aarch64-linux-gnu-gcc"))
+        .unwrap_or_else(|| panic!("the cross compiler is not named:\n{stdout}"));
+    assert!(line.contains("gcc-aarch64-linux-gnu"), "{line}");
+
+    let (code, err) = fails(
+        imgbuild()
+            .env("PATH", &empty)
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .arg("--out")
+            .arg(dir.join("out"))
+            .arg(&recipe),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("aarch64-linux-gnu-gcc") && err.contains("gcc-aarch64-linux-gnu"),
+        "{err}"
+    );
+    assert!(!dir.join("cache/firmware-u-boot-v2").exists(), "nothing was built");
+}
