@@ -128,8 +128,8 @@ pub fn build(plans: &[FirmwarePlan], ctx: &Ctx) -> Result<Outputs> {
     Ok(Outputs { made })
 }
 
-/// What a cached U-Boot build is keyed by: everything the recipe says of it, and the
-/// toolchain that compiles it.
+/// What a cached U-Boot build is keyed by: everything the recipe says of what it builds
+/// (not `check_config`, which is checked on every use), and the toolchain that compiles it.
 pub fn uboot_key(u: &UbootFromDebian) -> Result<Key> {
     let version = |program: &str| -> Result<String> {
         let out = Cmd::new(program).arg("--version").run_stdout()?;
@@ -142,7 +142,6 @@ pub fn uboot_key(u: &UbootFromDebian) -> Result<Key> {
         "version": u.version,
         "defconfig": u.defconfig,
         "bl31": u.bl31,
-        "check_config": u.check_config,
         "gcc": version(&format!("{}gcc", uboot::CROSS_COMPILE))?,
         "make": version("make")?,
     });
@@ -168,6 +167,7 @@ fn from_debian(plan: &FirmwarePlan, u: &UbootFromDebian, ctx: &Ctx) -> Result<Ma
     let (dir, hit) = ctx
         .cache
         .get_or_build(BUCKET, &key, &describe, |tmp| build_from_debian(plan, u, ctx, tmp))?;
+    check_config(plan, u, &dir.join("u-boot.config"))?;
     // The build's log and .config beside the image's other logs, built now or not.
     fs_err::create_dir_all(&ctx.log_dir)?;
     if hit {
@@ -292,33 +292,38 @@ fn build_from_debian(plan: &FirmwarePlan, u: &UbootFromDebian, ctx: &Ctx, out: &
         log: &log,
         jobs: ctx.jobs,
     };
-    let built = uboot::build(&job, out).map_err(|e| match e.downcast_ref::<uboot::NoDefconfig>() {
+    // The .config is kept in the entry; the recipe's checks run on every use of it.
+    uboot::build(&job, out).map_err(|e| match e.downcast_ref::<uboot::NoDefconfig>() {
         Some(n) => field_error(plan, "defconfig", format!("{n}")),
         None => e,
     })?;
-    let config = fs_err::read_to_string(&built.config)?;
-    let wrong = uboot::config_mismatches(&config, &u.check_config);
-    if !wrong.is_empty() {
-        let list: Vec<String> = wrong
-            .iter()
-            .map(|(n, want, got)| format!("{n}={want} (built: {})", got.as_deref().unwrap_or("not set")))
-            .collect();
-        return Err(field_error(
-            plan,
-            "check_config",
-            format!(
-                "{} built from {} {} has {}; choose the board's own defconfig or a source version that has it",
-                u.defconfig,
-                u.package,
-                u.version,
-                list.join(", ")
-            ),
-        ));
-    }
     let _ = fs_err::remove_dir_all(&work);
     fs_err::copy(&log, out.join(BUILD_LOG))?;
     fs_err::write(out.join(PROVENANCE), serde_json::to_vec_pretty(&inputs)?)?;
     Ok(())
+}
+
+/// The recipe's `check_config` against the built `.config`: a miss is the recipe's error.
+fn check_config(plan: &FirmwarePlan, u: &UbootFromDebian, config: &Path) -> Result<()> {
+    let wrong = uboot::config_mismatches(&fs_err::read_to_string(config)?, &u.check_config);
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = wrong
+        .iter()
+        .map(|(n, want, got)| format!("{n}={want} (built: {})", got.as_deref().unwrap_or("not set")))
+        .collect();
+    Err(field_error(
+        plan,
+        "check_config",
+        format!(
+            "{} built from {} {} has {}; choose the board's own defconfig or a source version that has it",
+            u.defconfig,
+            u.package,
+            u.version,
+            list.join(", ")
+        ),
+    ))
 }
 
 fn published(plan: &FirmwarePlan, files: &[PublishedFile], ctx: &Ctx) -> Result<Made> {
