@@ -162,9 +162,14 @@ fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
     let mut wrong = plan.clone();
     if let FirmwareSource::Debian(u) = &mut wrong.source {
         u.check_config.push(("CONFIG_BOOTSTD".into(), "n".into()));
-        u.check_config.push(("CONFIG_IMGBUILD_NO_SUCH_SYMBOL".into(), "y".into()));
+        u.check_config
+            .push(("CONFIG_IMGBUILD_NO_SUCH_SYMBOL".into(), "y".into()));
     }
-    let entries = || std::fs::read_dir(dir.join("stages/firmware-u-boot-v2")).unwrap().count();
+    let entries = || {
+        std::fs::read_dir(dir.join("stages/firmware-u-boot-v2"))
+            .unwrap()
+            .count()
+    };
     let before = entries();
     let e = stage(dir, &wrong, true).unwrap_err();
     let msg = format!("{e:#}");
@@ -174,7 +179,11 @@ fn rock_4c_plus_uboot_builds_from_debians_source_tier_debian() {
             && msg.contains("CONFIG_IMGBUILD_NO_SUCH_SYMBOL=y (built: not set)"),
         "{msg}"
     );
-    assert_eq!(entries(), before, "the failed check came from the cached build: nothing was built");
+    assert_eq!(
+        entries(),
+        before,
+        "the failed check came from the cached build: nothing was built"
+    );
 }
 
 /// A firmware file whose first bytes say what it is, served by the fixture.
