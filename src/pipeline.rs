@@ -30,54 +30,97 @@ pub struct BuildOptions {
     pub fetch: crate::fetch::FetchOptions,
 }
 
-/// Where a recipe's outputs go.
+/// Where an image's outputs go: `--out` (or `--out/<name>` when the recipe makes several
+/// images), else `images/<name>`.
 pub fn out_dir(resolved: &Resolved, opts: &BuildOptions) -> PathBuf {
-    opts.out_dir
-        .clone()
-        .unwrap_or_else(|| Path::new("images").join(&resolved.plan.name))
+    out_dir_of(resolved, opts, false)
 }
 
-/// Builds the recipe at `path`.
-pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<Published> {
-    let resolved = step(reporter, &format!("resolve recipe {}", path.display()), || {
-        recipe::resolve(path, &opts.sets)
+fn out_dir_of(resolved: &Resolved, opts: &BuildOptions, several: bool) -> PathBuf {
+    match &opts.out_dir {
+        Some(d) if several => d.join(&resolved.plan.name),
+        Some(d) => d.clone(),
+        None => Path::new("images").join(&resolved.plan.name),
+    }
+}
+
+/// Every output directory a build of the recipe at `path` writes (one per image).
+pub fn out_dirs(images: &[Resolved], opts: &BuildOptions) -> Vec<PathBuf> {
+    images.iter().map(|r| out_dir_of(r, opts, images.len() > 1)).collect()
+}
+
+/// Builds the recipe at `path`: its image, or each of its `images:`. The images share
+/// the content (fetched once) and whatever their root file systems have in common: a
+/// stage with the same inputs is built once (its cache key), so one bootstrap and the
+/// common steps serve them all. Nothing is published unless every image was built.
+pub fn build(path: &Path, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<Vec<Published>> {
+    let images = step(reporter, &format!("resolve recipe {}", path.display()), || {
+        recipe::resolve_all(path, &opts.sets)
     })?;
-    let plan = &resolved.plan;
-    if plan.targets.is_empty() {
+    for r in &images {
+        if r.plan.targets.is_empty() {
+            anyhow::bail!(crate::recipe::RecipeError::Field {
+                file: r.plan.recipe_file.clone(),
+                field: "image".into(),
+                message:
+                    "missing; this recipe only has `content:`, which `imgbuild fetch RECIPE` writes to a directory"
+                        .into(),
+            });
+        }
+    }
+    if let Some(other) = images.iter().find(|r| r.plan.content != images[0].plan.content) {
         anyhow::bail!(crate::recipe::RecipeError::Field {
-            file: plan.recipe_file.clone(),
-            field: "image".into(),
-            message: "missing; this recipe only has `content:`, which `imgbuild fetch RECIPE` writes to a directory"
-                .into(),
+            file: other.plan.recipe_file.clone(),
+            field: "content".into(),
+            message: format!(
+                "image {} would fetch other content than {}: content is fetched once for all the images, so its variables and conditions must not differ between them",
+                other.plan.name, images[0].plan.name
+            ),
         });
     }
-    let out = out_dir(&resolved, opts);
+    let outs = out_dirs(&images, opts);
     step(reporter, "check this host", || {
-        preflight(path, &resolved, opts, &out, reporter)
+        preflight(path, &images, opts, &outs, reporter)
     })?;
-    let staging = Staging::create(&out)?;
-    interrupt::remove_on_interrupt(staging.dir().to_path_buf());
+    let mut stagings = Vec::new();
+    for out in &outs {
+        let staging = Staging::create(out)?;
+        interrupt::remove_on_interrupt(staging.dir().to_path_buf());
+        stagings.push(staging);
+    }
     let cache = Cache::open(
         opts.cache_dir.clone().unwrap_or_else(Cache::default_dir),
         !opts.no_cache,
     )?;
-    let result = build_in(&resolved, &cache, &out.join("logs"), staging, opts.fetch, reporter);
-    interrupt::forget(&out.join(crate::fsx::STAGING_DIR));
+    let result = build_all(&images, &cache, &outs, stagings, opts.fetch, reporter);
+    for out in &outs {
+        interrupt::forget(&out.join(crate::fsx::STAGING_DIR));
+    }
     let published = result?;
-    reporter.detail(&format!("{} published to {}", plan.name, out.display()));
+    for (r, out) in images.iter().zip(&outs) {
+        reporter.detail(&format!("{} published to {}", r.plan.name, out.display()));
+    }
     Ok(published)
 }
 
-/// `imgbuild doctor`'s checks for this recipe, before anything slow: a missing program,
+/// `imgbuild doctor`'s checks for these images, before anything slow: a missing program,
 /// an unregistered emulator or a full disk stop the build with the fixes; an unreachable
 /// host is a warning (the cache and the lock may hold all it would give).
-fn preflight(path: &Path, resolved: &Resolved, opts: &BuildOptions, out: &Path, reporter: &dyn Reporter) -> Result<()> {
+fn preflight(
+    path: &Path,
+    images: &[Resolved],
+    opts: &BuildOptions,
+    outs: &[PathBuf],
+    reporter: &dyn Reporter,
+) -> Result<()> {
     let mut needs = crate::doctor::Needs::default();
-    let dirs = crate::doctor::Dirs {
-        out: out.to_path_buf(),
-        cache: opts.cache_dir.clone().unwrap_or_else(Cache::default_dir),
-    };
-    needs.add(path, resolved, &dirs, &opts.sets);
+    for (resolved, out) in images.iter().zip(outs) {
+        let dirs = crate::doctor::Dirs {
+            out: out.to_path_buf(),
+            cache: opts.cache_dir.clone().unwrap_or_else(Cache::default_dir),
+        };
+        needs.add(path, resolved, &dirs, &opts.sets);
+    }
     let problems = crate::doctor::check_host(&needs);
     if !problems.is_empty() {
         anyhow::bail!(crate::host::HostError(problems));
@@ -90,44 +133,135 @@ fn preflight(path: &Path, resolved: &Resolved, opts: &BuildOptions, out: &Path, 
     Ok(())
 }
 
-fn build_in(
-    resolved: &Resolved,
+/// The recipe's content, fetched once for every image.
+struct Content {
+    /// The web root on the host and where it goes in the root file system.
+    served: Option<(PathBuf, String)>,
+    /// `files:` downloads, laid out like the root file system.
+    downloads: Option<PathBuf>,
+    /// What the mirrors hold (templates and manifests).
+    summary: serde_json::Value,
+}
+
+fn fetch_content(
+    plan: &crate::recipe::Plan,
     cache: &Cache,
-    log_dir: &Path,
-    staging: Staging,
+    staging: &Staging,
     fetch_opts: crate::fetch::FetchOptions,
     reporter: &dyn Reporter,
-) -> Result<Published> {
+) -> Result<Content> {
+    let Some(c) = &plan.content else {
+        return Ok(Content {
+            served: None,
+            downloads: None,
+            summary: crate::fetch::summary::of(None, &Default::default()),
+        });
+    };
+    let dir = staging.path("content");
+    let root_files = staging.path("rootfs-files");
+    let lock = crate::fetch::lock::path_for(&plan.recipe_file);
+    let (_, locked) = crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, Some(&root_files), reporter)?;
+    // `files:` downloads alone make no web root.
+    let served = c.sources.iter().any(|s| !s.is_root_file());
+    Ok(Content {
+        served: served.then(|| (dir, c.dest.clone())),
+        downloads: root_files.is_dir().then_some(root_files),
+        summary: crate::fetch::summary::of(Some(c), &locked),
+    })
+}
+
+/// Builds every image into its staging area, then publishes them all.
+fn build_all(
+    images: &[Resolved],
+    cache: &Cache,
+    outs: &[PathBuf],
+    stagings: Vec<Staging>,
+    fetch_opts: crate::fetch::FetchOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Published>> {
+    // Content first: a bad package name fails in seconds, not after the bootstrap. It
+    // lives in the first image's staging area, which is published last.
+    let content = fetch_content(&images[0].plan, cache, &stagings[0], fetch_opts, reporter)?;
+    let mut built = Vec::new();
+    for ((resolved, out), staging) in images.iter().zip(outs).zip(&stagings) {
+        if images.len() > 1 {
+            reporter.detail(&format!("image {}", resolved.plan.name));
+        }
+        built.push(build_one(
+            resolved,
+            cache,
+            &content,
+            &out.join("logs"),
+            staging,
+            fetch_opts,
+            reporter,
+        )?);
+    }
+    let mut published = Vec::new();
+    for ((resolved, staging), b) in images.iter().zip(stagings).zip(built).rev() {
+        published.push(b.publish(resolved, staging, reporter)?);
+    }
+    published.reverse();
+    Ok(published)
+}
+
+/// One image, built and waiting to be published.
+enum Built {
+    Disk {
+        file: String,
+        assembled: crate::image::Assembled,
+        info: BuildInfo,
+        record: crate::output::manifest::Record,
+    },
+    Container {
+        file: String,
+        tree: rootfs::RootTree,
+        info: BuildInfo,
+        record: crate::output::manifest::Record,
+    },
+}
+
+impl Built {
+    fn publish(self, resolved: &Resolved, staging: Staging, reporter: &dyn Reporter) -> Result<Published> {
+        match self {
+            Built::Disk {
+                file,
+                assembled,
+                info,
+                record,
+            } => output::publish(resolved, &file, &assembled, &info, record, staging, reporter),
+            Built::Container {
+                file,
+                tree,
+                info,
+                record,
+            } => output::publish_oci(resolved, &file, &tree, &info, record, staging, reporter),
+        }
+    }
+}
+
+fn build_one(
+    resolved: &Resolved,
+    cache: &Cache,
+    content: &Content,
+    log_dir: &Path,
+    staging: &Staging,
+    fetch_opts: crate::fetch::FetchOptions,
+    reporter: &dyn Reporter,
+) -> Result<Built> {
     let plan = &resolved.plan;
     let pinned = crate::build_info::pinned_epoch_from_env(plan.source_date_epoch)?;
     let host = crate::build_info::Host::detect();
     // The bootstrap's preseed sees no build time: it is decided from the bootstrap.
     let mut template = template_context(resolved, None);
-    // Content first: a bad package name fails in seconds, not after the bootstrap.
-    let (content, downloads, summary) = match &plan.content {
-        Some(c) => {
-            let dir = staging.path("content");
-            let root_files = staging.path("rootfs-files");
-            let lock = crate::fetch::lock::path_for(&plan.recipe_file);
-            let (_, locked) = crate::fetch::fetch(c, &lock, fetch_opts, cache, &dir, Some(&root_files), reporter)?;
-            // `files:` downloads alone make no web root.
-            let served = c.sources.iter().any(|s| !s.is_root_file());
-            (
-                served.then(|| (dir, c.dest.clone())),
-                root_files.is_dir().then_some(root_files),
-                crate::fetch::summary::of(Some(c), &locked),
-            )
-        }
-        None => (None, None, crate::fetch::summary::of(None, &Default::default())),
-    };
     // Templates (the landing page) list what was actually mirrored; so does the manifest.
     let content_summary = if plan.content.is_some() {
-        summary.clone()
+        content.summary.clone()
     } else {
         serde_json::Value::Null
     };
     if let Some(ctx) = template.as_object_mut() {
-        ctx.insert("content".into(), summary);
+        ctx.insert("content".into(), content.summary.clone());
     }
     // Boot loaders before the root file system: a wrong defconfig fails in a minute, not
     // after the bootstrap.
@@ -156,12 +290,12 @@ fn build_in(
             let (shared, per_image) = rootfs::stamp::shared_context(&template);
             let ctx = rootfs::Ctx {
                 cache,
-                staging: &staging,
+                staging,
                 reporter,
                 template: &shared,
                 log_dir: log_dir.to_path_buf(),
-                content,
-                downloads,
+                content: content.served.clone(),
+                downloads: content.downloads.clone(),
             };
             let mut tree = rootfs::prepare(plan, src, &ctx, pinned)?;
             // The one place the build's facts are decided: the root's time (pinned, or
@@ -174,10 +308,10 @@ fn build_in(
         }
         None => (None, BuildInfo::at(pinned.unwrap_or(0), host)),
     };
-    // One target per recipe for now: the publishing stage writes one manifest.
+    // One target per image: the publishing stage writes one manifest.
     let [target] = plan.targets.as_slice() else {
         anyhow::bail!(
-            "{} targets in one recipe: imgbuild builds one per recipe",
+            "{} targets in one image: imgbuild builds one per image",
             plan.targets.len()
         );
     };
@@ -188,14 +322,24 @@ fn build_in(
             let record = step(reporter, "hash inputs", || {
                 record(resolved, Some(&tree), &content_summary, &firmware)
             })?;
-            output::publish_oci(resolved, file, &tree, &info, record, staging, reporter)
+            Ok(Built::Container {
+                file: file.clone(),
+                tree,
+                info,
+                record,
+            })
         }
         Target::DiskImage { file, .. } => {
-            let assembled = image::assemble(plan, file, tree.as_ref(), &firmware, &info, &staging, reporter)?;
+            let assembled = image::assemble(plan, file, tree.as_ref(), &firmware, &info, staging, reporter)?;
             let record = step(reporter, "hash inputs", || {
                 record(resolved, tree.as_ref(), &content_summary, &firmware)
             })?;
-            output::publish(resolved, file, &assembled, &info, record, staging, reporter)
+            Ok(Built::Disk {
+                file: file.clone(),
+                assembled,
+                info,
+                record,
+            })
         }
     }
 }

@@ -18,6 +18,9 @@ use std::time::{Duration, SystemTime};
 pub struct Cache {
     root: PathBuf,
     read: bool,
+    /// Entries this process built: reused within the run even when `read` is off (`--no-cache`
+    /// builds every stage afresh once, and several images of one recipe share it).
+    built: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// A cache key: the digest of a stage's inputs, and the inputs themselves.
@@ -92,7 +95,11 @@ impl Cache {
 
     pub fn open(root: PathBuf, read: bool) -> Result<Cache> {
         fs::create_dir_all(&root).with_context(|| format!("creating the cache directory {}", root.display()))?;
-        Ok(Cache { root, read })
+        Ok(Cache {
+            root,
+            read,
+            built: Default::default(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -112,7 +119,7 @@ impl Cache {
 
     /// The entry for `key`, if complete and reading is allowed; marks it as used.
     pub fn lookup(&self, bucket: &str, key: &Key) -> Option<PathBuf> {
-        if !self.read {
+        if !self.read && !self.built_now(bucket, key) {
             return None;
         }
         let dir = self.entry_dir(bucket, key);
@@ -123,6 +130,14 @@ impl Cache {
         } else {
             None
         }
+    }
+
+    /// Whether this process built the entry (see `built`).
+    fn built_now(&self, bucket: &str, key: &Key) -> bool {
+        self.built
+            .lock()
+            .map(|b| b.contains(&format!("{bucket}/{}", key.hex)))
+            .unwrap_or(false)
     }
 
     /// Returns the entry for `key`, building it with `build(tmp_dir)` if it is missing.
@@ -165,6 +180,9 @@ impl Cache {
         }
         fs::rename(&tmp, &dir)?;
         let _ = fs::remove_file(bucket_dir.join(format!("{}.lock", key.hex)));
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(format!("{bucket}/{}", key.hex));
+        }
         Ok((dir, false))
     }
 

@@ -235,8 +235,14 @@ pub fn run(cli: Cli) -> Result<()> {
         (Some(Command::Build { recipe }), _) | (None, Some(recipe)) => build(g, &recipe),
         (Some(Command::Fetch { recipe, update }), _) => fetch(g, &recipe, update),
         (Some(Command::Check { recipe }), _) => {
-            let resolved = recipe::resolve(&recipe, &g.sets)?;
-            let yaml = serde_norway::to_string(&resolved.recipe).context("printing the recipe")?;
+            // One YAML document per image.
+            let mut yaml = String::new();
+            for (i, resolved) in recipe::resolve_all(&recipe, &g.sets)?.iter().enumerate() {
+                if i > 0 {
+                    yaml.push_str("---\n");
+                }
+                yaml.push_str(&serde_norway::to_string(&resolved.recipe).context("printing the recipe")?);
+            }
             print(&yaml)
         }
         (
@@ -387,12 +393,12 @@ fn release(g: &Global, recipes: &[PathBuf], release_opts: crate::release::Releas
     opts.out_dir = None;
     let mut dirs = Vec::new();
     for r in recipes {
-        let resolved = recipe::resolve(r, &opts.sets)?;
-        let dir = pipeline::out_dir(&resolved, &opts);
-        if !dir.join("manifest.json").is_file() {
+        let images = recipe::resolve_all(r, &opts.sets)?;
+        let outs = pipeline::out_dirs(&images, &opts);
+        if outs.iter().any(|d| !d.join("manifest.json").is_file()) {
             pipeline::build(r, &opts, reporter.as_ref())?;
         }
-        dirs.push(dir);
+        dirs.extend(outs);
     }
     let released = crate::release::make(&dirs, out, &release_opts, reporter.as_ref())?;
     let list: String = released
@@ -408,14 +414,19 @@ fn build(g: &Global, recipe: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
     let published = pipeline::build(recipe, &g.build_options(), reporter.as_ref())?;
     if g.verbosity() > Verbosity::Quiet {
+        let names: Vec<&str> = published.iter().map(|p| p.manifest.name.as_str()).collect();
         eprintln!(
             "imgbuild: built {} in {:.1}s:",
-            published.manifest.name,
+            names.join(", "),
             started.elapsed().as_secs_f64()
         );
         // The outputs are published by now: a closed or full stdout ends the command
         // with a clear error (or none, for a closed pipe), never a panic.
-        let list: String = published.files.iter().map(|f| format!("{}\n", f.display())).collect();
+        let list: String = published
+            .iter()
+            .flat_map(|p| &p.files)
+            .map(|f| format!("{}\n", f.display()))
+            .collect();
         print(&list)?;
     }
     Ok(())
@@ -477,12 +488,14 @@ fn doctor(g: &Global, recipes: Vec<PathBuf>, timeout: u64) -> Result<()> {
         needs.architectures.extend(["arm64".to_string(), "armel".to_string()]);
     }
     for r in &recipes {
-        let resolved = recipe::resolve(r, &g.sets)?;
-        let dirs = doctor::Dirs {
-            out: pipeline::out_dir(&resolved, &g.build_options()),
-            cache: g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
-        };
-        needs.add(r, &resolved, &dirs, &g.sets);
+        let images = recipe::resolve_all(r, &g.sets)?;
+        for (resolved, out) in images.iter().zip(pipeline::out_dirs(&images, &g.build_options())) {
+            let dirs = doctor::Dirs {
+                out,
+                cache: g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
+            };
+            needs.add(r, resolved, &dirs, &g.sets);
+        }
     }
     let mut problems = doctor::check_host(&needs);
     if !g.offline {

@@ -53,7 +53,7 @@ impl Needs {
         let plan = &resolved.plan;
         self.add_programs_and_disk(plan, dirs);
         let hosts = hosts_of(plan);
-        let switches = switches(&plan.recipe_file, sets, &resolved.vars, &hosts);
+        let switches = switches(&plan.recipe_file, &plan.name, sets, &resolved.vars, &hosts);
         for (endpoint, url) in hosts {
             let switch = switches.get(&endpoint).cloned();
             self.hosts.entry(endpoint).or_insert(HostUse {
@@ -173,6 +173,7 @@ pub fn hosts_of(plan: &Plan) -> BTreeMap<reach::Endpoint, String> {
 /// fewest other hosts names it (`gitea` for dl.gitea.com, `mirrors` for CRAN).
 fn switches(
     recipe_file: &Path,
+    image: &str,
     sets: &[(String, String)],
     vars: &serde_json::Map<String, serde_json::Value>,
     hosts: &BTreeMap<reach::Endpoint, String>,
@@ -184,7 +185,11 @@ fn switches(
         }
         let mut with = sets.to_vec();
         with.push((name.clone(), "false".into()));
-        let Ok(r) = recipe::resolve(recipe_file, &with) else {
+        // The same image of the recipe (one of its `images:`, or its only one).
+        let Some(r) = recipe::resolve_all(recipe_file, &with)
+            .ok()
+            .and_then(|all| all.into_iter().find(|r| r.plan.name == image))
+        else {
             continue;
         };
         let left = hosts_of(&r.plan);

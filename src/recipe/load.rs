@@ -21,29 +21,133 @@ pub struct Merged {
     pub origins: Origins,
 }
 
-/// Loads `path` and everything it extends.
+/// Loads `path` and everything it extends: one merged tree, or one per entry of its
+/// `images:` (see [`load_all`]), which this refuses.
 pub fn load(path: &Path) -> Result<Merged, RecipeError> {
+    let mut all = load_all(path)?;
+    if all.len() > 1 {
+        return Err(RecipeError::Field {
+            file: all[0].file.clone(),
+            field: "images".into(),
+            message: "this recipe makes several images; build it with `imgbuild RECIPE`".into(),
+        });
+    }
+    Ok(all.remove(0))
+}
+
+/// Loads `path` and everything it extends. A recipe with `images:` gives one merged tree
+/// per image: the recipe (without `images`) with the image's entry merged over it — the
+/// entry's own `extends` first, in order, then the entry — named `<name>-<image>`.
+pub fn load_all(path: &Path) -> Result<Vec<Merged>, RecipeError> {
     let file = absolute(path);
     let mut files = Vec::new();
     let mut origins = Origins::new();
     let mut value = Value::Mapping(Default::default());
     let mut stack = Vec::new();
     load_into(&file, &mut stack, &mut files, &mut value, &mut origins)?;
-    merge::finish(&mut value);
-    if let Value::Mapping(map) = &mut value {
-        map.remove("extends");
-        // A recipe's name belongs to the file that was asked for, never to a parent.
-        map.remove("name");
-        if let Some(name) = read_own_name(&file)? {
-            map.insert(Value::String("name".into()), Value::String(name));
+    let own_name = read_own_name(&file)?;
+    let images = match &mut value {
+        Value::Mapping(map) => map.remove("images"),
+        _ => None,
+    };
+    let finish = |mut value: Value, name: Option<String>, files, origins| {
+        merge::finish(&mut value);
+        if let Value::Mapping(map) = &mut value {
+            map.remove("extends");
+            // A recipe's name belongs to the file that was asked for, never to a parent.
+            map.remove("name");
+            if let Some(name) = name {
+                map.insert(Value::String("name".into()), Value::String(name));
+            }
         }
+        Merged {
+            file: file.clone(),
+            files,
+            value,
+            origins,
+        }
+    };
+    let Some(Value::Mapping(images)) = images else {
+        return Ok(vec![finish(value, own_name, files, origins)]);
+    };
+    let base_name = own_name.unwrap_or_else(|| {
+        file.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    });
+    let mut out = Vec::new();
+    for (key, entry) in images {
+        let image = match &key {
+            Value::String(s) => s.clone(),
+            other => serde_norway::to_string(other).unwrap_or_default().trim().to_string(),
+        };
+        let field = format!("images.{image}");
+        let defined_in = merge::origin_of(&origins, &field, &file);
+        if entry.is_null() {
+            continue;
+        }
+        let Value::Mapping(mut entry) = entry else {
+            return Err(RecipeError::Field {
+                file: defined_in,
+                field,
+                message: "an image is a recipe fragment (a mapping); write `{}` for the recipe as it is".into(),
+            });
+        };
+        for own in ["name", "images", "content"] {
+            if entry.contains_key(own) {
+                return Err(RecipeError::Field {
+                    file: defined_in,
+                    field: format!("{field}.{own}"),
+                    message: match own {
+                        "name" => "an image's name is `<recipe>-<image>`; rename the entry instead".into(),
+                        "images" => "images cannot have images of their own".into(),
+                        _ => "content is fetched once for all the images: move it to the recipe itself".into(),
+                    },
+                });
+            }
+        }
+        let (mut acc, mut iorigins, mut ifiles) = (value.clone(), origins.clone(), files.clone());
+        let dir = defined_in.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let parents: Vec<String> = match entry.remove("extends") {
+            Some(v) => serde_norway::from_value::<super::model::OneOrMany>(v)
+                .map(|e| e.to_vec())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for parent in parents {
+            let parent_path = dir.join(&parent);
+            if !parent_path.is_file() {
+                return Err(RecipeError::Field {
+                    file: defined_in,
+                    field: format!("{field}.extends"),
+                    message: format!(
+                        "parent recipe `{parent}` not found (looked for {}); paths are relative to this file",
+                        parent_path.display()
+                    ),
+                });
+            }
+            let mut istack = vec![file.clone()];
+            load_into(
+                &absolute(&parent_path),
+                &mut istack,
+                &mut ifiles,
+                &mut acc,
+                &mut iorigins,
+            )?;
+        }
+        let mut entry = Value::Mapping(entry);
+        anchor_list_paths(&mut entry, &dir);
+        merge::merge(&mut acc, entry, &defined_in, "", &mut iorigins);
+        out.push(finish(acc, Some(format!("{base_name}-{image}")), ifiles, iorigins));
     }
-    Ok(Merged {
-        file,
-        files,
-        value,
-        origins,
-    })
+    if out.is_empty() {
+        return Err(RecipeError::Field {
+            file: file.clone(),
+            field: "images".into(),
+            message: "lists no image; name at least one, or remove `images`".into(),
+        });
+    }
+    Ok(out)
 }
 
 fn absolute(path: &Path) -> PathBuf {

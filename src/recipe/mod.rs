@@ -46,7 +46,19 @@ pub struct Resolved {
 
 /// Loads, merges, templates and checks the recipe at `path`; `sets` are `--set` pairs.
 pub fn resolve(path: &Path, sets: &[(String, String)]) -> Result<Resolved, RecipeError> {
-    let merged = load::load(path)?;
+    resolve_merged(load::load(path)?, sets)
+}
+
+/// Every image the recipe at `path` makes, resolved: one, or one per entry of its
+/// `images:`.
+pub fn resolve_all(path: &Path, sets: &[(String, String)]) -> Result<Vec<Resolved>, RecipeError> {
+    load::load_all(path)?
+        .into_iter()
+        .map(|m| resolve_merged(m, sets))
+        .collect()
+}
+
+fn resolve_merged(merged: load::Merged, sets: &[(String, String)]) -> Result<Resolved, RecipeError> {
     let load::Merged {
         file,
         files,

@@ -66,6 +66,12 @@ pub struct Recipe {
     /// Imager entry, and where the files are downloaded from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseSpec>,
+    /// Several images from this one recipe, by name: each is this recipe with the entry
+    /// merged over it (its own `extends`, variables, steps, overlays, layout, firmware).
+    /// What they share — the bootstrap and the steps they have in common — is built once;
+    /// each is published as `<name>-<image>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<IndexMap<String, Option<Box<Recipe>>>>,
 }
 
 /// How `imgbuild release` publishes an image.

@@ -23,6 +23,7 @@ mod errors;
 mod firmware;
 mod first_boot;
 mod http_fixture;
+mod images;
 mod inspect;
 mod oci;
 mod release;
