@@ -352,7 +352,7 @@ fn set_build(template: &mut serde_json::Value, info: &BuildInfo) {
 
 /// What `*.j2` overlay and preseed files can use: the recipe's variables at the top
 /// level and under `vars`, `partitions.<name>.{uuid,partuuid,label,number,mount}`,
-/// `image.disk_id`, `recipe.name`, `services`, `build.{version,date,epoch}` and (added once fetched)
+/// `image.disk_id`, `recipe.name`, `services`, `cluster` (see [`crate::recipe::plan_cluster`]), `build.{version,date,epoch}` and (added once fetched)
 /// `content` (see [`crate::fetch::summary`]). Without `info` (the preseed, rendered before
 /// the build's time is known) `build` has only `version`.
 pub fn template_context(resolved: &Resolved, info: Option<&BuildInfo>) -> serde_json::Value {
@@ -373,6 +373,10 @@ pub fn template_context(resolved: &Resolved, info: Option<&BuildInfo>) -> serde_
     ctx.insert(
         "services".into(),
         serde_json::to_value(&plan.services).unwrap_or_default(),
+    );
+    ctx.insert(
+        "cluster".into(),
+        serde_json::to_value(&plan.cluster).unwrap_or_default(),
     );
     let build = match info {
         Some(i) => i.template_value(),

@@ -66,6 +66,10 @@ pub struct Recipe {
     /// Imager entry, and where the files are downloaded from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseSpec>,
+    /// A teaching cluster (head and compute nodes on a private LAN) whose configuration
+    /// files the images' templates write from it (`cluster` in templates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::model_cluster::ClusterSpec>,
     /// Several images from this one recipe, by name: each is this recipe with the entry
     /// merged over it (its own `extends`, variables, steps, overlays, layout, firmware).
     /// What they share — the bootstrap and the steps they have in common — is built once;

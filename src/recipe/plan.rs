@@ -181,6 +181,8 @@ pub struct Plan {
     pub content: Option<super::plan_content::ContentPlan>,
     /// Web services, in recipe order.
     pub services: Vec<ServicePlan>,
+    /// `cluster:`: the teaching cluster the image belongs to.
+    pub cluster: Option<super::plan_cluster::ClusterPlan>,
 }
 
 /// A web service the landing page links.
@@ -511,6 +513,7 @@ pub fn plan(
         files: super::plan_rootfs::files(recipe, ck)?,
         content: super::plan_content::content(recipe, ck)?,
         services: services(recipe, ck)?,
+        cluster: super::plan_cluster::cluster(recipe, ck)?,
     })
 }
 

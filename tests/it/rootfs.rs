@@ -572,3 +572,55 @@ output: {compression: none}
     }
     assert_ne!(ids[0], ids[1], "each image has its own partition ID");
 }
+
+/// A recipe with two `images:` builds their shared root once — the bootstrap and the
+/// steps they have in common — also under `--no-cache`, then each image's own step on it.
+#[test]
+#[ignore = "tier debian: bootstraps from the Debian archive, as root (mmdebstrap, chroot steps)"]
+fn images_of_one_recipe_share_their_bootstrap_and_common_steps_tier_debian() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write(
+        tmp.path(),
+        "pair.yaml",
+        "rootfs: {suite: bookworm, architecture: amd64, variant: minbase}
+steps:
+  - {name: shared, run: 'echo shared > /etc/shared'}
+image:
+  table: gpt
+  partitions:
+    root: {filesystem: ext4, mount: /}
+output: {compression: none}
+images:
+  a:
+    steps: [{name: own, run: 'echo a > /etc/own'}]
+  b:
+    steps: [{name: own, run: 'echo b > /etc/own'}]
+",
+    );
+    let out = tmp.path().join("out");
+    let o = ok(build_into(&out, &recipe).arg("--no-cache"));
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    let cached = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains(": cached"))
+            .count()
+    };
+    assert_eq!(
+        cached("bootstrap bookworm amd64 minbase"),
+        1,
+        "the second image reuses the bootstrap:\n{log}"
+    );
+    assert_eq!(
+        cached("step shared"),
+        1,
+        "the second image reuses the common step:\n{log}"
+    );
+    assert_eq!(cached("step own"), 0, "each image runs its own step:\n{log}");
+    for name in ["a", "b"] {
+        let img = out.join(format!("pair-{name}/pair-{name}.img"));
+        let fs = root_fs(tmp.path(), &img);
+        assert_eq!(debugfs(&fs, "cat /etc/shared"), "shared\n");
+        assert_eq!(debugfs(&fs, "cat /etc/own"), format!("{name}\n"));
+        e2fsck_clean(&fs);
+    }
+}
