@@ -24,7 +24,10 @@ pub fn resolve(plan: &PipPlan, cx: &Cx) -> Result<LockedSource> {
         .scratch
         .join(format!("pip-{}", crate::digest::sha256_hex(plan.target.as_bytes())));
     let chosen = uv::compile(
-        &plan.requirements,
+        &uv::Wanted {
+            requirements: &plan.requirements,
+            no_deps: plan.no_deps,
+        },
         &cx.client.via(&plan.index_url),
         &target,
         python.as_deref(),

@@ -171,6 +171,11 @@ pub struct PipInstallSpec {
     /// The simple index. Default `https://pypi.org/simple`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index_url: Option<String>,
+    /// Install these packages alone, not their dependencies: the image's Debian packages
+    /// provide those (e.g. `amdahl` on Debian's python3-mpi4py, which is built for
+    /// Debian's MPI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_deps: Option<bool>,
 }
 
 /// One command run inside the target.
@@ -189,8 +194,8 @@ pub struct StepSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<IndexMap<String, String>>,
     /// Names of build-host environment variables passed to the step as secrets: never
-    /// written into the recipe, manifest, logs or cache keys; a step with secrets is
-    /// never cached. `NAME?` marks a secret the step can do without.
+    /// written into the recipe, manifest, logs or cache keys; a step given one is never
+    /// cached. `NAME?` marks a secret the step can do without (unset, it is cached).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<String>>,
 }

@@ -18,6 +18,8 @@ pub struct PipPlan {
     pub index_url: String,
     /// The directory in the root file system (no leading `/`).
     pub target: String,
+    /// Only the packages named, not their dependencies.
+    pub no_deps: bool,
 }
 
 /// uv's platform for a Debian architecture: manylinux_2_28 wheels run on bookworm's glibc
@@ -96,5 +98,6 @@ pub fn plan(
         uv_platform,
         index_url,
         target,
+        no_deps: p.no_deps.unwrap_or(false),
     }))
 }

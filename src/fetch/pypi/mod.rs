@@ -53,7 +53,10 @@ pub fn resolve(plan: &PypiPlan, cx: &Cx) -> Result<LockedSource> {
     let compile = |i: usize| {
         let work = cx.scratch.join(format!("uv-{i}"));
         uv::compile(
-            &plan.requirements,
+            &uv::Wanted {
+                requirements: &plan.requirements,
+                no_deps: false,
+            },
             &index_url,
             &targets[i],
             python.as_deref(),

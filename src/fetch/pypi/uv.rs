@@ -89,8 +89,15 @@ pub fn interpreter(uv_cache: &Path, work: &Path) -> Option<PathBuf> {
 
 /// Resolves `requirements` for one target; `work` is an empty directory of its own;
 /// `python` is the interpreter uv may use (see [`interpreter`]).
+/// What to resolve: the requirements, and whether their dependencies come too.
+pub struct Wanted<'a> {
+    pub requirements: &'a [String],
+    /// Only what is named (the image's Debian packages provide the rest).
+    pub no_deps: bool,
+}
+
 pub fn compile(
-    requirements: &[String],
+    wanted: &Wanted,
     index_url: &str,
     target: &Target,
     python: Option<&Path>,
@@ -100,7 +107,7 @@ pub fn compile(
 ) -> Result<Vec<Chosen>> {
     fs_err::create_dir_all(work)?;
     let req = work.join("requirements.in");
-    fs_err::write(&req, requirements.join("\n") + "\n")?;
+    fs_err::write(&req, wanted.requirements.join("\n") + "\n")?;
     let out = work.join("pylock.toml");
     let mut cmd = Cmd::new(program())
         .args([
@@ -124,6 +131,9 @@ pub fn compile(
         .cwd(work);
     if let Some(p) = python {
         cmd = cmd.arg("--python").arg(p).arg("--no-python-downloads");
+    }
+    if wanted.no_deps {
+        cmd = cmd.arg("--no-deps");
     }
     if let Err(e) = cmd.run() {
         return Err(explain(e, target));
