@@ -33,6 +33,7 @@ cleanup() {
   if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "cluster-test: kept $work (serial logs: $work/*.log)" >&2; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 log() { printf 'cluster-test %s: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # The test's own key, written into each booted copy as root's (never into the images).
@@ -103,7 +104,7 @@ wait_for() { # SECONDS WHAT COMMAND...
     sleep 5
   done
 }
-idle_nodes() { [ "$(on 192.168.5.101 sinfo -h -N -o '%N %t' | grep -c ' idle$')" = 2 ]; }
+idle_nodes() { [ "$(on 192.168.5.101 "sinfo -h -N -o '%N %t'" | grep -c ' idle$')" = 2 ]; }
 
 # A cluster: the head, then its two nodes (MACs as the recipe lists them).
 start_cluster() { # TAG
