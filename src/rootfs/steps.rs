@@ -1,6 +1,6 @@
 //! The recipe's steps, run in the target one after another. Each step's result is a
 //! cache entry keyed by the step and the key before it, so a rebuild resumes after the
-//! last unchanged step; a step given a secret is never cached (nor is anything after it).
+//! last unchanged step; a step with secrets is never cached (nor is anything after it).
 //! Each step's output goes to `<out>/logs/NN-name.log`; a failing step names itself and
 //! shows the tail of its log.
 
@@ -30,11 +30,8 @@ pub fn run(
     let mut keys: Vec<Option<Key>> = Vec::new();
     let mut prev = Some(base_key.hex.clone());
     for s in steps {
-        // A secret the step was given makes its result the build's alone; an optional
-        // one that is not set changes nothing, so the step is cached as any other.
-        let given = s.secrets.iter().any(|sec| std::env::var_os(&sec.name).is_some());
-        let key = match (&prev, given) {
-            (Some(p), false) => Some(Key::new(
+        let key = match (&prev, s.secrets.is_empty()) {
+            (Some(p), true) => Some(Key::new(
                 BUCKET,
                 &serde_json::json!({"prev": p, "name": s.name, "command": command_digest(s)?, "env": s.env, "epoch": epoch}),
             )),
@@ -93,7 +90,7 @@ fn final_key(keys: &[Option<Key>]) -> String {
     keys.last()
         .and_then(|k| k.as_ref())
         .map(|k| k.hex.clone())
-        .unwrap_or_else(|| "uncached (a step was given a secret)".into())
+        .unwrap_or_else(|| "uncached (a step has secrets)".into())
 }
 
 fn command_digest(s: &StepPlan) -> Result<String> {
