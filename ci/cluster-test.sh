@@ -11,7 +11,10 @@
 #   - `sacct -u` lists her jobs; `module avail` lists the modules; she logs in to a node
 #     from the head with no password;
 #   - the munge key is the same on the three machines, and a second cluster booted from
-#     the same images makes another one.
+#     the same images makes another one;
+#   - from the learners' network (the head's second port, as its Wi-Fi on a board), the
+#     head's landing page lists hpc-intro and serves its episodes; a node reaches that
+#     network through the head's NAT (the far end has no route back to the cluster LAN).
 #   ci/cluster-test.sh
 # Needs root (network namespaces, the build's steps), QEMU, the Debian archive and PyPI.
 # About 20 minutes on 2 cores (three emulated PCs, twice).
@@ -30,6 +33,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
+  ip netns del "$ns-learner" 2>/dev/null || true
   if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "cluster-test: kept $work (serial logs: $work/*.log)" >&2; fi
 }
 trap cleanup EXIT
@@ -38,31 +42,54 @@ log() { printf 'cluster-test %s: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # The test's own key, written into each booted copy as root's (never into the images).
 ssh-keygen -q -t ed25519 -N '' -f "$work/admin" -C cluster-test
+# The stand-in for hpc-intro's site (*.github.io can't be reached from CI).
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory ci/fixtures "$port" >/dev/null 2>&1 &
+pids+=($!)
 log "build ci/minihpc-amd64.yaml"
-"$bin" --out "$work/images" ci/minihpc-amd64.yaml
+"$bin" --out "$work/images" --set "fixtures=http://127.0.0.1:$port/" ci/minihpc-amd64.yaml
 head_img=$work/images/minihpc-amd64-head/minihpc-amd64-head.img
 node_img=$work/images/minihpc-amd64-compute/minihpc-amd64-compute.img
 
-# The private network: a bridge in a namespace; the host's end is 192.168.5.1.
+# The private networks: bridges in a namespace. br0 is the cluster LAN (the host's end
+# is 192.168.5.1); br1 the learners' network on the head's second port, whose far end
+# is a namespace of its own (a learner's laptop, or an uplink) at 192.168.1.50 that has
+# no route to the cluster LAN: a node reaches it only through the head's NAT.
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 ip -n "$ns" link add br0 type bridge
 ip -n "$ns" addr add 192.168.5.1/24 dev br0
 ip -n "$ns" link set br0 up
+ip -n "$ns" link add br1 type bridge
+ip -n "$ns" link set br1 up
+ip netns add "$ns-learner"
+ip -n "$ns" link add veth-learner type veth peer name eth0 netns "$ns-learner"
+ip -n "$ns" link set veth-learner master br1 up
+ip -n "$ns-learner" addr add 192.168.1.50/24 dev eth0
+ip -n "$ns-learner" link set eth0 up
+ip -n "$ns-learner" link set lo up
 inns() { ip netns exec "$ns" "$@"; }
 
-# A machine: a grown sparse copy of its image, booted by SeaBIOS, one NIC on the bridge.
-boot() { # NAME IMAGE MAC
-  local name=$1 img=$2 mac=$3 copy=$work/$1.img
+# A machine: a grown sparse copy of its image, booted by SeaBIOS, its NIC on the cluster
+# LAN in PCI slot 3 (enp0s3, as the recipe names it); the head's second NIC, on the
+# learners' network, in slot 4 (enp0s4).
+boot() { # NAME IMAGE MAC [LEARNERS-MAC]
+  local name=$1 img=$2 mac=$3 copy=$work/$1.img nics=()
   cp --sparse=always "$img" "$copy"
   truncate -s 6G "$copy"
   root_key "$copy"
   ip -n "$ns" tuntap add dev "tap-$name" mode tap
   ip -n "$ns" link set "tap-$name" master br0 up
+  nics=(-netdev "tap,id=n0,ifname=tap-$name,script=no,downscript=no"
+        -device "virtio-net-pci,netdev=n0,mac=$mac,addr=0x3")
+  if [ -n "${4:-}" ]; then
+    ip -n "$ns" tuntap add dev "tapl-$name" mode tap
+    ip -n "$ns" link set "tapl-$name" master br1 up
+    nics+=(-netdev "tap,id=n1,ifname=tapl-$name,script=no,downscript=no"
+           -device "virtio-net-pci,netdev=n1,mac=$4,addr=0x4")
+  fi
   inns qemu-system-x86_64 -M q35 -m 2048 -smp 2 \
-    -drive "file=$copy,format=raw,if=virtio" \
-    -netdev "tap,id=n0,ifname=tap-$name,script=no,downscript=no" \
-    -device "virtio-net-pci,netdev=n0,mac=$mac" \
+    -drive "file=$copy,format=raw,if=virtio" "${nics[@]}" \
     -serial "file:$work/$name.log" -display none -monitor none -no-reboot &
   pids+=($!)
 }
@@ -110,7 +137,7 @@ idle_nodes() { [ "$(on 192.168.5.101 "sinfo -h -N -o '%N %t'" | grep -c ' idle$'
 start_cluster() { # TAG
   cp --sparse=always "$head_img" "$work/head-src.img"
   learners "$work/head-src.img"
-  boot "head$1" "$work/head-src.img" 52:54:00:05:00:01
+  boot "head$1" "$work/head-src.img" 52:54:00:05:00:01 52:54:00:01:00:01
   boot "node1$1" "$node_img" 52:54:00:05:00:02
   boot "node2$1" "$node_img" 52:54:00:05:00:03
   log "cluster $1: waiting for the head's SSH"
@@ -122,7 +149,7 @@ stop_cluster() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
-  for t in $(ip -n "$ns" -o link show | awk -F': ' '/tap-/ { sub("@.*", "", $2); print $2 }'); do
+  for t in $(ip -n "$ns" -o link show | awk -F': ' '/tapl?-/ { sub("@.*", "", $2); print $2 }'); do
     ip -n "$ns" link del "$t"
   done
 }
@@ -175,6 +202,22 @@ for m in Python OpenMPI SciPy-bundle mpi4py; do grep -q "$m/" "$work/modules.txt
 via=$(as_alice "ssh minihpc02 hostname")
 [ "$via" = minihpc02 ] || { echo "alice's ssh to minihpc02 gave: $via" >&2; exit 1; }
 log "alice logs in to minihpc02 from the head with no password"
+
+# The head as the learners' server: its landing page lists hpc-intro, mirrored.
+learner() { ip netns exec "$ns-learner" "$@"; }
+learner curl -fsS http://192.168.1.1/ > "$work/landing.html"
+grep -q 'hpc-intro' "$work/landing.html" || { echo "the head's landing page lists no hpc-intro" >&2; exit 1; }
+learner curl -fsS http://192.168.1.1/lessons/ > "$work/lessons.html"
+grep -q 'HPC Carpentry' "$work/lessons.html" || { echo "the lessons page has no HPC Carpentry group" >&2; exit 1; }
+learner curl -fsS http://192.168.1.1/lessons/hpc-carpentry/hpc-intro/episodes/13-scheduler.html | grep -q 'Scheduler Fundamentals' ||
+  { echo "hpc-intro's scheduler episode is not served" >&2; exit 1; }
+log "the head serves hpc-intro to the learners' network"
+# NAT: the learners' side has no route to 192.168.5.0/24, so only a masqueraded ping
+# from a node is answered.
+[ "$(on 192.168.5.102 "ip -4 route show default" | awk '{ print $3 }')" = 192.168.5.101 ] ||
+  { echo "the node's default route is not the head" >&2; exit 1; }
+on 192.168.5.102 ping -c 2 -W 3 192.168.1.50 >/dev/null || { echo "a node cannot reach beyond the head (NAT)" >&2; exit 1; }
+log "a node reaches the network beyond the head through its NAT"
 
 k_head=$(key_of 192.168.5.101) k1=$(key_of 192.168.5.102) k2=$(key_of 192.168.5.103)
 [ "$k_head" = "$k1" ] && [ "$k1" = "$k2" ] || { echo "munge keys differ: $k_head $k1 $k2" >&2; exit 1; }

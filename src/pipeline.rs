@@ -202,6 +202,12 @@ fn build_all(
         published.push(b.publish(resolved, staging, reporter)?);
     }
     published.reverse();
+    let dropped = cache.drop_transient();
+    if dropped > 0 {
+        reporter.detail(&format!(
+            "stage cache: {dropped} quick steps' archives dropped (kept only to resume a failed build)"
+        ));
+    }
     Ok(published)
 }
 

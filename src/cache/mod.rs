@@ -21,6 +21,9 @@ pub struct Cache {
     /// Entries this process built: reused within the run even when `read` is off (`--no-cache`
     /// builds every stage afresh once, and several images of one recipe share it).
     built: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Entries built this run only to be resumed from if the run fails, or shared if
+    /// another image of the run needs them ([`Cache::mark_transient`]).
+    transient: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 /// A cache key: the digest of a stage's inputs, and the inputs themselves.
@@ -99,6 +102,7 @@ impl Cache {
             root,
             read,
             built: Default::default(),
+            transient: Default::default(),
         })
     }
 
@@ -126,6 +130,10 @@ impl Cache {
         let meta = dir.join("key.json");
         if meta.is_file() {
             touch(&meta);
+            // Used again: no longer transient (another image of the run shares it).
+            if let Ok(mut t) = self.transient.lock() {
+                t.remove(&dir);
+            }
             Some(dir)
         } else {
             None
@@ -184,6 +192,24 @@ impl Cache {
             built.insert(format!("{bucket}/{}", key.hex));
         }
         Ok((dir, false))
+    }
+
+    /// Marks an entry this run built as worth keeping only until the run succeeds,
+    /// unless something looks it up again before then: [`Cache::drop_transient`].
+    pub fn mark_transient(&self, bucket: &str, key: &Key) {
+        if let Ok(mut t) = self.transient.lock() {
+            t.insert(self.entry_dir(bucket, key));
+        }
+    }
+
+    /// Removes the transient entries no one looked up again; returns how many. Called
+    /// when the run has succeeded: a failed run keeps them, so the next one resumes.
+    pub fn drop_transient(&self) -> usize {
+        let dirs: Vec<PathBuf> = match self.transient.lock() {
+            Ok(mut t) => t.drain().collect(),
+            Err(_) => return 0,
+        };
+        dirs.iter().filter(|d| fs::remove_dir_all(d).is_ok()).count()
     }
 
     /// Every complete entry.

@@ -95,6 +95,13 @@ pub const LESSONS: &[(&str, &str, &[&str])] = &[
             "r-novice-gapminder-es",
         ],
     ),
+    // HPC Carpentry's introduction, taught on the miniHPC cluster; published from The
+    // Carpentries Incubator.
+    (
+        "hpc-carpentry",
+        "https://carpentries-incubator.github.io/",
+        &["hpc-intro"],
+    ),
 ];
 
 /// Raspberry Pi Imager's device tags and the boards they stand for. Imager filters its

@@ -195,7 +195,8 @@ pub struct StepSpec {
     pub env: Option<IndexMap<String, String>>,
     /// Names of build-host environment variables passed to the step as secrets: never
     /// written into the recipe, manifest, logs or cache keys; a step with secrets is
-    /// never cached. `NAME?` marks a secret the step can do without.
+    /// never cached, and runs after the steps without. `NAME?` marks a secret the step
+    /// can do without.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<String>>,
 }

@@ -24,7 +24,7 @@ pub struct ContentSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cran: Option<CranSpec>,
     /// Groups of built-in Carpentries lesson sites to mirror: `data-carpentry`,
-    /// `library-carpentry`, `software-carpentry`.
+    /// `library-carpentry`, `software-carpentry`, `hpc-carpentry`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lessons: Option<MergeList<String>>,
     /// Extra static web sites to mirror, by name.

@@ -330,7 +330,13 @@ pub fn steps(recipe: &Recipe, ck: &Checker) -> Result<Vec<StepPlan>, RecipeError
             secrets,
         });
     }
-    Ok(out)
+    // Steps with secrets run last, in their order: a step given a secret is never cached,
+    // nor is anything after it, so this keeps every other step cached and — for the
+    // images of one recipe — built once (debian-server's `password` step would otherwise
+    // leave everything after the base layer to run again for each image).
+    let (mut plain, with_secrets): (Vec<StepPlan>, Vec<StepPlan>) = out.into_iter().partition(|s| s.secrets.is_empty());
+    plain.extend(with_secrets);
+    Ok(plain)
 }
 
 /// Checks `overlays`.
@@ -389,4 +395,26 @@ pub fn files(recipe: &Recipe, ck: &Checker) -> Result<Vec<FilePlan>, RecipeError
         out.push(FilePlan { path: rel, mode, owner });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recipe::merge::Origins;
+    use std::path::Path;
+
+    #[test]
+    fn steps_with_secrets_run_after_the_others_in_their_order() {
+        let recipe: Recipe = serde_norway::from_str(
+            "steps:\n  - {name: user, run: 'true'}\n  - {name: password, run: 'true', secrets: ['PW?']}\n  - {name: tools, run: 'true'}\n  - {name: psk, run: 'true', secrets: [PSK]}\n  - {name: services, run: 'true'}\n",
+        )
+        .unwrap();
+        let origins = Origins::new();
+        let ck = Checker {
+            origins: &origins,
+            main_file: Path::new("r.yaml"),
+        };
+        let names: Vec<String> = steps(&recipe, &ck).unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["user", "tools", "services", "password", "psk"]);
+    }
 }

@@ -1,6 +1,11 @@
-//! The recipe's steps, run in the target one after another. Each step's result is a
-//! cache entry keyed by the step and the key before it, so a rebuild resumes after the
-//! last unchanged step; a step with secrets is never cached (nor is anything after it).
+//! The recipe's steps, run in the target one after another. Each step has a cache key
+//! made of the step and the key before it; a step with secrets has none (nor has
+//! anything after it: the plan runs those steps last). Every keyed step's result — a
+//! whole root archive — is stored, so a failed or interrupted build resumes after its
+//! last finished step; once the build succeeds, only those worth their space stay: a
+//! step that ran for [`KEEP_AFTER`] or longer, the last step with a key, and any another
+//! image of the run started from. A rebuild resumes after the last stored step whose key
+//! is unchanged, redoing the quick ones after it.
 //! Each step's output goes to `<out>/logs/NN-name.log`; a failing step names itself and
 //! shows the tail of its log.
 
@@ -13,6 +18,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 
 const BUCKET: &str = "steps-v1";
+
+/// A step that ran this long is kept in the cache even when later steps are too: a
+/// root archive takes seconds to pack and a GB or two to keep, a quick step less to redo.
+const KEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs `steps` on the archive `base` (whose cache key is `base_key`); returns the
 /// resulting archive and its key (`uncached` when a step with secrets ran).
@@ -40,18 +49,17 @@ pub fn run(
         prev = key.as_ref().map(|k| k.hex.clone());
         keys.push(key);
     }
-    // Resume after the last step whose result is cached.
+    // Resume after the last step whose result is kept (not every step's is).
     let mut start = 0;
     let mut tar = base;
-    for (i, k) in keys.iter().enumerate() {
-        match k.as_ref().and_then(|k| ctx.cache.lookup(BUCKET, k)) {
-            Some(dir) => {
-                start = i + 1;
-                tar = dir.join("rootfs.tar");
-            }
-            None => break,
+    for (i, k) in keys.iter().enumerate().rev() {
+        if let Some(dir) = k.as_ref().and_then(|k| ctx.cache.lookup(BUCKET, k)) {
+            start = i + 1;
+            tar = dir.join("rootfs.tar");
+            break;
         }
     }
+    let last_keyed = keys.iter().rposition(Option::is_some);
     for s in &steps[..start] {
         ctx.reporter.detail(&format!("step {}: cached", s.name));
     }
@@ -71,15 +79,20 @@ pub fn run(
         let started = std::time::Instant::now();
         ctx.reporter.step(&name);
         run_step(&root, s, i, ctx, epoch)?;
-        ctx.reporter.step_done(&name, started.elapsed());
+        let took = started.elapsed();
+        ctx.reporter.step_done(&name, took);
         if let Some(k) = &keys[i] {
             let (dir, _) = ctx.cache.get_or_build(BUCKET, k, &format!("step {}", s.name), |out| {
                 super::dir::pack(&root, &out.join("rootfs.tar"))
             })?;
+            if took < KEEP_AFTER && Some(i) != last_keyed {
+                ctx.cache.mark_transient(BUCKET, k);
+            }
             tar = dir.join("rootfs.tar");
         }
     }
-    if keys.last().is_some_and(Option::is_none) {
+    // The result must outlive the transient entries: the last step without a key packs it.
+    if Some(steps.len() - 1) != last_keyed {
         tar = ctx.staging.path("rootfs-steps.tar");
         super::dir::pack(&root, &tar)?;
     }

@@ -584,6 +584,7 @@ fn images_of_one_recipe_share_their_bootstrap_and_common_steps_tier_debian() {
         "pair.yaml",
         "rootfs: {suite: bookworm, architecture: amd64, variant: minbase}
 steps:
+  - {name: pair-quick, run: 'echo quick > /etc/quick'}
   - {name: shared, run: 'echo shared > /etc/shared'}
 image:
   table: gpt
@@ -616,6 +617,21 @@ images:
         "the second image reuses the common step:\n{log}"
     );
     assert_eq!(cached("step own"), 0, "each image runs its own step:\n{log}");
+    // Once the build has succeeded, a quick step's archive no image started from is
+    // dropped; the shared one, and each image's last, stay.
+    let list = text(&ok(imgbuild()
+        .arg("cache")
+        .arg("list")
+        .arg("--cache-dir")
+        .arg(shared_cache())));
+    assert!(
+        !list.contains("step pair-quick"),
+        "a quick step's archive was kept:\n{list}"
+    );
+    assert!(
+        list.contains("step shared"),
+        "the shared step's archive was dropped:\n{list}"
+    );
     for name in ["a", "b"] {
         let img = out.join(format!("pair-{name}/pair-{name}.img"));
         let fs = root_fs(tmp.path(), &img);

@@ -13,6 +13,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("data-carpentry", "Data Carpentry"),
     ("library-carpentry", "Library Carpentry"),
     ("software-carpentry", "Software Carpentry"),
+    ("hpc-carpentry", "HPC Carpentry"),
 ];
 
 /// Writes `out/lessons/index.html` listing `sites`.

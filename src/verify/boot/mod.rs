@@ -164,7 +164,7 @@ pub fn run(image: &Path, opts: &BootOptions, reporter: &dyn Reporter) -> Result<
                 reason: if opts.machine.is_some() {
                     "chosen with --machine".into()
                 } else {
-                    "an extlinux.conf for U-Boot and no Raspberry Pi or PC boot partition: a U-Boot board, booted by U-Boot built for QEMU".into()
+                    "an extlinux.conf for U-Boot and no PC boot partition: a U-Boot board, booted by U-Boot built for QEMU".into()
                 },
                 kernel: None,
                 initrd: None,
@@ -364,11 +364,13 @@ struct Prepared {
 }
 
 /// An image U-Boot boots by extlinux (a Rock board's): chosen with `--machine
-/// u-boot-virt`, or found when nothing else claims the image.
+/// u-boot-virt`, or found when no PC claims the image and its root has an
+/// extlinux.conf (a Pi's firmware never reads one; a FAT partition beside it holds
+/// settings, not a boot loader).
 fn is_uboot_image(image: &Path, i: &Inspection, forced: Option<Machine>) -> bool {
     match forced {
         Some(m) => m == Machine::UbootVirt,
-        None => boot_partition(i).is_none() && rockchip::find_extlinux(image, i).is_some(),
+        None => rockchip::find_extlinux(image, i).is_some(),
     }
 }
 
