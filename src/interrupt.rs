@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(workers.len(), 2, "{workers:?}");
         assert!(!workers.contains(&pid));
         for w in &workers {
-            let cmd = std::fs::read(format!("/proc/{w}/cmdline")).unwrap();
+            let cmd = fs_err::read(format!("/proc/{w}/cmdline")).unwrap();
             assert!(String::from_utf8_lossy(&cmd).starts_with("sleep"), "{cmd:?}");
         }
         // SAFETY: signalling the group this test started.
