@@ -24,6 +24,8 @@ pub struct Cache {
     /// Entries built this run only to be resumed from if the run fails, or shared if
     /// another image of the run needs them ([`Cache::mark_transient`]).
     transient: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
+    /// Entries this run looked up and used: never transient.
+    used: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 /// A cache key: the digest of a stage's inputs, and the inputs themselves.
@@ -103,6 +105,7 @@ impl Cache {
             read,
             built: Default::default(),
             transient: Default::default(),
+            used: Default::default(),
         })
     }
 
@@ -130,9 +133,12 @@ impl Cache {
         let meta = dir.join("key.json");
         if meta.is_file() {
             touch(&meta);
-            // Used again: no longer transient (another image of the run shares it).
+            // Used (another image of the run shares it, or a build resumes from it): kept.
             if let Ok(mut t) = self.transient.lock() {
                 t.remove(&dir);
+            }
+            if let Ok(mut u) = self.used.lock() {
+                u.insert(dir.clone());
             }
             Some(dir)
         } else {
@@ -194,12 +200,22 @@ impl Cache {
         Ok((dir, false))
     }
 
-    /// Marks an entry this run built as worth keeping only until the run succeeds,
-    /// unless something looks it up again before then: [`Cache::drop_transient`].
+    /// Marks an entry as worth keeping only until the run succeeds, unless this run
+    /// uses it (looks it up) before then: [`Cache::drop_transient`].
     pub fn mark_transient(&self, bucket: &str, key: &Key) {
-        if let Ok(mut t) = self.transient.lock() {
-            t.insert(self.entry_dir(bucket, key));
+        let dir = self.entry_dir(bucket, key);
+        if self.used.lock().is_ok_and(|u| u.contains(&dir)) {
+            return;
         }
+        if let Ok(mut t) = self.transient.lock() {
+            t.insert(dir);
+        }
+    }
+
+    /// The entry's directory if it exists, without marking it used (nothing reads it).
+    pub fn peek(&self, bucket: &str, key: &Key) -> Option<PathBuf> {
+        let dir = self.entry_dir(bucket, key);
+        dir.join("key.json").is_file().then_some(dir)
     }
 
     /// Removes the transient entries no one looked up again; returns how many. Called

@@ -3,9 +3,9 @@
 //! anything after it: the plan runs those steps last). Every keyed step's result — a
 //! whole root archive — is stored, so a failed or interrupted build resumes after its
 //! last finished step; once the build succeeds, only those worth their space stay: a
-//! step that ran for [`KEEP_AFTER`] or longer, the last step with a key, and any another
-//! image of the run started from. A rebuild resumes after the last stored step whose key
-//! is unchanged, redoing the quick ones after it.
+//! step that ran for [`KEEP_AFTER`] or longer (its time is stored beside it), the last
+//! step with a key, and any step an image of the run resumed from. A rebuild resumes
+//! after the last stored step whose key is unchanged, redoing the quick ones after it.
 //! Each step's output goes to `<out>/logs/NN-name.log`; a failing step names itself and
 //! shows the tail of its log.
 
@@ -60,6 +60,17 @@ pub fn run(
         }
     }
     let last_keyed = keys.iter().rposition(Option::is_some);
+    // Of the stored steps before the one this image resumes from, a successful run keeps
+    // only those worth their space (an earlier, failed run stored them all).
+    for (i, k) in keys.iter().enumerate().take(start.saturating_sub(1)) {
+        if let Some(k) = k
+            && Some(i) != last_keyed
+            && let Some(dir) = ctx.cache.peek(BUCKET, k)
+            && took(&dir).is_some_and(|t| t < KEEP_AFTER)
+        {
+            ctx.cache.mark_transient(BUCKET, k);
+        }
+    }
     for s in &steps[..start] {
         ctx.reporter.detail(&format!("step {}: cached", s.name));
     }
@@ -83,7 +94,9 @@ pub fn run(
         ctx.reporter.step_done(&name, took);
         if let Some(k) = &keys[i] {
             let (dir, _) = ctx.cache.get_or_build(BUCKET, k, &format!("step {}", s.name), |out| {
-                super::dir::pack(&root, &out.join("rootfs.tar"))
+                super::dir::pack(&root, &out.join("rootfs.tar"))?;
+                fs_err::write(out.join(TOOK_FILE), took.as_secs_f64().to_string())?;
+                Ok(())
             })?;
             if took < KEEP_AFTER && Some(i) != last_keyed {
                 ctx.cache.mark_transient(BUCKET, k);
@@ -97,6 +110,15 @@ pub fn run(
         super::dir::pack(&root, &tar)?;
     }
     Ok((tar, final_key(&keys)))
+}
+
+/// How long a stored step took to run, beside its archive (entries stored before this was
+/// recorded have none, and are kept).
+const TOOK_FILE: &str = "took-seconds";
+
+fn took(entry: &Path) -> Option<std::time::Duration> {
+    let text = fs_err::read_to_string(entry.join(TOOK_FILE)).ok()?;
+    std::time::Duration::try_from_secs_f64(text.trim().parse().ok()?).ok()
 }
 
 fn final_key(keys: &[Option<Key>]) -> String {
