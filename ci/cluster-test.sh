@@ -145,10 +145,13 @@ start_cluster() { # TAG
   log "cluster $1: waiting for both nodes to be idle in sinfo"
   wait_for 900 "two idle nodes" idle_nodes
 }
-stop_cluster() {
+stop_cluster() { # TAG
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
+  # The booted copies (GBs each; QEMU pauses a guest whose disk has no room): the serial
+  # logs stay.
+  rm -f "$work/head$1.img" "$work/node1$1.img" "$work/node2$1.img" "$work/head-src.img"
   for t in $(ip -n "$ns" -o link show | awk -F': ' '/tapl?-/ { sub("@.*", "", $2); print $2 }'); do
     ip -n "$ns" link del "$t"
   done
@@ -199,6 +202,19 @@ log "sacct -u alice:"; on 192.168.5.101 sacct -u alice -X -o JobID,JobName,NodeL
 
 as_alice "bash -lc 'module avail 2>&1'" | tee "$work/modules.txt"
 for m in Python OpenMPI SciPy-bundle mpi4py; do grep -q "$m/" "$work/modules.txt" || { echo "module avail lists no $m" >&2; exit 1; }; done
+# Her password from learners.csv is hers on the head, and the head's SSH takes passwords.
+# (libcrypt hashes it with the shadow entry's own method and salt, as login does.)
+on 192.168.5.101 python3 - <<'PY' || { echo "alice's password on the head is not the one in learners.csv" >&2; exit 1; }
+import ctypes, subprocess, sys
+entry = subprocess.run(["getent", "shadow", "alice"], capture_output=True, text=True).stdout
+stored = entry.split(":")[1]
+crypt = ctypes.CDLL("libcrypt.so.1").crypt
+crypt.restype = ctypes.c_char_p
+sys.exit(0 if crypt(b"Sup3r-Secret-1", stored.encode()).decode() == stored else 1)
+PY
+on 192.168.5.101 "sshd -T 2>/dev/null | grep -qx 'passwordauthentication yes'" ||
+  { echo "the head's SSH does not take passwords" >&2; exit 1; }
+log "alice's password from learners.csv logs her in to the head"
 via=$(as_alice "ssh minihpc02 hostname")
 [ "$via" = minihpc02 ] || { echo "alice's ssh to minihpc02 gave: $via" >&2; exit 1; }
 log "alice logs in to minihpc02 from the head with no password"
@@ -222,7 +238,7 @@ log "a node reaches the network beyond the head through its NAT"
 k_head=$(key_of 192.168.5.101) k1=$(key_of 192.168.5.102) k2=$(key_of 192.168.5.103)
 [ "$k_head" = "$k1" ] && [ "$k1" = "$k2" ] || { echo "munge keys differ: $k_head $k1 $k2" >&2; exit 1; }
 log "one munge key on the three machines (${k_head:0:12}…)"
-stop_cluster
+stop_cluster 1
 
 start_cluster 2
 k_other=$(key_of 192.168.5.101)
