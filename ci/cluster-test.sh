@@ -28,10 +28,21 @@ bin=$PWD/target/release/imgbuild
 work=$(mktemp -d /var/tmp/imgbuild-cluster.XXXXXX)
 ns=imgbuild-cluster-$$
 pids=()
-cleanup() {
-  local rc=$?
+# Stops every QEMU this test started (by their pid files) and the rest it ran.
+kill_all() {
+  local f
+  for f in "$work"/*.pid; do
+    [ -e "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  pids=()
+}
+cleanup() {
+  local rc=$?
+  kill_all
   ip netns del "$ns" 2>/dev/null || true
   ip netns del "$ns-learner" 2>/dev/null || true
   if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "cluster-test: kept $work (serial logs: $work/*.log)" >&2; fi
@@ -88,8 +99,11 @@ boot() { # NAME IMAGE MAC [LEARNERS-MAC]
     nics+=(-netdev "tap,id=n1,ifname=tapl-$name,script=no,downscript=no"
            -device "virtio-net-pci,netdev=n1,mac=$4,addr=0x4")
   fi
-  inns qemu-system-x86_64 -M q35 -m 2048 -smp 2 \
+  # Not through `inns`: a backgrounded function is a subshell, and killing it would leave
+  # QEMU running (its disk filling the host's). QEMU's own pid file is what is killed.
+  ip netns exec "$ns" qemu-system-x86_64 -M q35 -m 2048 -smp 2 \
     -drive "file=$copy,format=raw,if=virtio" "${nics[@]}" \
+    -pidfile "$work/$name.pid" \
     -serial "file:$work/$name.log" -display none -monitor none -no-reboot &
   pids+=($!)
 }
@@ -146,9 +160,7 @@ start_cluster() { # TAG
   wait_for 900 "two idle nodes" idle_nodes
 }
 stop_cluster() { # TAG
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
+  kill_all
   # The booted copies (GBs each; QEMU pauses a guest whose disk has no room): the serial
   # logs stay.
   rm -f "$work/head$1.img" "$work/node1$1.img" "$work/node2$1.img" "$work/head-src.img"
