@@ -45,7 +45,8 @@ only() { # IMAGE: a recipe building IMAGE alone
   echo "$f"
 }
 # Times a build (seconds on stdout); on failure its log's end goes to stderr.
-t() { local s; s=$(date +%s.%N)
+# The images go between builds: two clusters' images at once are many GB.
+t() { local s; rm -rf "$work/out"; s=$(date +%s.%N)
   "$bin" --no-cache "${sets[@]}" --out "$work/out" "$1" >/dev/null 2>"$work/last.log" || { tail -20 "$work/last.log" >&2; exit 1; }
   echo "$(date +%s.%N) - $s" | bc; }
 

@@ -100,6 +100,17 @@ impl Staging {
         self.dir.join(name)
     }
 
+    /// Removes a staged scratch file or directory, if there (its work is done).
+    pub fn discard(&self, name: &str) -> Result<()> {
+        let p = self.dir.join(name);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&p)?,
+            Ok(_) => fs::remove_file(&p)?,
+            Err(_) => {}
+        }
+        Ok(())
+    }
+
     /// Renames the named staged files to their final place in the output directory,
     /// replacing older outputs, then removes the staging directory.
     pub fn publish(mut self, names: &[String]) -> Result<Vec<PathBuf>> {

@@ -340,6 +340,14 @@ fn build_one(
             let record = step(reporter, "hash inputs", || {
                 record(resolved, tree.as_ref(), &content_summary, &firmware)
             })?;
+            // The image is written: its root's scratch copies (GBs each) go now, not when
+            // every image of the recipe is built and published.
+            for name in ROOT_SCRATCH {
+                staging.discard(name)?;
+            }
+            for p in &plan.partitions {
+                staging.discard(&format!("part-{}.tar", p.name))?;
+            }
             Ok(Built::Disk {
                 file: file.clone(),
                 assembled,
@@ -349,6 +357,10 @@ fn build_one(
         }
     }
 }
+
+/// What the root file system stages leave in an image's staging area that its publishing
+/// does not read (the content, which later images read too, stays).
+const ROOT_SCRATCH: &[&str] = &["root", "rootfs-steps.tar", "rootfs.tar", "stamped", "overlays"];
 
 fn set_build(template: &mut serde_json::Value, info: &BuildInfo) {
     if let Some(ctx) = template.as_object_mut() {

@@ -94,5 +94,18 @@ mod tests {
 
         let err = anyhow::Error::new(crate::verify::boot::Interrupted);
         assert_eq!(explain(&err).kind, Kind::Interrupted);
+
+        let unreachable = crate::fetch::http::FetchError::Network {
+            url: "https://carpentries-incubator.github.io/hpc-intro/".into(),
+            message: "no route".into(),
+            attempts: 5,
+        };
+        let e = explain(&anyhow::Error::new(unreachable).context("content `site/hpc-intro`"));
+        assert_eq!(e.kind, Kind::Environment);
+        assert!(
+            e.hints.len() == 1 && e.hints[0].starts_with("this host cannot reach carpentries-incubator.github.io:"),
+            "{:?}",
+            e.hints
+        );
     }
 }

@@ -436,12 +436,22 @@ fn fetch(g: &Global, recipe_path: &std::path::Path, update: bool) -> Result<()> 
     crate::interrupt::install();
     let reporter = report::for_stderr(g.verbosity());
     let started = std::time::Instant::now();
-    let resolved = recipe::resolve(recipe_path, &g.sets)?;
+    // A recipe with several images fetches one content for all of them (the recipe's).
+    let all = recipe::resolve_all(recipe_path, &g.sets)?;
+    let name = match all.as_slice() {
+        [one] => one.plan.name.clone(),
+        _ => recipe_path
+            .file_stem()
+            .map_or_else(|| "content".into(), |s| s.to_string_lossy().into_owned()),
+    };
+    let Some(resolved) = all.into_iter().next() else {
+        anyhow::bail!("{}: no image to fetch content for", recipe_path.display());
+    };
     let plan = crate::fetch::publish::require(resolved.plan.content.as_ref(), recipe_path)?;
     let out = g
         .out
         .clone()
-        .unwrap_or_else(|| std::path::Path::new("images").join(&resolved.plan.name).join("content"));
+        .unwrap_or_else(|| std::path::Path::new("images").join(&name).join("content"));
     let cache = crate::cache::Cache::open(
         g.cache_dir.clone().unwrap_or_else(crate::cache::Cache::default_dir),
         true,

@@ -92,6 +92,12 @@ impl crate::fault::Fault for FetchError {
             FetchError::Local { source, .. } if crate::fault::is_disk_full(source) => {
                 vec![crate::fault::DISK_FULL_HINT.into()]
             }
+            FetchError::Network { url, .. } => {
+                let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or(url);
+                vec![format!(
+                    "this host cannot reach {host}: check its network, fetch from a copy with `content.fetch_from`, or build without that content (the recipes' `--set mirrors=false`)"
+                )]
+            }
             _ => Vec::new(),
         }
     }
