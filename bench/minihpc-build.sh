@@ -37,7 +37,7 @@ fi
 # The recipe's images, and one recipe per image that leaves the others out (`~`).
 name=$(sed -n 's/^name: *//p' "$recipe" | head -n1)
 name=${name:-$(basename "$recipe" .yaml)}
-images=$(awk '/^images:/{p=1; next} p && /^  [A-Za-z0-9_-]+:/{sub(":.*", "", $1); print $1} p && /^[^ #]/{exit}' "$recipe")
+images=$(awk '/^images:/{p=1; next} p && /^  [A-Za-z0-9_-]+:/{n = $1; sub(":.*", "", n); print n; next} p && /^[^ #]/{exit}' "$recipe")
 only() { # IMAGE: a recipe building IMAGE alone
   local f=$work/only-$1.yaml
   { echo "name: $name"; echo "extends: $recipe"; echo "images:"

@@ -17,7 +17,7 @@
 #     network through the head's NAT (the far end has no route back to the cluster LAN).
 #   ci/cluster-test.sh
 # Needs root (network namespaces, the build's steps), QEMU, the Debian archive and PyPI.
-# About 20 minutes on 2 cores (three emulated PCs, twice).
+# About 15 minutes on 2 cores (three emulated PCs, twice; the build from cached stages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-host-deps.sh >/dev/null
