@@ -64,9 +64,8 @@ pub fn run(
     // only those worth their space (an earlier, failed run stored them all).
     for (i, k) in keys.iter().enumerate().take(start.saturating_sub(1)) {
         if let Some(k) = k
-            && Some(i) != last_keyed
             && let Some(dir) = ctx.cache.peek(BUCKET, k)
-            && took(&dir).is_some_and(|t| t < KEEP_AFTER)
+            && took(&dir).is_some_and(|t| !worth_keeping(i, t, last_keyed))
         {
             ctx.cache.mark_transient(BUCKET, k);
         }
@@ -98,7 +97,7 @@ pub fn run(
                 fs_err::write(out.join(TOOK_FILE), took.as_secs_f64().to_string())?;
                 Ok(())
             })?;
-            if took < KEEP_AFTER && Some(i) != last_keyed {
+            if !worth_keeping(i, took, last_keyed) {
                 ctx.cache.mark_transient(BUCKET, k);
             }
             tar = dir.join("rootfs.tar");
@@ -110,6 +109,12 @@ pub fn run(
         super::dir::pack(&root, &tar)?;
     }
     Ok((tar, final_key(&keys)))
+}
+
+/// Whether step `i`'s archive stays once the run succeeds: it took long to make, or it is
+/// the last one with a key (what an unchanged rebuild resumes from).
+fn worth_keeping(i: usize, took: std::time::Duration, last_keyed: Option<usize>) -> bool {
+    took >= KEEP_AFTER || Some(i) == last_keyed
 }
 
 /// How long a stored step took to run, beside its archive (entries stored before this was

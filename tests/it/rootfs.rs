@@ -22,6 +22,15 @@ fn build_into(out: &Path, recipe: &Path) -> std::process::Command {
     c
 }
 
+/// `imgbuild cache list` of the cache these tests share.
+fn shared_cache_list() -> String {
+    text(&ok(imgbuild()
+        .arg("cache")
+        .arg("list")
+        .arg("--cache-dir")
+        .arg(shared_cache())))
+}
+
 fn recipe(dir: &Path, steps: &str) -> PathBuf {
     write(
         dir,
@@ -203,11 +212,7 @@ fn debian_root_with_steps_overlays_secrets_and_cache_tier_debian() {
     let fs = root_fs(tmp.path(), &img);
     assert_eq!(debugfs(&fs, "cat /etc/motd"), "changed hi\n");
 
-    let list = text(&ok(imgbuild()
-        .arg("cache")
-        .arg("list")
-        .arg("--cache-dir")
-        .arg(shared_cache())));
+    let list = shared_cache_list();
     assert!(
         list.contains("rootfs-v1") && list.contains("bookworm amd64 minbase") && list.contains("steps-v1"),
         "{list}"
@@ -619,11 +624,7 @@ images:
     assert_eq!(cached("step own"), 0, "each image runs its own step:\n{log}");
     // Once the build has succeeded, a quick step's archive no image started from is
     // dropped; the shared one, and each image's last, stay.
-    let list = text(&ok(imgbuild()
-        .arg("cache")
-        .arg("list")
-        .arg("--cache-dir")
-        .arg(shared_cache())));
+    let list = shared_cache_list();
     assert!(
         !list.contains("step pair-quick"),
         "a quick step's archive was kept:\n{list}"
