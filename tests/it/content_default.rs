@@ -217,14 +217,18 @@ fn recipe(dir: &Path, srv: &Server) -> std::path::PathBuf {
         hosts.push((format!("https://{host}/"), srv.url(&format!("{host}/"))));
     }
     let fetch_from: String = hosts.iter().map(|(f, t)| format!("    \"{f}\": \"{t}\"\n")).collect();
+    // Every catalogue group, on top of the layer's own list (groups are deduplicated):
+    // groups only some recipes ask for, such as hpc-carpentry, are covered too.
+    let groups: Vec<&str> = LESSONS.iter().map(|(group, _, _)| *group).collect();
     write(
         dir,
         "default-content.yaml",
         &format!(
             "name: default-content\nextends: {}\nvars:\n  r_version: \"{R_VERSION}\"\n  python_installer: \"3.12\"\n\
              content:\n  pypi:\n    sets: !replace []\n    packages: [six]\n    python: !replace [\"3.12\"]\n    platforms: !replace [manylinux_x86_64]\n\
-             \x20 git:\n    shell-novice: {{url: \"https://github.com/swcarpentry/shell-novice.git\"}}\n  fetch_from:\n{fetch_from}",
-            layer.display()
+             \x20 lessons: [{}]\n\x20 git:\n    shell-novice: {{url: \"https://github.com/swcarpentry/shell-novice.git\"}}\n  fetch_from:\n{fetch_from}",
+            layer.display(),
+            groups.join(", ")
         ),
     )
 }
