@@ -183,20 +183,30 @@ fn build_all(
     // lives in the first image's staging area, which is published last.
     let content = fetch_content(&images[0].plan, cache, &stagings[0], fetch_opts, reporter)?;
     let mut built = Vec::new();
-    for ((resolved, out), staging) in images.iter().zip(outs).zip(&stagings) {
+    let branches = rootfs::branch::Branches::default();
+    for (i, ((resolved, out), staging)) in images.iter().zip(outs).zip(&stagings).enumerate() {
         if images.len() > 1 {
             reporter.detail(&format!("image {}", resolved.plan.name));
         }
+        let later: Vec<&[_]> = images[i + 1..].iter().map(|r| r.plan.steps.as_slice()).collect();
+        let branch_at = rootfs::branch::branch_point(&resolved.plan.steps, &later, |s| s.secrets.is_empty());
+        let shared = Shared {
+            cache,
+            content: &content,
+            branches: &branches,
+            fetch_opts,
+        };
         built.push(build_one(
             resolved,
-            cache,
-            &content,
+            &shared,
+            branch_at,
             &out.join("logs"),
             staging,
-            fetch_opts,
             reporter,
         )?);
     }
+    // Every image has run its steps: the root directories they shared go.
+    branches.remove_all()?;
     let mut published = Vec::new();
     for ((resolved, staging), b) in images.iter().zip(stagings).zip(built).rev() {
         published.push(b.publish(resolved, staging, reporter)?);
@@ -246,15 +256,28 @@ impl Built {
     }
 }
 
+/// What the images of one run share.
+struct Shared<'a> {
+    cache: &'a Cache,
+    content: &'a Content,
+    branches: &'a rootfs::branch::Branches,
+    fetch_opts: crate::fetch::FetchOptions,
+}
+
 fn build_one(
     resolved: &Resolved,
-    cache: &Cache,
-    content: &Content,
+    shared: &Shared,
+    branch_at: Option<usize>,
     log_dir: &Path,
     staging: &Staging,
-    fetch_opts: crate::fetch::FetchOptions,
     reporter: &dyn Reporter,
 ) -> Result<Built> {
+    let Shared {
+        cache,
+        content,
+        branches,
+        fetch_opts,
+    } = *shared;
     let plan = &resolved.plan;
     let pinned = crate::build_info::pinned_epoch_from_env(plan.source_date_epoch)?;
     let host = crate::build_info::Host::detect();
@@ -302,6 +325,8 @@ fn build_one(
                 log_dir: log_dir.to_path_buf(),
                 content: content.served.clone(),
                 downloads: content.downloads.clone(),
+                branches,
+                branch_at,
             };
             let mut tree = rootfs::prepare(plan, src, &ctx, pinned)?;
             // The one place the build's facts are decided: the root's time (pinned, or
@@ -360,7 +385,17 @@ fn build_one(
 
 /// What the root file system stages leave in an image's staging area that its publishing
 /// does not read (the content, which later images read too, stays).
-const ROOT_SCRATCH: &[&str] = &["root", "rootfs-steps.tar", "rootfs.tar", "stamped", "overlays"];
+/// (A root directory a later image goes on from, `branch`, stays until every image has run
+/// its steps.)
+const ROOT_SCRATCH: &[&str] = &[
+    "root",
+    "upper",
+    "work",
+    "rootfs-steps.tar",
+    "rootfs.tar",
+    "stamped",
+    "overlays",
+];
 
 fn set_build(template: &mut serde_json::Value, info: &BuildInfo) {
     if let Some(ctx) = template.as_object_mut() {

@@ -4,6 +4,7 @@
 //! overlays added.
 
 pub mod bootstrap;
+pub mod branch;
 pub mod chroot;
 pub mod dir;
 pub mod entry;
@@ -43,6 +44,11 @@ pub struct Ctx<'a> {
     pub content: Option<(PathBuf, String)>,
     /// `files:` downloads: a tree laid out like the root file system.
     pub downloads: Option<PathBuf>,
+    /// The root directories earlier images of the run left where they part ways.
+    pub branches: &'a branch::Branches,
+    /// Before which step this image leaves its root directory for a later image (the
+    /// steps they share end there), if one does.
+    pub branch_at: Option<usize>,
 }
 
 /// The root file system: an index of entries whose file data lives in `sources`.

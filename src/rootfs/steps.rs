@@ -10,6 +10,7 @@
 //! shows the tail of its log.
 
 use super::Ctx;
+use super::branch::{self, Layers};
 use super::inroot::Root;
 use crate::cache::Key;
 use crate::process::Cmd;
@@ -82,9 +83,53 @@ pub fn run(
             "steps: running steps in the target needs root (mounts and chroot); run imgbuild as root, e.g. with sudo"
         );
     }
-    let root = ctx.staging.path("root");
-    extract(&tar, &root)?;
+    let layers = Layers {
+        root: ctx.staging.path("root"),
+        upper: ctx.staging.path("upper"),
+        work: ctx.staging.path("work"),
+    };
+    let root = layers.root.clone();
+    // Resuming where an earlier image of this run left its root directory: an overlay on
+    // it, nothing unpacked (see [`super::branch`]).
+    let left = start
+        .checked_sub(1)
+        .and_then(|i| keys[i].as_ref())
+        .and_then(|k| ctx.branches.get(&k.hex));
+    let mut overlay = match left {
+        Some(lower) => match branch::mount(&lower, &layers) {
+            Ok(o) => {
+                ctx.reporter.detail(&format!(
+                    "steps: on the root an earlier image left at step {}",
+                    steps[start - 1].name
+                ));
+                Some(o)
+            }
+            Err(e) => {
+                ctx.reporter
+                    .detail(&format!("steps: {e:#}; unpacking the archive instead"));
+                extract(&tar, &root)?;
+                None
+            }
+        },
+        None => {
+            extract(&tar, &root)?;
+            None
+        }
+    };
     for (i, s) in steps.iter().enumerate().skip(start) {
+        // Where a later image of the run parts from this one: leave the root as it is here.
+        if Some(i) == ctx.branch_at
+            && overlay.is_none()
+            && let Some(k) = keys[i - 1].as_ref()
+        {
+            match branch::freeze(&layers, &ctx.staging.path("branch"), &k.hex, ctx.branches) {
+                Ok(o) => overlay = Some(o),
+                Err(e) => ctx.reporter.detail(&format!(
+                    "steps: {e:#}; later images unpack the archive of step {}",
+                    steps[i - 1].name
+                )),
+            }
+        }
         let name = format!("step {}", s.name);
         let started = std::time::Instant::now();
         ctx.reporter.step(&name);
@@ -108,6 +153,7 @@ pub fn run(
         tar = ctx.staging.path("rootfs-steps.tar");
         super::dir::pack(&root, &tar)?;
     }
+    drop(overlay);
     Ok((tar, final_key(&keys)))
 }
 

@@ -579,7 +579,9 @@ output: {compression: none}
 }
 
 /// A recipe with two `images:` builds their shared root once — the bootstrap and the
-/// steps they have in common — also under `--no-cache`, then each image's own step on it.
+/// steps they have in common — also under `--no-cache`, then each image's own step on it:
+/// the second on the root directory the first left there (an overlay; nothing unpacked),
+/// giving the same image as a build of the second image alone.
 #[test]
 #[ignore = "tier debian: bootstraps from the Debian archive, as root (mmdebstrap, chroot steps)"]
 fn images_of_one_recipe_share_their_bootstrap_and_common_steps_tier_debian() {
@@ -590,7 +592,7 @@ fn images_of_one_recipe_share_their_bootstrap_and_common_steps_tier_debian() {
         "rootfs: {suite: bookworm, architecture: amd64, variant: minbase}
 steps:
   - {name: pair-quick, run: 'echo quick > /etc/quick'}
-  - {name: shared, run: 'echo shared > /etc/shared'}
+  - {name: shared, run: 'echo shared > /etc/shared; echo gone > /etc/gone'}
 image:
   table: gpt
   partitions:
@@ -598,9 +600,9 @@ image:
 output: {compression: none}
 images:
   a:
-    steps: [{name: own, run: 'echo a > /etc/own'}]
+    steps: [{name: own, run: 'echo a > /etc/own; echo a >> /etc/shared; ln /etc/quick /etc/quick-link'}]
   b:
-    steps: [{name: own, run: 'echo b > /etc/own'}]
+    steps: [{name: own, run: 'echo b > /etc/own; echo b >> /etc/quick; rm /etc/gone'}]
 ",
     );
     let out = tmp.path().join("out");
@@ -622,6 +624,10 @@ images:
         "the second image reuses the common step:\n{log}"
     );
     assert_eq!(cached("step own"), 0, "each image runs its own step:\n{log}");
+    assert!(
+        log.contains("steps: on the root an earlier image left at step shared"),
+        "the second image unpacked the shared step's archive:\n{log}"
+    );
     // Once the build has succeeded, a quick step's archive no image started from is
     // dropped; the shared one, and each image's last, stay.
     let list = shared_cache_list();
@@ -633,11 +639,34 @@ images:
         list.contains("step shared"),
         "the shared step's archive was dropped:\n{list}"
     );
-    for name in ["a", "b"] {
-        let img = out.join(format!("pair-{name}/pair-{name}.img"));
-        let fs = root_fs(tmp.path(), &img);
-        assert_eq!(debugfs(&fs, "cat /etc/shared"), "shared\n");
-        assert_eq!(debugfs(&fs, "cat /etc/own"), format!("{name}\n"));
-        e2fsck_clean(&fs);
-    }
+    let img = |name: &str| out.join(format!("pair-{name}/pair-{name}.img"));
+    let fs = root_fs(tmp.path(), &img("a"));
+    assert_eq!(debugfs(&fs, "cat /etc/shared"), "shared\na\n");
+    assert_eq!(debugfs(&fs, "cat /etc/own"), "a\n");
+    assert_eq!(debugfs(&fs, "cat /etc/gone"), "gone\n");
+    e2fsck_clean(&fs);
+    // The second image's changes stay its own: what it changed, removed or left.
+    let fs = root_fs(tmp.path(), &img("b"));
+    assert_eq!(debugfs(&fs, "cat /etc/shared"), "shared\n");
+    assert_eq!(debugfs(&fs, "cat /etc/quick"), "quick\nb\n");
+    assert_eq!(debugfs(&fs, "cat /etc/own"), "b\n");
+    assert!(
+        debugfs(&fs, "stat /etc/quick-link").is_empty() && debugfs(&fs, "stat /etc/gone").is_empty(),
+        "the first image's link is in the second, or a removed file is back"
+    );
+    e2fsck_clean(&fs);
+    // The same image as a build of the second one alone, which runs every step itself
+    // (`--no-cache`) in a plain directory.
+    let alone = write(
+        tmp.path(),
+        "pair-b-alone.yaml",
+        &format!("name: pair\nextends: {}\nimages:\n  a: ~\n", recipe.display()),
+    );
+    let out_alone = tmp.path().join("alone");
+    ok(build_into(&out_alone, &alone).arg("--no-cache"));
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    assert!(
+        bytes(&img("b")) == bytes(&out_alone.join("pair-b.img")),
+        "the second image built beside the first differs from the same image built alone"
+    );
 }
