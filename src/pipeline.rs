@@ -205,10 +205,24 @@ fn build_all(
             reporter,
         )?);
     }
-    // Every image has run its steps: the root directories they shared go.
-    branches.remove_all()?;
+    // Every image has run its steps: the root directories they shared go, in the
+    // background (tens of thousands of files) while the later images are checksummed.
+    // They are in the first image's staging area, so it is published last, after them.
+    let shared_roots = branches.take_all();
+    let mut removing = Some(std::thread::spawn(move || -> std::io::Result<()> {
+        for dir in shared_roots {
+            fs_err::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }));
     let mut published = Vec::new();
-    for ((resolved, staging), b) in images.iter().zip(stagings).zip(built).rev() {
+    for (i, ((resolved, staging), b)) in images.iter().zip(stagings).zip(built).enumerate().rev() {
+        if i == 0
+            && let Some(r) = removing.take()
+        {
+            r.join()
+                .map_err(|_| anyhow::anyhow!("removing the shared root directories panicked"))??;
+        }
         published.push(b.publish(resolved, staging, reporter)?);
     }
     published.reverse();

@@ -40,8 +40,17 @@ fn record(value: &Value, path: &str, file: &Path, origins: &mut Origins) {
                 record(v, &join(path, &key_text(k)), file, origins);
             }
         }
+        // A list's items by their place in the merged list (`steps[3]`), which is where
+        // conditions are evaluated: a bad `when:` names the file the item came from.
+        Value::Sequence(items) => record_items(items, 0, path, file, origins),
         Value::Tagged(t) => record(&t.value, path, file, origins),
         _ => {}
+    }
+}
+
+fn record_items(items: &[Value], first: usize, path: &str, file: &Path, origins: &mut Origins) {
+    for (i, v) in items.iter().enumerate() {
+        record(v, &format!("{path}[{}]", first + i), file, origins);
     }
 }
 
@@ -65,7 +74,10 @@ pub fn merge(base: &mut Value, overlay: Value, file: &Path, path: &str, origins:
                 }
             }
         }
-        (Value::Sequence(b), Value::Sequence(o)) => b.extend(o),
+        (Value::Sequence(b), Value::Sequence(o)) => {
+            record_items(&o, b.len(), path, file, origins);
+            b.extend(o);
+        }
         (b, o) => {
             let o = if is_replace(&o) {
                 match o {
@@ -200,5 +212,13 @@ mod tests {
             Path::new("parent.yaml")
         );
         assert_eq!(origin_of(&origins, "zzz", Path::new("d")), Path::new("d"));
+    }
+
+    #[test]
+    fn a_merged_list_item_names_the_file_it_came_from() {
+        let (_, origins) = merged("steps: [{name: a, when: x}]", "steps: [{name: b}]");
+        let of = |f: &str| origin_of(&origins, f, Path::new("d"));
+        assert_eq!(of("steps[0].when"), Path::new("parent.yaml"));
+        assert_eq!(of("steps[1].name"), Path::new("child.yaml"));
     }
 }

@@ -48,6 +48,10 @@ fn truth(v: &Value, field: &str) -> Result<bool, (String, String)> {
     match text.as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
+        "" => Err((
+            format!("{field}.{WHEN}"),
+            "renders empty (a variable not defined in `vars:`?); write `when: true`, `when: false` or a variable holding one".into(),
+        )),
         _ => Err((
             format!("{field}.{WHEN}"),
             format!("`{text}` is not true or false; write `when: true`, `when: false` or a variable holding one"),
@@ -152,5 +156,9 @@ mod tests {
         let (field, msg) = apply(&mut v).unwrap_err();
         assert_eq!(field, "steps[0].when");
         assert!(msg.contains("`yes please` is not true or false"), "{msg}");
+        let mut v = yaml("packages: [{when: '', then: [a]}]\n");
+        let (field, msg) = apply(&mut v).unwrap_err();
+        assert_eq!(field, "packages[0].when");
+        assert!(msg.contains("renders empty"), "{msg}");
     }
 }

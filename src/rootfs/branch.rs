@@ -37,13 +37,10 @@ impl Branches {
         self.dirs.borrow_mut().insert(key.to_string(), dir);
     }
 
-    /// Removes every frozen directory: once the last image that could resume from one
-    /// has run its steps.
-    pub fn remove_all(&self) -> Result<()> {
-        for (_, dir) in self.dirs.borrow_mut().drain() {
-            fs_err::remove_dir_all(&dir)?;
-        }
-        Ok(())
+    /// Hands over every frozen directory, to be removed once the last image that could
+    /// resume from one has run its steps.
+    pub fn take_all(&self) -> Vec<PathBuf> {
+        self.dirs.borrow_mut().drain().map(|(_, dir)| dir).collect()
     }
 }
 
