@@ -1,11 +1,12 @@
 //! The recipe's steps, run in the target one after another. Each step has a cache key
 //! made of the step and the key before it; a step with secrets has none (nor has
-//! anything after it: the plan runs those steps last). Every keyed step's result — a
-//! whole root archive — is stored, so a failed or interrupted build resumes after its
-//! last finished step; once the build succeeds, only those worth their space stay: a
-//! step that ran for [`KEEP_AFTER`] or longer (its time is stored beside it), the last
-//! step with a key, and any step an image of the run resumed from. A rebuild resumes
-//! after the last stored step whose key is unchanged, redoing the quick ones after it.
+//! anything after it: the plan runs those steps last). A keyed step's result — a whole
+//! root archive — is stored when it is worth its space: the step ran for [`KEEP_AFTER`]
+//! or longer (its time is stored beside it), or it is the last step with a key; so a
+//! failed or interrupted build resumes after its last long step, redoing the quick ones
+//! after it. The step where a later image of the run goes on is stored too, and stays
+//! once the build succeeds only if that image looked it up. A rebuild resumes after the
+//! last stored step whose key is unchanged.
 //! Each step's output goes to `<out>/logs/NN-name.log`; a failing step names itself and
 //! shows the tail of its log.
 
@@ -136,13 +137,20 @@ pub fn run(
         run_step(&root, s, i, ctx, epoch)?;
         let took = started.elapsed();
         ctx.reporter.step_done(&name, took);
-        if let Some(k) = &keys[i] {
+        // A quick step is not stored at all (packing a root takes seconds and GBs; a
+        // failed build redoes the quick steps after the last stored one), unless a later
+        // image of the run goes on from it: that one stays if the image looks it up.
+        let worth = worth_keeping(i, took, last_keyed);
+        let shared = Some(i + 1) == ctx.branch_at;
+        if let Some(k) = &keys[i]
+            && (worth || shared)
+        {
             let (dir, _) = ctx.cache.get_or_build(BUCKET, k, &format!("step {}", s.name), |out| {
                 super::dir::pack(&root, &out.join("rootfs.tar"))?;
                 fs_err::write(out.join(TOOK_FILE), took.as_secs_f64().to_string())?;
                 Ok(())
             })?;
-            if !worth_keeping(i, took, last_keyed) {
+            if !worth {
                 ctx.cache.mark_transient(BUCKET, k);
             }
             tar = dir.join("rootfs.tar");
