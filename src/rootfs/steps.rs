@@ -72,7 +72,27 @@ pub fn run(
             ctx.cache.mark_transient(BUCKET, k);
         }
     }
-    for s in &steps[..start] {
+    // A root directory an earlier image of this run left (see [`super::branch`]) at or
+    // after that step: go on from there, with nothing unpacked. It has no archive of its
+    // own unless the step was worth one.
+    let left = (start.saturating_sub(1)..steps.len())
+        .rev()
+        .find_map(|i| keys[i].as_ref().and_then(|k| ctx.branches.get(&k.hex)).map(|d| (i, d)));
+    if let Some((i, lower)) = &left
+        && i + 1 == steps.len()
+        && let Some(k) = &keys[*i]
+    {
+        // This image's steps all ran there: its root is that directory as it is.
+        let (dir, _) = ctx
+            .cache
+            .get_or_build(BUCKET, k, &format!("step {}", steps[*i].name), |out| {
+                super::dir::pack(lower, &out.join("rootfs.tar"))
+            })?;
+        start = steps.len();
+        tar = dir.join("rootfs.tar");
+    }
+    let cached = left.as_ref().map_or(start, |(i, _)| start.max(i + 1));
+    for s in &steps[..cached] {
         ctx.reporter.detail(&format!("step {}: cached", s.name));
     }
     if start == steps.len() {
@@ -90,58 +110,69 @@ pub fn run(
         work: ctx.staging.path("work"),
     };
     let root = layers.root.clone();
-    // Resuming where an earlier image of this run left its root directory: an overlay on
-    // it, nothing unpacked (see [`super::branch`]).
-    let left = start
-        .checked_sub(1)
-        .and_then(|i| keys[i].as_ref())
-        .and_then(|k| ctx.branches.get(&k.hex));
-    let mut overlay = match left {
-        Some(lower) => match branch::mount(&lower, &layers) {
+    let mut overlay = None;
+    if let Some((i, lower)) = left {
+        match branch::mount(&lower, &layers) {
             Ok(o) => {
                 ctx.reporter.detail(&format!(
                     "steps: on the root an earlier image left at step {}",
-                    steps[start - 1].name
+                    steps[i].name
                 ));
-                Some(o)
+                start = i + 1;
+                overlay = Some(o);
+            }
+            // From the stored step instead.
+            Err(e) => ctx
+                .reporter
+                .detail(&format!("steps: {e:#}; unpacking the archive instead")),
+        }
+    }
+    if overlay.is_none() {
+        extract(&tar, &root)?;
+    }
+    // Where a later image of the run parts from this one: leave the root directory as it
+    // is there, and go on in an overlay on it.
+    // True when it left it.
+    let freeze_after = |i: usize, overlay: &mut Option<branch::Overlay>| -> bool {
+        if Some(i + 1) != ctx.branch_at || overlay.is_some() {
+            return false;
+        }
+        let Some(k) = keys[i].as_ref() else { return false };
+        match branch::freeze(&layers, &ctx.staging.path("branch"), &k.hex, ctx.branches) {
+            Ok(o) => {
+                ctx.reporter.detail(&format!(
+                    "steps: root left at step {} for a later image (not packed)",
+                    steps[i].name
+                ));
+                *overlay = Some(o);
+                true
             }
             Err(e) => {
-                ctx.reporter
-                    .detail(&format!("steps: {e:#}; unpacking the archive instead"));
-                extract(&tar, &root)?;
-                None
+                ctx.reporter.detail(&format!(
+                    "steps: {e:#}; later images unpack the archive of step {}",
+                    steps[i].name
+                ));
+                false
             }
-        },
-        None => {
-            extract(&tar, &root)?;
-            None
         }
     };
+    if let Some(i) = start.checked_sub(1) {
+        freeze_after(i, &mut overlay);
+    }
     for (i, s) in steps.iter().enumerate().skip(start) {
-        // Where a later image of the run parts from this one: leave the root as it is here.
-        if Some(i) == ctx.branch_at
-            && overlay.is_none()
-            && let Some(k) = keys[i - 1].as_ref()
-        {
-            match branch::freeze(&layers, &ctx.staging.path("branch"), &k.hex, ctx.branches) {
-                Ok(o) => overlay = Some(o),
-                Err(e) => ctx.reporter.detail(&format!(
-                    "steps: {e:#}; later images unpack the archive of step {}",
-                    steps[i - 1].name
-                )),
-            }
-        }
         let name = format!("step {}", s.name);
         let started = std::time::Instant::now();
         ctx.reporter.step(&name);
         run_step(&root, s, i, ctx, epoch)?;
         let took = started.elapsed();
         ctx.reporter.step_done(&name, took);
+        let left_here = freeze_after(i, &mut overlay);
         // A quick step is not stored at all (packing a root takes seconds and GBs; a
         // failed build redoes the quick steps after the last stored one), unless a later
-        // image of the run goes on from it: that one stays if the image looks it up.
+        // image of the run goes on from it and no root directory was left for it: that
+        // one stays if the image looks it up.
         let worth = worth_keeping(i, took, last_keyed);
-        let shared = Some(i + 1) == ctx.branch_at;
+        let shared = Some(i + 1) == ctx.branch_at && !left_here;
         if let Some(k) = &keys[i]
             && (worth || shared)
         {

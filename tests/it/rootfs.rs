@@ -603,6 +603,7 @@ images:
     steps: [{name: own, run: 'echo a > /etc/own; echo a >> /etc/shared; ln /etc/quick /etc/quick-link'}]
   b:
     steps: [{name: own, run: 'echo b > /etc/own; echo b >> /etc/quick; rm /etc/gone'}]
+  c: {}
 ",
     );
     let out = tmp.path().join("out");
@@ -615,29 +616,33 @@ images:
     };
     assert_eq!(
         cached("bootstrap bookworm amd64 minbase"),
-        1,
-        "the second image reuses the bootstrap:\n{log}"
+        2,
+        "the later images reuse the bootstrap:\n{log}"
     );
     assert_eq!(
         cached("step shared"),
-        1,
-        "the second image reuses the common step:\n{log}"
+        2,
+        "the later images reuse the common step:\n{log}"
     );
     assert_eq!(cached("step own"), 0, "each image runs its own step:\n{log}");
     assert!(
         log.contains("steps: on the root an earlier image left at step shared"),
         "the second image unpacked the shared step's archive:\n{log}"
     );
-    // Once the build has succeeded, a quick step's archive no image started from is
-    // dropped; the shared one, and each image's last, stay.
+    // A quick step is not stored, nor is the shared one when its root directory is left
+    // for the second image; each image's last step is.
     let list = shared_cache_list();
     assert!(
         !list.contains("step pair-quick"),
         "a quick step's archive was kept:\n{list}"
     );
     assert!(
-        list.contains("step shared"),
-        "the shared step's archive was dropped:\n{list}"
+        log.contains("steps: root left at step shared for a later image (not packed)"),
+        "the first image did not leave its root for the second:\n{log}"
+    );
+    assert!(
+        list.matches("step own").count() >= 2,
+        "each image's last step is stored:\n{list}"
     );
     let img = |name: &str| out.join(format!("pair-{name}/pair-{name}.img"));
     let fs = root_fs(tmp.path(), &img("a"));
@@ -655,12 +660,21 @@ images:
         "the first image's link is in the second, or a removed file is back"
     );
     e2fsck_clean(&fs);
+    // The third image has no steps of its own: its root is the one left at the shared step.
+    let fs = root_fs(tmp.path(), &img("c"));
+    assert_eq!(debugfs(&fs, "cat /etc/shared"), "shared\n");
+    assert_eq!(debugfs(&fs, "cat /etc/quick"), "quick\n");
+    assert!(
+        debugfs(&fs, "stat /etc/own").is_empty(),
+        "another image's step is in the third"
+    );
+    e2fsck_clean(&fs);
     // The same image as a build of the second one alone, which runs every step itself
     // (`--no-cache`) in a plain directory.
     let alone = write(
         tmp.path(),
         "pair-b-alone.yaml",
-        &format!("name: pair\nextends: {}\nimages:\n  a: ~\n", recipe.display()),
+        &format!("name: pair\nextends: {}\nimages:\n  a: ~\n  c: ~\n", recipe.display()),
     );
     let out_alone = tmp.path().join("alone");
     ok(build_into(&out_alone, &alone).arg("--no-cache"));
