@@ -159,6 +159,11 @@ fn machine_follows_kernel_and_device_trees() {
     let (m, _) = detect::choose(KernelKind::Arm64, "vmlinuz-6.16-arm64", &pi5).unwrap();
     assert_eq!(m, Machine::Virt);
     assert_eq!(detect::dtb_for(Machine::Virt, &pi5), None);
+    // Debian trixie's kernel ships every Pi's trees: virt, and the way to a Pi 3 boot.
+    let every: Vec<String> = pi4.iter().chain(&pi5).cloned().collect();
+    let (m, why) = detect::choose(KernelKind::Arm64, "vmlinuz-6.12.117+deb13-arm64", &every).unwrap();
+    assert_eq!(m, Machine::Virt);
+    assert!(why.contains("--machine raspi3b"), "{why}");
 
     let zero = names(&["bcm2835-rpi-zero-w.dtb", "bcm2835-rpi-zero.dtb", "bcm2835-rpi-b.dtb"]);
     let (m, _) = detect::choose(KernelKind::Arm32, "vmlinuz-6.1.0-50-rpi", &zero).unwrap();

@@ -253,7 +253,15 @@ pub fn choose(kind: KernelKind, kernel: &str, dtbs: &[String]) -> Result<(Machin
     match kind {
         KernelKind::Arm64 if is_pi5(dtbs, kernel) => Ok((
             Machine::Virt,
-            format!("arm64 kernel {kernel} with Pi 5 (bcm2712) device trees: QEMU has no Pi 5, so virt"),
+            match dtb_for(Machine::Raspi3b, dtbs) {
+                // Debian trixie's kernel ships every Pi's device trees: an image for a Pi 4
+                // looks like one for a Pi 5 from its files alone.
+                Some(d) => format!(
+                    "arm64 kernel {kernel} with Pi 5 (bcm2712) device trees: QEMU has no Pi 5, so virt \
+                     (it also has {d}: --machine raspi3b boots it as a Pi 3 instead)"
+                ),
+                None => format!("arm64 kernel {kernel} with Pi 5 (bcm2712) device trees: QEMU has no Pi 5, so virt"),
+            },
         )),
         KernelKind::Arm64 => match dtb_for(Machine::Raspi3b, dtbs) {
             Some(d) => Ok((
