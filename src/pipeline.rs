@@ -184,18 +184,18 @@ fn build_all(
     let content = fetch_content(&images[0].plan, cache, &stagings[0], fetch_opts, reporter)?;
     let mut built = Vec::new();
     let branches = rootfs::branch::Branches::default();
+    let shared = Shared {
+        cache,
+        content: &content,
+        branches: &branches,
+        fetch_opts,
+    };
     for (i, ((resolved, out), staging)) in images.iter().zip(outs).zip(&stagings).enumerate() {
         if images.len() > 1 {
             reporter.detail(&format!("image {}", resolved.plan.name));
         }
         let later: Vec<&[_]> = images[i + 1..].iter().map(|r| r.plan.steps.as_slice()).collect();
         let branch_at = rootfs::branch::branch_point(&resolved.plan.steps, &later, |s| s.secrets.is_empty());
-        let shared = Shared {
-            cache,
-            content: &content,
-            branches: &branches,
-            fetch_opts,
-        };
         built.push(build_one(
             resolved,
             &shared,
@@ -381,7 +381,7 @@ fn build_one(
             })?;
             // The image is written: its root's scratch copies (GBs each) go now, not when
             // every image of the recipe is built and published.
-            for name in ROOT_SCRATCH {
+            for name in rootfs::SCRATCH {
                 staging.discard(name)?;
             }
             for p in &plan.partitions {
@@ -396,20 +396,6 @@ fn build_one(
         }
     }
 }
-
-/// What the root file system stages leave in an image's staging area that its publishing
-/// does not read (the content, which later images read too, stays).
-/// (A root directory a later image goes on from, `branch`, stays until every image has run
-/// its steps.)
-const ROOT_SCRATCH: &[&str] = &[
-    "root",
-    "upper",
-    "work",
-    "rootfs-steps.tar",
-    "rootfs.tar",
-    "stamped",
-    "overlays",
-];
 
 fn set_build(template: &mut serde_json::Value, info: &BuildInfo) {
     if let Some(ctx) = template.as_object_mut() {

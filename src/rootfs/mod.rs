@@ -51,6 +51,21 @@ pub struct Ctx<'a> {
     pub branch_at: Option<usize>,
 }
 
+/// What these stages leave in an image's staging area that its publishing does not read,
+/// removed once the image is written: the extracted root (with its overlay layers), the
+/// archives it was read from and the files overlays added. (A root directory a later
+/// image goes on from, `branch`, stays until every image has run its steps; the content,
+/// which later images read too, stays.)
+pub const SCRATCH: &[&str] = &[
+    "root",
+    "upper",
+    "work",
+    "rootfs-steps.tar",
+    "rootfs.tar",
+    "stamped",
+    "overlays",
+];
+
 /// The root file system: an index of entries whose file data lives in `sources`.
 #[derive(Debug, Clone)]
 pub struct RootTree {

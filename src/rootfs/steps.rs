@@ -131,8 +131,7 @@ pub fn run(
         extract(&tar, &root)?;
     }
     // Where a later image of the run parts from this one: leave the root directory as it
-    // is there, and go on in an overlay on it.
-    // True when it left it.
+    // is there and go on in an overlay on it; true when it was left.
     let freeze_after = |i: usize, overlay: &mut Option<branch::Overlay>| -> bool {
         if Some(i + 1) != ctx.branch_at || overlay.is_some() {
             return false;
